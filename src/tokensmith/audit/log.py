@@ -1,0 +1,150 @@
+"""Batched, chained audit writes.
+
+Requests only append to an in-memory queue; a background task writes batches. Each batch is one
+transaction that first takes the chain lock (PostgreSQL: a transaction-scoped advisory lock; SQLite:
+the database write lock, taken by the first write of the transaction), reads the chain tail and appends
+with consecutive ``seq``. Concurrent writers from other workers or instances therefore serialise; the
+``seq`` primary key is the backstop, and a batch that loses a race is retried. Events survive a database
+outage in memory (bounded) and are written when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tokensmith.audit.chain import GENESIS, event_fields, link
+from tokensmith.clock import Clock
+from tokensmith.ids import new_id
+from tokensmith.storage.db import Database, is_outage
+from tokensmith.storage.models import AuditEvent
+
+log = logging.getLogger("tokensmith.audit")
+_ADVISORY_LOCK_ID = 0x746F6B656E  # "token"
+MAX_PENDING = 200_000
+
+
+@dataclass
+class PendingEvent:
+    type: str
+    at: datetime
+    tenant_id: str | None = None
+    actor: str | None = None
+    subject: str | None = None
+    ip: str | None = None
+    request_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+
+
+class AuditLog:
+    def __init__(self, db: Database, key: bytes, clock: Clock, *, flush_interval: float = 0.2,
+                 batch_size: int = 500) -> None:
+        self._db = db
+        self._key = key
+        self._clock = clock
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._pending: deque[PendingEvent] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.dropped = 0
+
+    def record(self, type_: str, *, tenant_id: str | None = None, actor: str | None = None,
+               subject: str | None = None, ip: str | None = None, request_id: str | None = None,
+               **data: Any) -> None:
+        """Queue one event. Never blocks and never raises; ``data`` must hold no secret."""
+        if len(self._pending) >= MAX_PENDING:
+            self._pending.popleft()
+            self.dropped += 1
+            log.error("audit queue full; oldest event dropped")
+        self._pending.append(PendingEvent(type=type_, at=datetime.fromtimestamp(self._clock.now(), UTC),
+                                          tenant_id=tenant_id, actor=actor, subject=subject, ip=ip,
+                                          request_id=request_id, data=data))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("audit events could not be written at shutdown: %s", type(exc).__name__)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush()
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("audit flush failed")
+
+    async def flush(self) -> int:
+        """Write everything queued; returns the number of events written."""
+        written = 0
+        async with self._lock:
+            while self._pending:
+                batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
+                await self._write_with_retry(batch)
+                for _ in batch:
+                    self._pending.popleft()
+                written += len(batch)
+        return written
+
+    async def _write_with_retry(self, batch: list[PendingEvent]) -> None:
+        for attempt in range(50):
+            try:
+                await self._write(batch)
+                return
+            except IntegrityError:
+                pass  # another writer took the same seq first: re-read the tail and try again
+            except OperationalError as exc:
+                if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                    raise
+            await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+        raise RuntimeError("audit chain: could not append after 50 attempts")
+
+    async def _write(self, batch: list[PendingEvent]) -> None:
+        async with self._db.session() as session:
+            if self._db.dialect == "postgresql":
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
+            else:
+                # Take SQLite's write lock before reading the tail (a no-op update on no row).
+                await session.execute(update(AuditEvent).where(AuditEvent.seq == -1).values(type="x"))
+            tail = (await session.execute(
+                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+            )).first()
+            seq, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS)
+            rows = []
+            for event in batch:
+                seq += 1
+                fields = event_fields(seq, event.id, event.at, event.type, event.tenant_id, event.actor,
+                                      event.subject, event.ip, event.request_id, event.data)
+                digest = link(self._key, prev_hash, fields)
+                rows.append(AuditEvent(seq=seq, id=event.id, at=event.at, type=event.type,
+                                       tenant_id=event.tenant_id, actor=event.actor, subject=event.subject,
+                                       ip=event.ip, request_id=event.request_id, data=event.data,
+                                       prev_hash=prev_hash, hash=digest))
+                prev_hash = digest
+            session.add_all(rows)

@@ -1,0 +1,233 @@
+"""``tokensmith`` — init, serve, db, clients, keys, audit. Every create/list command takes ``--json``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import typer
+
+from tokensmith.cli.common import emit, fail, run_with_runtime
+from tokensmith.config import load_settings
+from tokensmith.errors import ConfigurationError
+
+app = typer.Typer(help="tokensmith — a self-hosted token service.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+@app.command()
+def init(
+    admin_email: str | None = typer.Option(None, help="E-mail of the first admin (owner)."),
+    admin_password: str | None = typer.Option(None, help="Password of the first admin.",
+                                              envvar="TOKENSMITH_ADMIN_PASSWORD"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Create the database, the first signing keys, the default tenant and the first admin. Idempotent."""
+    from tokensmith.services.bootstrap import initialise
+
+    result = run_with_runtime(lambda rt: initialise(rt, admin_email=admin_email, admin_password=admin_password))
+    emit(result, as_json, lambda r: (
+        f"database ready; tenant '{r['tenant']}'"
+        + ("; signing keys created" if r["signing_key_created"] else "")
+        + (f"; admin {r['admin_email']} created" if r["admin_created"] else "")))
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default from TOKENSMITH_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default from TOKENSMITH_PORT)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default from TOKENSMITH_WORKERS)."),
+) -> None:
+    """Run the HTTP service (migrates the database and creates signing keys on first start)."""
+    import uvicorn
+
+    from tokensmith.observability.logging import configure_logging
+    from tokensmith.services.bootstrap import initialise
+
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        fail(str(exc), 2)
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    result = run_with_runtime(lambda rt: initialise(rt))
+    configure_logging(settings.log_level)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
+    typer.echo(
+        f"tokensmith listening on http://{host}:{port} (issuer {settings.issuer}, "
+        f"database {settings.database_url.split('@')[-1]}, tenant '{result['tenant']}', {workers} worker(s))\n"
+        "  first OAuth client:  tokensmith clients create --name my-service --scope 'api.read' --json\n"
+        "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
+        err=True,
+    )
+    uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
+                server_header=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the schema migrations."""
+    from tokensmith.storage.migrate import current_revision, upgrade
+
+    async def work(rt: Any) -> str | None:
+        await upgrade(rt.db, revision)
+        return await current_revision(rt.db)
+
+    rev = run_with_runtime(work, migrate=False)
+    typer.echo(f"database at revision {rev}")
+
+
+def _client_view(record: Any, secret: str | None = None) -> dict[str, Any]:
+    view = record.public_view()
+    if secret is not None:
+        view = {"client_id": record.client_id, "client_secret": secret, **view}
+    return view
+
+
+@clients_app.command("create")
+def clients_create(
+    name: str = typer.Option(..., help="Display name."),
+    scope: str = typer.Option("", help="Space-separated scopes the client may get (its allowance)."),
+    role: str | None = typer.Option(None, help="A role whose permissions are the client's allowance."),
+    lifetime: int | None = typer.Option(None, "--lifetime", help="Access-token lifetime in seconds."),
+    token_format: str = typer.Option("jwt", "--token-format", help="jwt or opaque."),
+    tenant: str = typer.Option("default", help="Tenant slug."),
+    client_id: str | None = typer.Option(None, help="Choose the client id (default: random)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Create a confidential client for the client_credentials grant; prints the secret once."""
+    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.services.clients import create_client
+
+    async def work(rt: Any) -> dict[str, Any]:
+        tid = await tenant_id_for(rt, tenant)
+        record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
+                                             access_token_ttl=lifetime, access_token_format=token_format,
+                                             client_id=client_id, actor="cli")
+        return _client_view(record, secret)
+
+    emit(run_with_runtime(work), as_json,
+         lambda v: f"client_id:     {v['client_id']}\nclient_secret: {v['client_secret']}  (shown once)")
+
+
+@clients_app.command("list")
+def clients_list(tenant: str | None = typer.Option(None, help="Only this tenant (slug)."),
+                 as_json: bool = JSON_OPT) -> None:
+    """List clients (never their secrets)."""
+    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.services.clients import list_clients
+
+    async def work(rt: Any) -> list[dict[str, Any]]:
+        tid = await tenant_id_for(rt, tenant) if tenant else None
+        return [_client_view(c) for c in await list_clients(rt, tid)]
+
+    emit(run_with_runtime(work), as_json, lambda rows: "\n".join(
+        f"{r['client_id']}\t{r['name']}\t{r['status']}\t{r['access_token_format']}\t{r['access_token_ttl']}s"
+        for r in rows) or "(no clients)")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Disable a client: its tokens stop working at once."""
+    from tokensmith.services.clients import set_client_status
+
+    run_with_runtime(lambda rt: set_client_status(rt, client_id, False, actor="cli"))
+    typer.echo(f"client {client_id} disabled")
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Enable a disabled client (tokens issued before it was disabled stay dead)."""
+    from tokensmith.services.clients import set_client_status
+
+    run_with_runtime(lambda rt: set_client_status(rt, client_id, True, actor="cli"))
+    typer.echo(f"client {client_id} enabled")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: str,
+    grace: int = typer.Option(0, help="Seconds the old secret (and its tokens) stay valid."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Issue a new client secret; prints it once."""
+    from tokensmith.services.clients import rotate_client_secret
+
+    secret = run_with_runtime(lambda rt: rotate_client_secret(rt, client_id, grace_seconds=grace, actor="cli"))
+    emit({"client_id": client_id, "client_secret": secret, "grace_seconds": grace}, as_json,
+         lambda v: f"client_secret: {v['client_secret']}  (shown once)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(alg: str | None = typer.Option(None, help="ES256, RS256 or EdDSA."), as_json: bool = JSON_OPT) -> None:
+    """Promote the pre-published next key, retire the active one, publish a new next key."""
+    from tokensmith.services.signing_keys import rotate_keys
+
+    emit(run_with_runtime(lambda rt: rotate_keys(rt, alg, actor="cli")), as_json,
+         lambda r: f"active {r['active']}; next {r['next']}; retired {r['retired']}")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = JSON_OPT) -> None:
+    """List signing keys and their status."""
+    from tokensmith.services.signing_keys import list_keys
+
+    emit(run_with_runtime(list_keys), as_json, lambda rows: "\n".join(
+        f"{r['kid']}\t{r['alg']}\t{r['status']}\t{r['publish_until'] or ''}" for r in rows))
+
+
+@keys_app.command("revoke")
+def keys_revoke(kid: str) -> None:
+    """Revoke a signing key: every token it signed fails at once."""
+    from tokensmith.services.signing_keys import revoke_key
+
+    run_with_runtime(lambda rt: revoke_key(rt, kid, actor="cli"))
+    typer.echo(f"signing key {kid} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: bool = JSON_OPT) -> None:
+    """Check the audit hash chain; exit status 1 when it was tampered with."""
+    from tokensmith.services.audit import verify
+
+    count, problems = run_with_runtime(verify)
+    result = {"ok": not problems, "events": count,
+              "problems": [{"seq": p.seq, "problem": p.problem} for p in problems]}
+    emit(result, as_json, lambda r: f"audit chain OK ({count} events)" if r["ok"] else
+         "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
+    if problems:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since_seq: int = typer.Option(0, "--since-seq", help="Only events after this sequence number."),
+    event_type: str | None = typer.Option(None, "--type", help="Only events of this type."),
+) -> None:
+    """Print events as JSON lines (with their chain hashes, for external archiving)."""
+    from tokensmith.services.audit import export
+
+    for line in run_with_runtime(lambda rt: export(rt, since_seq, event_type)):
+        typer.echo(line)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

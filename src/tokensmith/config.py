@@ -1,0 +1,228 @@
+"""Every configuration default of tokensmith, documented once.
+
+Values come from ``TOKENSMITH_*`` environment variables, then from an optional TOML file
+(``TOKENSMITH_CONFIG_FILE``, table ``[tokensmith]`` or top level), then from the defaults below.
+``docs/configuration.md`` is generated from this module (``python -m tokensmith.config``).
+
+Outside development mode the settings refuse to load with a missing or placeholder master key and
+with a plain-HTTP issuer: a token service that silently runs on a guessable key is worse than one
+that does not start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tokensmith.errors import ConfigurationError
+
+PLACEHOLDER_MASTER_KEYS = frozenset(
+    {"", "change-me", "changeme", "change_me", "placeholder", "secret", "master-key", "xxx", "todo", "test"}
+)
+MIN_MASTER_KEY_LENGTH = 32
+DEV_MASTER_KEY_FILE = "tokensmith.master-key"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML file named by ``TOKENSMITH_CONFIG_FILE``."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        path = os.environ.get("TOKENSMITH_CONFIG_FILE")
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    raw = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from exc
+            self._data = raw.get("tokensmith", raw)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """The service configuration. Field descriptions are the configuration reference."""
+
+    model_config = SettingsConfigDict(env_prefix="TOKENSMITH_", extra="ignore", validate_default=True)
+
+    env: Literal["development", "production"] = Field(
+        "production",
+        description="`development` allows plain HTTP, a generated master key (kept in "
+        "`tokensmith.master-key` next to the database) and relaxed checks. Never use it in production.",
+    )
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./tokensmith.db",
+        description="SQLAlchemy async URL. Default: a SQLite file in the working directory. "
+        "PostgreSQL: `postgresql+asyncpg://user:pass@host/db`.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for shared rate limits, revocation fan-out and caches across instances. "
+        "Unset: everything stays in process (fine for one instance).",
+    )
+    issuer: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",
+    )
+    master_key: str | None = Field(
+        None,
+        description="Secret from which the keys for hashing secrets, encrypting signing keys and chaining "
+        "the audit log are derived (HKDF). At least 32 characters. Required outside development.",
+    )
+    default_audience: str | None = Field(
+        None, description="`aud` of access tokens when the request names no resource. Default: the issuer."
+    )
+    host: str = Field("127.0.0.1", description="Address `tokensmith serve` binds to.")
+    port: int = Field(8000, description="Port `tokensmith serve` listens on.")
+    workers: int = Field(1, ge=1, description="Worker processes for `tokensmith serve`.")
+    signing_alg: Literal["ES256", "RS256", "EdDSA"] = Field(
+        "ES256", description="Algorithm of newly generated signing keys."
+    )
+    client_token_ttl: int = Field(
+        3600, gt=0, description="Default access-token lifetime (s) of new OAuth clients."
+    )
+    max_token_ttl: int = Field(
+        90 * 24 * 3600,
+        gt=0,
+        description="Upper bound (s) of any access-token lifetime; retired signing keys stay published "
+        "at least this long unless a shorter bound is known from the clients.",
+    )
+    jwt_leeway: int = Field(30, ge=0, description="Clock skew (s) tolerated when validating `exp`/`nbf`/`iat`.")
+    revocation_poll_interval: float = Field(
+        0.5,
+        gt=0,
+        description="How often (s) each process reads the revocation feed from the database. Keeps "
+        "revocations effective across instances within one second even without Redis.",
+    )
+    client_cache_ttl: float = Field(
+        30.0, gt=0, description="Seconds a client record is cached in process (changes invalidate at once)."
+    )
+    audit_flush_interval: float = Field(
+        0.2, gt=0, description="Seconds between audit-log batch writes (events are never written per request)."
+    )
+    audit_batch_size: int = Field(500, gt=0, description="Most audit events written in one batch.")
+    client_auth_failures_per_minute: int = Field(
+        10,
+        gt=0,
+        description="Failed client authentications allowed per client id (and per IP) per minute before "
+        "the token endpoint answers 429.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs of reverse proxies whose `X-Forwarded-For` is believed.",
+    )
+    db_retry_after: int = Field(5, gt=0, description="`Retry-After` (s) sent with 503 when the database is down.")
+    log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    db_pool_size: int = Field(10, gt=0, description="Connection pool size per process (PostgreSQL).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @field_validator("issuer")
+    @classmethod
+    def _strip_issuer(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "development":
+            return self
+        key = (self.master_key or "").strip()
+        if key.lower() in PLACEHOLDER_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
+            raise ConfigurationError(
+                "TOKENSMITH_MASTER_KEY is missing, a placeholder or shorter than 32 characters; "
+                "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
+                "(or set TOKENSMITH_ENV=development for a local trial)"
+            )
+        if not self.issuer.startswith("https://"):
+            raise ConfigurationError("TOKENSMITH_ISSUER must be an https:// URL outside development mode")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def audience(self) -> str:
+        return self.default_audience or self.issuer
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        tail = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(tail) if tail and tail != ":memory:" else None
+
+    def resolved_master_key(self) -> str:
+        """The master key; in development a generated one, persisted next to the database."""
+        if self.master_key:
+            return self.master_key
+        if not self.is_development:  # pragma: no cover - the validator already refused this
+            raise ConfigurationError("TOKENSMITH_MASTER_KEY is required")
+        db_path = self.sqlite_path()
+        folder = db_path.parent if db_path else Path.cwd()
+        key_file = folder / DEV_MASTER_KEY_FILE
+        if key_file.exists():
+            return key_file.read_text().strip()
+        folder.mkdir(parents=True, exist_ok=True)
+        generated = secrets.token_urlsafe(48)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(generated)
+        return generated
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and TOML file); overrides win. Raises ConfigurationError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid configuration: {exc}") from exc
+
+
+def render_reference() -> str:
+    """The Markdown configuration reference (docs/configuration.md)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `src/tokensmith/config.py` by `python -m tokensmith.config`; do not edit by hand.",
+        "",
+        "Every setting is read from the environment variable `TOKENSMITH_<NAME>` (upper case), or from the",
+        "TOML file named by `TOKENSMITH_CONFIG_FILE` (keys in lower case, top level or in a `[tokensmith]`",
+        "table). Environment variables win over the file.",
+        "",
+        "| variable | default | description |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        lines.append(f"| `TOKENSMITH_{name.upper()}` | `{default!r}` | {field.description or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_reference(), end="")

@@ -1,0 +1,30 @@
+"""Small helpers shared by endpoint modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from tokensmith.http.client_ip import client_ip
+from tokensmith.oauth.request import OAuthRequest, parse_form
+
+
+def runtime(request: Request) -> Any:
+    return request.app.state.runtime
+
+
+def request_id(request: Request) -> str | None:
+    state = request.scope.get("state") or {}
+    rid = state.get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def ip_of(request: Request) -> str | None:
+    return client_ip(request, runtime(request).settings.trusted_proxies)
+
+
+async def oauth_request(request: Request) -> OAuthRequest:
+    form = parse_form(request.headers.get("content-type"), await request.body())
+    return OAuthRequest(form=form, headers=request.headers, client_ip=ip_of(request),
+                        request_id=request_id(request))

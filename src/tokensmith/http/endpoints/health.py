@@ -1,0 +1,39 @@
+"""``/healthz`` (the process answers), ``/readyz`` (database reachable, keys loaded), ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.http.deps import runtime
+from tokensmith.http.responses import json_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: database reachable and signing keys loaded")
+async def readyz(request: Request) -> Response:
+    rt = runtime(request)
+    db_ok = await rt.db.ping()
+    if db_ok and rt.keyring.active is None:
+        try:
+            await rt.ensure_loaded()
+        except Exception:  # noqa: S110 - reported as not ready below
+            pass
+    checks = {"database": "ok" if db_ok else "unreachable",
+              "signing_key": "ok" if rt.keyring.active is not None else "missing"}
+    ready = db_ok and rt.keyring.active is not None
+    headers = {} if ready else {"Retry-After": str(rt.settings.db_retry_after)}
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                         200 if ready else 503, headers)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

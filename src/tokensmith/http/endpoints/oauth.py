@@ -1,0 +1,77 @@
+"""``POST /oauth/token`` (and ``/identity-server/connect/token``), ``/oauth/introspect``, ``/oauth/revoke``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.http.deps import oauth_request, runtime
+from tokensmith.http.responses import json_response
+from tokensmith.oauth.grants import GrantRegistry
+from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.oauth.introspection import IntrospectionRegistry, introspect
+from tokensmith.oauth.revocation import revoke, revoke_access_token
+from tokensmith.oauth.token_endpoint import handle_token_request
+
+router = APIRouter(tags=["oauth"])
+
+_FORM_DOC: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {
+            "grant_type": {"type": "string"}, "scope": {"type": "string"}, "client_id": {"type": "string"},
+            "client_secret": {"type": "string"}, "resource": {"type": "string"}}}}}},
+}
+_TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "`{access_token, token_type, expires_in, scope}`"},
+    400: {"description": "RFC 6749 §5.2 error"},
+    401: {"description": "invalid_client"},
+    429: {"description": "too many failed client authentications"},
+    503: {"description": "database unavailable (Retry-After)"},
+}
+
+
+def setup(app: Any) -> None:
+    grants = GrantRegistry()
+    grants.register(ClientCredentialsGrant())
+    app.state.grants = grants
+    app.state.introspection = IntrospectionRegistry()
+    app.state.revokers = [revoke_access_token]
+
+
+async def _token(request: Request) -> Response:
+    req = await oauth_request(request)
+    body = await handle_token_request(runtime(request), request.app.state.grants, req)
+    return json_response(body, no_store=True)
+
+
+@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2)", openapi_extra=_FORM_DOC,
+             responses=_TOKEN_RESPONSES)
+async def token(request: Request) -> Response:
+    return await _token(request)
+
+
+@router.post("/identity-server/connect/token", summary="Token endpoint (IdentityServer-compatible path)",
+             openapi_extra=_FORM_DOC, responses=_TOKEN_RESPONSES)
+async def token_alias(request: Request) -> Response:
+    return await _token(request)
+
+
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", openapi_extra=_FORM_DOC)
+async def introspection(request: Request) -> Response:
+    req = await oauth_request(request)
+    caller = None
+    hook = getattr(request.app.state, "introspection_caller", None)
+    if hook is not None:
+        caller = await hook(request, req)
+    body = await introspect(runtime(request), request.app.state.introspection, req, caller)
+    return json_response(body, no_store=True)
+
+
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", openapi_extra=_FORM_DOC)
+async def revocation(request: Request) -> Response:
+    req = await oauth_request(request)
+    await revoke(runtime(request), request.app.state.revokers, req)
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})

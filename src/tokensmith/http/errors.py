@@ -1,0 +1,70 @@
+"""The one place where errors become HTTP responses.
+
+* :class:`ServiceError` → its status, body and headers (details only below 500).
+* A lost database → 503 with ``Retry-After`` (the pool reconnects by itself when it is back).
+* Request validation → 400 with a list of ``{"loc", "msg", "type"}`` (no ``body`` prefix).
+* Anything else → 500 ``{"error": "server_error"}``; the exception goes to the log, never to the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
+from tokensmith.http.responses import json_response
+from tokensmith.storage.db import is_outage
+
+log = logging.getLogger("tokensmith.http")
+
+_NO_STORE_PATHS = ("/oauth/", "/identity-server/", "/api/v1/token", "/auth/", "/api/user/oauth2/", "/smart/token")
+
+
+def clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI errors as the wire contract shows them."""
+    cleaned = []
+    for err in errors:
+        loc = [part for part in err.get("loc", ()) if part != "body"]
+        cleaned.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "value_error")})
+    return cleaned
+
+
+def error_response(exc: ServiceError, path: str = "") -> Response:
+    if exc.status >= 500:
+        log.warning("request failed: %s", exc.code, extra={"fields": {"debug": exc.debug, "status": exc.status}})
+    elif exc.debug:
+        log.info("request refused: %s", exc.code, extra={"fields": {"debug": exc.debug, "status": exc.status}})
+    no_store = path.startswith(_NO_STORE_PATHS)
+    return json_response(exc.body(), exc.status, exc.headers, no_store=no_store)
+
+
+def unavailable(settings: Any, exc: BaseException) -> Response:
+    return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__))
+
+
+def install(app: Any) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return error_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(ValidationFailed(clean_validation_errors(exc.errors())), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return json_response({"error": code, "error_description": str(exc.detail)}, exc.status_code,
+                             dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        if is_outage(exc):
+            return unavailable(request.app.state.runtime.settings, exc)
+        log.error("unhandled error", exc_info=exc)
+        return json_response({"error": "server_error"}, 500)

@@ -1,0 +1,85 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request on the hot path):
+request id, access log, metrics, and the last line of defence that turns an escaped exception into
+a JSON 500/503 instead of a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from tokensmith.observability.logging import request_id_var
+from tokensmith.storage.db import is_outage
+
+log = logging.getLogger("tokensmith.access")
+_RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: Any, runtime_getter: Any, metrics: Any) -> None:
+        self.app = app
+        self._runtime = runtime_getter
+        self._metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                rid = candidate if _RID_OK.match(candidate) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status_holder = [500]
+        response_started = [False]
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                response_started[0] = True
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if response_started[0]:
+                raise
+            outage = is_outage(exc)
+            if not outage:
+                log.error("unhandled error", exc_info=exc)
+            status = 503 if outage else 500
+            body = {"error": "temporarily_unavailable" if outage else "server_error"}
+            headers = [(b"content-type", b"application/json"), rid_header]
+            if outage:
+                headers.append((b"retry-after", str(self._runtime().settings.db_retry_after).encode()))
+            status_holder[0] = status
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": orjson.dumps(body)})
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            status = status_holder[0]
+            self._metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            self._metrics.latency.labels(endpoint).observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info("request", extra={"fields": {
+                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "duration_ms": round(elapsed * 1000, 2), "client": _client(scope)}})
+            request_id_var.reset(token)
+
+
+def _client(scope: dict[str, Any]) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None

@@ -1,0 +1,92 @@
+"""Signing and verifying JWTs. Verification is two steps (RFC 8725 §3.1, §3.11): the signature with the
+algorithm pinned by the key the ``kid`` names, then the claims with an injected clock and leeway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+
+from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial
+
+
+class JwtVerificationError(Exception):
+    """The token is not a valid JWT of ours; ``reason`` is for logs, never for the wire."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_DECODE_OPTIONS: Any = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+    "require": [],
+}
+
+
+def sign_jwt(claims: dict[str, Any], key: SigningKeyMaterial, typ: str = "at+jwt") -> str:
+    if key.private is None:
+        raise ValueError("this key cannot sign")
+    return jwt.encode(claims, key.private, algorithm=key.alg, headers={"typ": typ, "kid": key.kid})
+
+
+def verify_jwt(
+    token: str,
+    keyring: KeyRing,
+    *,
+    now: float,
+    leeway: float,
+    issuer: str | None,
+    typ: str | None = "at+jwt",
+    audience: str | None = None,
+) -> tuple[dict[str, Any], SigningKeyMaterial]:
+    """Return (claims, key) or raise :class:`JwtVerificationError`."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise JwtVerificationError(f"malformed header: {exc}") from exc
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise JwtVerificationError("no kid")
+    key = keyring.for_verification(kid)
+    if key is None:
+        raise JwtVerificationError("unknown or revoked kid")
+    if header.get("alg") != key.alg:
+        raise JwtVerificationError(f"alg {header.get('alg')!r} is not the key's {key.alg}")
+    if typ is not None and str(header.get("typ", "")).lower() not in (typ, f"application/{typ}"):
+        raise JwtVerificationError(f"typ {header.get('typ')!r} is not {typ}")
+    try:
+        claims: dict[str, Any] = jwt.decode(token, key.public, algorithms=[key.alg], options=_DECODE_OPTIONS)
+    except jwt.PyJWTError as exc:
+        raise JwtVerificationError(f"signature: {exc}") from exc
+    validate_claims(claims, now=now, leeway=leeway, issuer=issuer, audience=audience)
+    return claims, key
+
+
+def validate_claims(claims: dict[str, Any], *, now: float, leeway: float, issuer: str | None,
+                    audience: str | None) -> None:
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise JwtVerificationError("exp missing")
+    if now > exp + leeway:
+        raise JwtVerificationError("expired")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, int | float) and now + leeway < nbf:
+        raise JwtVerificationError("not yet valid")
+    iat = claims.get("iat")
+    if isinstance(iat, int | float) and now + leeway < iat:
+        raise JwtVerificationError("issued in the future")
+    if issuer is not None and claims.get("iss") != issuer:
+        raise JwtVerificationError("wrong issuer")
+    if audience is not None:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if audience not in auds:
+            raise JwtVerificationError("wrong audience")

@@ -1,0 +1,28 @@
+"""RFC 8414 authorization server metadata and OpenID Connect discovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def server_metadata(rt: Any, grant_types: list[str]) -> dict[str, Any]:
+    base = rt.settings.issuer
+    return {
+        "issuer": base,
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "grant_types_supported": grant_types,
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "RS384", "ES384"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": sorted({k.alg for k in rt.keyring.keys.values()} or
+                                                        {rt.settings.signing_alg}),
+        "scopes_supported": ["openid"],
+        "service_documentation": f"{base}/docs",
+    }

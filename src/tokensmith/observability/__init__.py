@@ -1,0 +1,1 @@
+"""Logs (structured JSON with a request id, no secrets) and Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""People: tenants' users, roles, passwords, sign-in sessions."""

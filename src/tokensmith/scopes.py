@@ -1,0 +1,62 @@
+"""Scope strings and the one function that decides whether a granted scope covers a requested one.
+
+Scopes are ``Resource.action`` (``Patient.read``), with ``*`` as a wildcard for either part
+(``Patient.*``, ``*.read``) and ``*`` alone for everything. Anything else (``openid``, ``api``) matches
+only itself. RFC 6749 §3.3 defines the scope string: space-delimited, case-sensitive tokens of
+``%x21 / %x23-5B / %x5D-7E``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+
+
+def is_valid_scope_token(token: str) -> bool:
+    return bool(_SCOPE_TOKEN.match(token))
+
+
+def parse_scope(value: str | None) -> list[str]:
+    """Split an RFC 6749 scope parameter; raises ValueError for characters outside §3.3."""
+    if not value:
+        return []
+    tokens = [t for t in value.split(" ") if t]
+    for token in tokens:
+        if not is_valid_scope_token(token):
+            raise ValueError(f"invalid scope token {token!r}")
+    # Keep the order, drop duplicates.
+    return list(dict.fromkeys(tokens))
+
+
+def _split(scope: str) -> tuple[str, str] | None:
+    if scope == "*":
+        return ("*", "*")
+    resource, dot, action = scope.partition(".")
+    if not dot or not resource or not action:
+        return None
+    return resource, action
+
+
+def covers(granted: str, requested: str) -> bool:
+    """True when every concrete scope ``requested`` stands for is also one ``granted`` stands for."""
+    if granted == requested:
+        return True
+    g = _split(granted)
+    r = _split(requested)
+    if g is None or r is None:
+        return False
+    resource_ok = g[0] == "*" or g[0] == r[0]
+    action_ok = g[1] == "*" or g[1] == r[1]
+    return resource_ok and action_ok
+
+
+def covered_by_any(granted: Iterable[str], requested: str) -> bool:
+    return any(covers(g, requested) for g in granted)
+
+
+def not_covered(granted: Iterable[str], requested: Iterable[str]) -> list[str]:
+    """The requested scopes that the granted set does not cover (empty when all are allowed)."""
+    granted = list(granted)
+    return [r for r in requested if not covered_by_any(granted, r)]
