@@ -1,0 +1,221 @@
+"""Test support: real servers on loopback, real databases, a TCP proxy to simulate outages.
+
+``LiveServer`` runs the real ASGI app under uvicorn in a background thread on 127.0.0.1 (an ephemeral
+port) with its own event loop; ``call()`` runs a coroutine on that loop so that tests can use the
+service layer (create clients, rotate keys) on the same runtime the server uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from tokensmith.clock import Clock
+from tokensmith.config import Settings
+from tokensmith.http.app import create_app
+from tokensmith.runtime import Runtime
+
+T = TypeVar("T")
+
+POSTGRES_URL = os.environ.get("TOKENSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_MASTER_KEY = "test-master-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "development",
+        "database_url": database_url,
+        "master_key": TEST_MASTER_KEY,
+        "issuer": "http://127.0.0.1:9999",
+        "revocation_poll_interval": 0.2,
+        "audit_flush_interval": 0.05,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class LiveServer:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, init: bool = True) -> None:
+        self.settings = settings
+        self.runtime = Runtime(settings, clock=clock)
+        self.app = create_app(runtime=self.runtime)
+        self._init = init
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._server: uvicorn.Server | None = None
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tenant_id: str | None = None
+
+    def call(self, fn: Callable[[Runtime], Awaitable[T]] | Awaitable[T], timeout: float = 30) -> T:
+        coro = fn(self.runtime) if callable(fn) else fn
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+
+    def start(self) -> LiveServer:
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=f"server-{self.port}")
+        self._thread.start()
+        if self._init:
+            from tokensmith.services.bootstrap import initialise
+
+            result = self.call(lambda rt: initialise(rt))
+            self.tenant_id = result["tenant_id"]
+        config = uvicorn.Config(self.app, lifespan="on", log_config=None, access_log=False, loop="none")
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._serve_future = asyncio.run_coroutine_threadsafe(self._server.serve(sockets=[self.sock]), self._loop)
+        deadline = time.time() + 20
+        while not self._server.started:
+            if time.time() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            try:
+                self._serve_future.result(timeout=15)
+            except Exception:  # noqa: BLE001 - best effort on teardown
+                pass
+        try:
+            self.call(self.runtime.stop(), timeout=10)
+        except Exception:  # noqa: BLE001 - best effort on teardown
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+        self.sock.close()
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kw)
+
+    def create_client(self, **kw: Any) -> tuple[Any, str | None]:
+        from tokensmith.services.clients import create_client
+
+        kw.setdefault("tenant_id", self.tenant_id)
+        kw.setdefault("name", "test-client")
+        return self.call(lambda rt: create_client(rt, **kw))
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class TcpProxy:
+    """A TCP proxy the test owns: ``cut()`` drops every connection and refuses new ones (an outage),
+    ``restore()`` lets traffic through again. Used to take PostgreSQL or Redis "down" without touching
+    the shared servers."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        self._up = True
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self._up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self._up = False
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        self._up = True
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._listener.close()
+
+
+async def create_postgres_database(admin_url: str, template: str | None = None) -> str:
+    """Create a fresh database on the server of ``admin_url``; return its asyncpg URL."""
+    import asyncpg
+
+    name = f"tokensmith_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    finally:
+        await conn.close()
+    base = admin_url.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+async def drop_postgres_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def asyncpg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
