@@ -1,0 +1,86 @@
+"""Who is calling a management endpoint: a Bearer access token (a user's, or an admin client's from
+``client_credentials``) becomes a :class:`Principal`; routes declare the permission they need.
+
+Permissions are the token's ``scope`` (a user's token carries the permissions of the user's role), so
+``require("ApiKey.write")`` is one call of the scope matcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from tokensmith.errors import InsufficientScope, InvalidToken
+from tokensmith.scopes import covered_by_any
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "user" | "client"
+    subject: str
+    tenant_id: str
+    scopes: tuple[str, ...]
+    user_id: str | None = None
+    client_id: str | None = None
+    session_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    def allows(self, permission: str) -> bool:
+        return covered_by_any(self.scopes, permission)
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}" if self.user_id else f"client:{self.client_id}"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise InvalidToken("a Bearer access token is required")
+    rt = request.app.state.runtime
+    info, reason = await rt.verifier.verify_access_token(token)
+    if info is None:
+        rt.metrics.auth_failures.labels("bearer").inc()
+        raise InvalidToken("the access token is invalid, expired or revoked", debug=reason)
+    claims = info.claims
+    tenant = claims.get("tenant")
+    if not isinstance(tenant, str):
+        raise InvalidToken("the access token names no tenant")
+    scope = claims.get("scope")
+    scopes = tuple(scope.split()) if isinstance(scope, str) else ()
+    uid = claims.get("uid")
+    return Principal(
+        kind="user" if uid else "client",
+        subject=str(claims.get("sub")),
+        tenant_id=tenant,
+        scopes=scopes,
+        user_id=uid if isinstance(uid, str) else None,
+        client_id=claims.get("client_id") if isinstance(claims.get("client_id"), str) else None,
+        session_id=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+        claims=claims,
+    )
+
+
+def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the caller, who must hold ``permission``."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if not principal.allows(permission):
+            raise InsufficientScope(f"this operation requires the {permission} permission")
+        return principal
+
+    return dependency

@@ -1,0 +1,16 @@
+"""Management permissions, in the same ``Resource.action`` language as every other scope, so a role
+is one list of scope strings and one matcher (:mod:`tokensmith.scopes`) decides everything."""
+
+API_KEY_READ = "ApiKey.read"
+API_KEY_WRITE = "ApiKey.write"
+CLIENT_READ = "Client.read"
+CLIENT_WRITE = "Client.write"
+APP_WRITE = "App.write"
+USER_READ = "User.read"
+USER_WRITE = "User.write"
+ROLE_WRITE = "Role.write"
+SESSION_READ = "Session.read"
+SESSION_WRITE = "Session.write"
+USER_TOKEN_WRITE = "UserToken.write"
+AUDIT_READ = "Audit.read"
+EXCHANGE_USER_WRITE = "ExchangeUser.write"
