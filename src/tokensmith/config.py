@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     )
     db_retry_after: int = Field(5, gt=0, description="`Retry-After` (s) sent with 503 when the database is down.")
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    access_log: bool = Field(
+        True, description="Write a JSON access-log line per request (method, path, status, duration, request id)."
+    )
     db_pool_size: int = Field(10, gt=0, description="Connection pool size per process (PostgreSQL).")
 
     @classmethod

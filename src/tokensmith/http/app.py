@@ -13,10 +13,23 @@ from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors
 from tokensmith.http.endpoints import health, oauth, wellknown
+from tokensmith.http.fastpath import FastPathRouter
 from tokensmith.http.middleware import RequestContextMiddleware
+from tokensmith.observability.access_log import AccessLog
 from tokensmith.runtime import Runtime
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health]
+
+
+class TokensmithApp(FastAPI):
+    """FastAPI with tokensmith's outermost layers: request context (request id, access log, metrics,
+    last-resort error handling) around the fast-path dispatcher, around FastAPI's own stack."""
+
+    def build_middleware_stack(self) -> Any:
+        inner = FastPathRouter(super().build_middleware_stack(), self, self.state.fast_routes)
+        rt = self.state.runtime
+        return RequestContextMiddleware(inner, runtime_getter=lambda: rt, metrics=rt.metrics,
+                                        access_log=self.state.access_log)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -32,11 +45,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             yield
         finally:
+            access_log.flush()
             if runtime is None:
                 await rt.stop()
 
-    app = FastAPI(title="tokensmith", version=__version__, lifespan=lifespan, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json")
+    app = TokensmithApp(title="tokensmith", version=__version__, lifespan=lifespan, docs_url="/docs",
+                        redoc_url=None, openapi_url="/openapi.json")
     app.state.runtime = rt
     app.state.metrics = metrics
     errors.install(app)
@@ -45,5 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if setup is not None:
             setup(app)
         app.include_router(module.router)
-    app.add_middleware(RequestContextMiddleware, runtime_getter=lambda: rt, metrics=metrics)
+    access_log = AccessLog(enabled=settings.access_log)
+    app.state.access_log = access_log
+    app.state.fast_routes = getattr(app.state, "fast_routes", {})
     return app

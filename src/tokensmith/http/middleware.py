@@ -20,10 +20,11 @@ _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: Any, runtime_getter: Any, metrics: Any) -> None:
+    def __init__(self, app: Any, runtime_getter: Any, metrics: Any, access_log: Any) -> None:
         self.app = app
         self._runtime = runtime_getter
         self._metrics = metrics
+        self._access_log = access_log
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -73,10 +74,8 @@ class RequestContextMiddleware:
             status = status_holder[0]
             self._metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
             self._metrics.latency.labels(endpoint).observe(elapsed)
-            if log.isEnabledFor(logging.INFO):
-                log.info("request", extra={"fields": {
-                    "method": scope["method"], "path": scope["path"], "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "client": _client(scope)}})
+            self._access_log.write(scope["method"], scope["path"], status, round(elapsed * 1000, 2),
+                                   _client(scope), rid)
             request_id_var.reset(token)
 
 

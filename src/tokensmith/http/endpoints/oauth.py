@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.http import fastpath
 from tokensmith.http.deps import oauth_request, runtime
 from tokensmith.http.responses import json_response
 from tokensmith.oauth.grants import GrantRegistry
@@ -39,6 +40,10 @@ def setup(app: Any) -> None:
     app.state.grants = grants
     app.state.introspection = IntrospectionRegistry()
     app.state.revokers = [revoke_access_token]
+    # Hot endpoints: dispatched ahead of FastAPI (see tokensmith.http.fastpath).
+    fastpath.register(app, "POST", "/oauth/token", _token)
+    fastpath.register(app, "POST", "/identity-server/connect/token", _token)
+    fastpath.register(app, "POST", "/oauth/introspect", _introspection)
 
 
 async def _token(request: Request) -> Response:
@@ -61,6 +66,10 @@ async def token_alias(request: Request) -> Response:
 
 @router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", openapi_extra=_FORM_DOC)
 async def introspection(request: Request) -> Response:
+    return await _introspection(request)
+
+
+async def _introspection(request: Request) -> Response:
     req = await oauth_request(request)
     caller = None
     hook = getattr(request.app.state, "introspection_caller", None)
