@@ -128,6 +128,36 @@ class Settings(BaseSettings):
         True, description="Write a JSON access-log line per request (method, path, status, duration, request id)."
     )
     db_pool_size: int = Field(10, gt=0, description="Connection pool size per process (PostgreSQL).")
+    # ---- people: sign-in, sessions, user tokens (docs/security.md) ----
+    login_access_token_ttl: int = Field(
+        900, gt=0, description="Lifetime (s) of the JWT access tokens of `/auth/login` and `/auth/refresh` "
+        "(`expiresIn`).")
+    session_idle_timeout: int = Field(
+        15 * 24 * 3600, gt=0, description="A sign-in session ends when its refresh token has not been used "
+        "for this long (s).")
+    session_absolute_timeout: int = Field(
+        30 * 24 * 3600, gt=0, description="A sign-in session ends this long (s) after the sign-in, however "
+        "often it is refreshed.")
+    refresh_reuse_grace: float = Field(
+        10.0, ge=0, description="An already-used refresh token presented within this many seconds of its "
+        "use is refused with 409 without ending the session (two concurrent refreshes of one client); "
+        "later, it is treated as stolen and the whole session is revoked. 0: every reuse revokes.")
+    login_max_failures: int = Field(
+        5, gt=0, description="Failed sign-in attempts (wrong password or wrong second-factor code) after "
+        "which an account is locked.")
+    login_failure_window: int = Field(
+        900, gt=0, description="Failures count towards the lockout while each follows the previous one "
+        "within this many seconds; a longer pause starts the count again.")
+    login_lockout_seconds: int = Field(
+        900, gt=0, description="How long (s) a locked account refuses every sign-in (429 with `retry_after`).")
+    login_ip_failures_per_minute: int = Field(
+        30, gt=0, description="Failed sign-in attempts allowed per client IP per minute, across all accounts.")
+    password_min_length: int = Field(12, ge=8, description="Minimum length of new passwords.")
+    mfa_token_ttl: int = Field(
+        300, gt=0, description="Lifetime (s) of the `mfaToken` of a sign-in waiting for its TOTP code.")
+    totp_issuer: str = Field("tokensmith", description="Issuer name shown by authenticator apps.")
+    user_token_access_ttl: int = Field(
+        600, gt=0, description="Lifetime (s) of the opaque access tokens of `POST /api/user/oauth2/token`.")
 
     @classmethod
     def settings_customise_sources(
