@@ -4,6 +4,8 @@ at import time; the app factory, the CLI and the tests each build their own."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -47,6 +49,8 @@ class Runtime:
         self.extensions: dict[str, Any] = {}
         self._change_listeners: list[Any] = []
         self.started = False
+        self._revocations_loaded = False
+        self._recovery: asyncio.Task[None] | None = None
 
     def on_change(self, listener: Any) -> None:
         """Register ``listener(what: str)`` for ``changed`` feed entries (cache invalidation)."""
@@ -73,27 +77,57 @@ class Runtime:
 
     async def start(self, *, background: bool = True) -> None:
         """Load keys and the revocation view; start the background tasks. Tolerates a database that is
-        down at start: the service then answers 503 until it is back (``/readyz`` says why)."""
+        down at start: the service then answers 503 until it is back (``/readyz`` says why), and a
+        background task finishes loading as soon as the database answers again."""
         try:
-            await self.reload_keys()
-            await self.revocations.load()
+            await self.ensure_loaded()
         except Exception as exc:
             if not is_outage(exc):
                 raise
             log.error("database unreachable at start-up; will keep retrying")
+            if background:
+                self._recovery = asyncio.create_task(self._recover(), name="start-up-recovery")
         if background:
             self.audit.start()
             self.revocations.start()
         self.started = True
 
+    @property
+    def revocations_loaded(self) -> bool:
+        return self._revocations_loaded
+
+    @property
+    def loaded(self) -> bool:
+        """Ready to serve: a signing key and the full revocation view are in memory."""
+        return self.keyring.active is not None and self._revocations_loaded
+
     async def ensure_loaded(self) -> None:
-        """Called when the database comes back after a start-up outage."""
+        """Load what a start-up outage prevented: the key ring and the full revocation view (the feed's
+        regular polling only looks back a few seconds, so it cannot stand in for the full load)."""
         if self.keyring.active is None:
             await self.reload_keys()
-        if self.revocations.last_poll_ok is None:
+        if not self._revocations_loaded:
             await self.revocations.load()
+            self._revocations_loaded = True
+
+    async def _recover(self) -> None:
+        delay = 0.5
+        while not self.loaded:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            try:
+                await self.ensure_loaded()
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.warning("start-up recovery failed: %s", type(exc).__name__)
+        log.info("database reachable again; keys and revocations loaded")
 
     async def stop(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
         await self.revocations.stop()
         await self.audit.stop()
         if self.redis is not None:

@@ -43,8 +43,16 @@ def error_response(exc: ServiceError, path: str = "") -> Response:
     return json_response(exc.body(), exc.status, exc.headers, no_store=no_store)
 
 
-def unavailable(settings: Any, exc: BaseException) -> Response:
-    return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__))
+def unavailable(settings: Any, exc: BaseException, path: str = "") -> Response:
+    return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__), path)
+
+
+def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Response:
+    """An exception no handler knew: a lost database is a 503, anything else a bare 500 (logged)."""
+    if is_outage(exc):
+        return unavailable(settings, exc, path)
+    log.error("unhandled error", exc_info=exc)
+    return json_response({"error": "server_error"}, 500)
 
 
 def install(app: Any) -> None:
@@ -64,7 +72,4 @@ def install(app: Any) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        if is_outage(exc):
-            return unavailable(request.app.state.runtime.settings, exc)
-        log.error("unhandled error", exc_info=exc)
-        return json_response({"error": "server_error"}, 500)
+        return unexpected_response(exc, request.app.state.runtime.settings, request.url.path)

@@ -10,10 +10,8 @@ import time
 import uuid
 from typing import Any
 
-import orjson
-
+from tokensmith.http.errors import unexpected_response
 from tokensmith.observability.logging import request_id_var
-from tokensmith.storage.db import is_outage
 
 log = logging.getLogger("tokensmith.access")
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -56,17 +54,8 @@ class RequestContextMiddleware:
         except Exception as exc:
             if response_started[0]:
                 raise
-            outage = is_outage(exc)
-            if not outage:
-                log.error("unhandled error", exc_info=exc)
-            status = 503 if outage else 500
-            body = {"error": "temporarily_unavailable" if outage else "server_error"}
-            headers = [(b"content-type", b"application/json"), rid_header]
-            if outage:
-                headers.append((b"retry-after", str(self._runtime().settings.db_retry_after).encode()))
-            status_holder[0] = status
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": orjson.dumps(body)})
+            response = unexpected_response(exc, self._runtime().settings, scope.get("path", ""))
+            await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

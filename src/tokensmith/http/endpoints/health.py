@@ -17,18 +17,19 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: database reachable and signing keys loaded")
+@router.get("/readyz", summary="Readiness: database reachable, signing keys and revocations loaded")
 async def readyz(request: Request) -> Response:
     rt = runtime(request)
     db_ok = await rt.db.ping()
-    if db_ok and rt.keyring.active is None:
+    if db_ok and not rt.loaded:
         try:
             await rt.ensure_loaded()
         except Exception:  # noqa: S110 - reported as not ready below
             pass
     checks = {"database": "ok" if db_ok else "unreachable",
-              "signing_key": "ok" if rt.keyring.active is not None else "missing"}
-    ready = db_ok and rt.keyring.active is not None
+              "signing_key": "ok" if rt.keyring.active is not None else "missing",
+              "revocations": "ok" if rt.revocations_loaded else "not_loaded"}
+    ready = db_ok and rt.loaded
     headers = {} if ready else {"Retry-After": str(rt.settings.db_retry_after)}
     return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
                          200 if ready else 503, headers)
