@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.support import (
     POSTGRES_URL,
     REDIS_URL,
     LiveServer,
+    TcpProxy,
     asyncpg_url,
     create_postgres_database,
     drop_postgres_database,
@@ -46,7 +48,7 @@ def postgres_template() -> Iterator[str]:
 
         try:
             url = await create_postgres_database(POSTGRES_URL)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc!r} "
                         "(start it, or set TOKENSMITH_TEST_SKIP_SERVICES=1 to deselect these tests)")
         db = Database(make_settings(asyncpg_url(url)))
@@ -72,7 +74,7 @@ def redis_url() -> str:
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
     return REDIS_URL
 
@@ -102,3 +104,18 @@ def any_server(database_url: str) -> Iterator[LiveServer]:
     """The service once on SQLite and once on PostgreSQL."""
     with LiveServer(make_settings(database_url)) as live:
         yield live
+
+
+@pytest.fixture
+def pg_proxy(postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A fresh PostgreSQL database behind a test-owned TCP proxy: (proxy, database URL through it).
+    ``proxy.cut()`` is a database outage, ``proxy.restore()`` its end."""
+    parts = urlsplit(postgres_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    user = ""
+    if parts.username:
+        user = parts.username + (f":{parts.password}" if parts.password else "") + "@"
+    try:
+        yield proxy, parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl()
+    finally:
+        proxy.close()

@@ -89,11 +89,11 @@ class LiveServer:
             self._server.should_exit = True
             try:
                 self._serve_future.result(timeout=15)
-            except Exception:  # noqa: BLE001 - best effort on teardown
+            except Exception:
                 pass
         try:
             self.call(self.runtime.stop(), timeout=10)
-        except Exception:  # noqa: BLE001 - best effort on teardown
+        except Exception:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
