@@ -158,6 +158,36 @@ class Settings(BaseSettings):
     totp_issuer: str = Field("tokensmith", description="Issuer name shown by authenticator apps.")
     user_token_access_ttl: int = Field(
         600, gt=0, description="Lifetime (s) of the opaque access tokens of `POST /api/user/oauth2/token`.")
+    # ---- API keys and the session token exchange (docs/api-keys.md, docs/session-token-exchange.md) ----
+    api_key_cache_ttl: float = Field(
+        30.0, gt=0, description="Seconds an API key record is cached in process. Changes (revoke, rotate, "
+        "deactivate, edit) invalidate it at once through the revocation feed; the TTL is only a backstop.")
+    api_key_redis_cache_ttl: int = Field(
+        60, gt=0, description="Seconds an API key record is cached in Redis (when configured) for the other "
+        "instances; guarded by a per-key generation counter so a stale copy is never used.")
+    api_key_default_rate_limit: int = Field(
+        6000, ge=0, description="Requests per minute allowed per API key whose `rateLimit` is null and whose "
+        "tenant sets no default. 0: no limit.")
+    api_key_usage_flush_interval: float = Field(
+        5.0, gt=0, description="Seconds between batched writes of API keys' `lastUsedAt` (never written per "
+        "request).")
+    api_key_max_grace_period: int = Field(
+        30 * 24 * 3600, ge=0, description="Longest grace period (s) an API key rotation may keep the old secret.")
+    exchange_token_ttl: int = Field(
+        3600, gt=0, description="Default lifetime (s) of session tokens issued by `POST /api/v1/token/` "
+        "(per key: `tokenTtl`).")
+    exchange_max_token_ttl: int = Field(
+        24 * 3600, gt=0, description="Upper bound (s) of a key's session-token lifetime (`tokenTtl`).")
+    exchange_audience: str | None = Field(
+        None, description="`aud` of session tokens. Default: the default audience (the issuer).")
+    exchange_refuse_browser_requests: bool = Field(
+        True, description="Refuse API-key requests that carry browser markers (`Origin`, `Sec-Fetch-Mode`) "
+        "unless the key has `allowBrowser`; each is audited as a possible key leak.")
+    exchange_user_flush_interval: float = Field(
+        2.0, gt=0, description="Seconds between batched upserts of the users seen by the session exchange.")
+    exchange_user_touch_interval: float = Field(
+        60.0, ge=0, description="A user seen again with the same details is written at most once per this "
+        "many seconds (`lastSeenAt` precision).")
 
     @classmethod
     def settings_customise_sources(

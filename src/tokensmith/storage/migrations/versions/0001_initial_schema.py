@@ -100,7 +100,7 @@ def upgrade() -> None:
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('created_by', sa.String(length=36), nullable=True),
+    sa.Column('created_by', sa.String(length=200), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('client_id', sa.String(length=32), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
