@@ -5,7 +5,9 @@ transaction that first takes the chain lock (PostgreSQL: a transaction-scoped ad
 the database write lock, taken by the first write of the transaction), reads the chain tail and appends
 with consecutive ``seq``. Concurrent writers from other workers or instances therefore serialise; the
 ``seq`` primary key is the backstop, and a batch that loses a race is retried. Events survive a database
-outage in memory (bounded) and are written when it comes back.
+outage in memory (bounded) and are written when it comes back; a batch whose outcome is unknown (the
+connection died around COMMIT) is written again without the events that did make it, so nothing is
+written twice and the queue never wedges.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
+        self._uncertain = False
 
     def record(self, type_: str, *, tenant_id: str | None = None, actor: str | None = None,
                subject: str | None = None, ip: str | None = None, request_id: str | None = None,
@@ -106,32 +109,47 @@ class AuditLog:
         async with self._lock:
             while self._pending:
                 batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
-                await self._write_with_retry(batch)
+                try:
+                    written += await self._write_with_retry(batch)
+                except BaseException:
+                    # The batch may or may not be in (a connection lost after COMMIT was sent): the next
+                    # attempt skips the events that are already there instead of writing them twice.
+                    self._uncertain = True
+                    raise
+                self._uncertain = False
                 for _ in batch:
                     self._pending.popleft()
-                written += len(batch)
         return written
 
-    async def _write_with_retry(self, batch: list[PendingEvent]) -> None:
+    async def _write_with_retry(self, batch: list[PendingEvent]) -> int:
+        dedupe = self._uncertain
         for attempt in range(50):
             try:
-                await self._write(batch)
-                return
+                return await self._write(batch, dedupe=dedupe)
             except IntegrityError:
-                pass  # another writer took the same seq first: re-read the tail and try again
+                # another writer took the same seq first (or an event id is already in): re-read the tail
+                # and try again
+                dedupe = True
             except OperationalError as exc:
                 if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                     raise
             await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
         raise RuntimeError("audit chain: could not append after 50 attempts")
 
-    async def _write(self, batch: list[PendingEvent]) -> None:
+    async def _write(self, batch: list[PendingEvent], *, dedupe: bool = False) -> int:
         async with self._db.session() as session:
             if self._db.dialect == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
             else:
                 # Take SQLite's write lock before reading the tail (a no-op update on no row).
                 await session.execute(update(AuditEvent).where(AuditEvent.seq == -1).values(type="x"))
+            if dedupe:
+                present = set((await session.execute(
+                    select(AuditEvent.id).where(AuditEvent.id.in_([e.id for e in batch]))
+                )).scalars())
+                batch = [e for e in batch if e.id not in present]
+                if not batch:
+                    return 0
             tail = (await session.execute(
                 select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
             )).first()
@@ -149,3 +167,4 @@ class AuditLog:
                 prev_hash = digest
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
             await session.execute(insert(AuditEvent), rows)
+        return len(rows)
