@@ -1,9 +1,10 @@
 """Scope strings and the one function that decides whether a granted scope covers a requested one.
 
 Scopes are ``Resource.action`` (``Patient.read``), with ``*`` as a wildcard for either part
-(``Patient.*``, ``*.read``) and ``*`` alone for everything. Anything else (``openid``, ``api``) matches
-only itself. RFC 6749 §3.3 defines the scope string: space-delimited, case-sensitive tokens of
-``%x21 / %x23-5B / %x5D-7E``.
+(``Patient.*``, ``*.read``) and ``*`` alone for everything (every scope string, ``openid`` included).
+Anything else (``openid``, ``api``) matches only itself. The resource is what precedes the first dot.
+RFC 6749 §3.3 defines the scope string: space-delimited, case-sensitive tokens of ``%x21 / %x23-5B /
+%x5D-7E``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ def parse_scope(value: str | None) -> list[str]:
 
 
 def _split(scope: str) -> tuple[str, str] | None:
-    if scope == "*":
-        return ("*", "*")
+    """``Resource.action`` split at the first dot; None for anything else (``openid``, ``*``)."""
     resource, dot, action = scope.partition(".")
     if not dot or not resource or not action:
         return None
@@ -40,9 +40,16 @@ def _split(scope: str) -> tuple[str, str] | None:
 
 
 def covers(granted: str, requested: str) -> bool:
-    """True when every concrete scope ``requested`` stands for is also one ``granted`` stands for."""
-    if granted == requested:
+    """True when every concrete scope ``requested`` stands for is also one ``granted`` stands for.
+
+    ``*`` alone is full access: it covers every scope, and only ``*`` covers it (``*.*`` stands for every
+    ``Resource.action`` but not for ``openid``). A wildcard is a whole part, never a glob (``Pat*.read`` is
+    a literal resource name).
+    """
+    if granted == requested or granted == "*":
         return True
+    if requested == "*":
+        return False
     g = _split(granted)
     r = _split(requested)
     if g is None or r is None:
