@@ -1,14 +1,24 @@
 """Password hashing with argon2id at OWASP's recommended minimum (m=19 MiB, t=2, p=1); hashes made
-with other parameters are upgraded at the next successful sign-in (``needs_rehash``)."""
+with other parameters are upgraded at the next successful sign-in (``needs_rehash``).
+
+Hashing is CPU-bound (tens of milliseconds): the ``*_async`` helpers run it in a worker thread
+(argon2-cffi releases the GIL), so the event loop keeps serving while a password is checked.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from tokensmith.errors import InvalidRequest
+
 MEMORY_COST_KIB = 19 * 1024
 TIME_COST = 2
 PARALLELISM = 1
+#: Longer passwords are refused before hashing (argon2 itself has no limit; this bounds the work).
+MAX_PASSWORD_LENGTH = 1024
 
 _hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM)
 # Verified against for unknown accounts so that a wrong email costs as much as a wrong password.
@@ -27,4 +37,24 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
+    try:
+        return _hasher.check_needs_rehash(stored_hash)
+    except (InvalidHashError, ValueError):
+        return True
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(stored_hash: str | None, password: str) -> bool:
+    """Exactly the work of :func:`verify_password` (against ``DUMMY_HASH`` when there is no hash)."""
+    return await asyncio.to_thread(verify_password, stored_hash, password)
+
+
+def check_password_policy(password: str, min_length: int) -> None:
+    """NIST SP 800-63B §5.1.1.2: a minimum length, a generous maximum, no composition rules."""
+    if len(password) < min_length:
+        raise InvalidRequest(f"the password must be at least {min_length} characters long")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(f"the password must be at most {MAX_PASSWORD_LENGTH} characters long")

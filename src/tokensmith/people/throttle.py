@@ -1,0 +1,215 @@
+"""Sign-in throttling: a lockout per account and a failure budget per client IP (docs/security.md).
+
+Attempts are *reserved before* the password is checked, atomically, so that concurrent wrong passwords
+cannot all slip in under the threshold: with ``login_max_failures = 5``, twenty simultaneous wrong
+passwords give five password checks and fifteen 429s, and the account is locked.
+
+* Known accounts: the counter is the ``users`` row (``failed_logins``, ``last_failed_login_at``,
+  ``locked_until``), reserved with one conditional ``UPDATE … RETURNING`` — atomic on SQLite and
+  PostgreSQL and shared by every instance.
+* Unknown e-mail addresses get the same treatment from a counter keyed by the e-mail's keyed hash, so
+  that a lockout does not reveal whether an account exists.
+* Client IPs: failures per minute, reserved the same way; a correct password gives its reservation back.
+
+Counters live in Redis when configured (shared by every instance), otherwise in process memory.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, or_, select, update
+
+from tokensmith.clock import utc
+from tokensmith.errors import RateLimited
+from tokensmith.storage.models import User
+
+THROTTLED = "Too many sign-in attempts"
+_U = User.__table__
+
+
+class MemoryCounters:
+    """Expiring counters in process memory, on the runtime's clock."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self._values: dict[str, list[float]] = {}  # key -> [count, expires_at]
+
+    def _live(self, key: str) -> list[float] | None:
+        entry = self._values.get(key)
+        if entry is not None and entry[1] <= self._clock.now():
+            del self._values[key]
+            return None
+        return entry
+
+    async def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
+        now = self._clock.now()
+        entry = self._live(key)
+        if entry is None:
+            if len(self._values) > 100_000:
+                self._values = {k: v for k, v in self._values.items() if v[1] > now}
+            entry = self._values[key] = [0, now + ttl]
+        entry[0] += 1
+        if refresh:
+            entry[1] = now + ttl
+        return int(entry[0])
+
+    async def decr(self, key: str) -> None:
+        entry = self._live(key)
+        if entry is not None:
+            entry[0] = max(0, entry[0] - 1)
+
+    async def set(self, key: str, ttl: float) -> None:
+        self._values[key] = [1, self._clock.now() + ttl]
+
+    async def ttl(self, key: str) -> float | None:
+        entry = self._live(key)
+        return None if entry is None else entry[1] - self._clock.now()
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+
+_INCR = """
+local v = redis.call('INCR', KEYS[1])
+if v == 1 or ARGV[2] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return v
+"""
+_DECR = """
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v > 0 then redis.call('DECR', KEYS[1]) end
+return v
+"""
+
+
+class RedisCounters:
+    """The same counters in Redis (atomic scripts), shared by every instance."""
+
+    PREFIX = "tokensmith:people:"
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._incr = redis.register_script(_INCR)
+        self._decr = redis.register_script(_DECR)
+
+    async def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
+        value = await self._incr(keys=[self.PREFIX + key], args=[int(ttl * 1000), "1" if refresh else "0"])
+        return int(value)
+
+    async def decr(self, key: str) -> None:
+        await self._decr(keys=[self.PREFIX + key])
+
+    async def set(self, key: str, ttl: float) -> None:
+        await self._redis.set(self.PREFIX + key, 1, px=max(1, int(ttl * 1000)))
+
+    async def ttl(self, key: str) -> float | None:
+        ms = await self._redis.pttl(self.PREFIX + key)
+        return None if ms is None or ms < 0 else ms / 1000
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(self.PREFIX + key)
+
+
+class LoginThrottle:
+    def __init__(self, rt: Any) -> None:
+        self._rt = rt
+        self.counters: MemoryCounters | RedisCounters = (
+            RedisCounters(rt.redis) if rt.redis is not None else MemoryCounters(rt.clock))
+
+    @property
+    def _settings(self) -> Any:
+        return self._rt.settings
+
+    # ---- per client IP ----
+    async def reserve_ip(self, ip: str | None) -> None:
+        if not ip:
+            return
+        key = f"ip:{ip}"
+        count = await self.counters.incr(key, 60)
+        if count > self._settings.login_ip_failures_per_minute:
+            await self.counters.decr(key)
+            ttl = await self.counters.ttl(key)
+            self._rt.audit.record("login.throttled", ip=ip, reason="ip")
+            raise RateLimited(math.ceil(ttl or 60), THROTTLED)
+
+    async def release_ip(self, ip: str | None) -> None:
+        if ip:
+            await self.counters.decr(f"ip:{ip}")
+
+    # ---- per account ----
+    def _email_key(self, email: str) -> str:
+        return self._rt.master.secret_hash("login-email:" + email)[:40]
+
+    async def reserve_account(self, user_id: str | None, email: str) -> int:
+        """Reserve one attempt; returns the attempt's number in the current failure series. Raises
+        :class:`RateLimited` when the account is locked or all attempts are already taken."""
+        if user_id is None:
+            return await self._reserve_unknown(email)
+        s = self._settings
+        now = utc(self._rt.clock.now())
+        lock_over = and_(_U.c.locked_until.is_not(None), _U.c.locked_until <= now)
+        new_series = or_(_U.c.last_failed_login_at.is_(None),
+                         _U.c.last_failed_login_at < now - timedelta(seconds=s.login_failure_window), lock_over)
+        stmt = (update(_U)
+                .where(_U.c.id == user_id, or_(_U.c.locked_until.is_(None), _U.c.locked_until <= now),
+                       or_(_U.c.failed_logins < s.login_max_failures, new_series))
+                .values(failed_logins=case((new_series, 1), else_=_U.c.failed_logins + 1), locked_until=None,
+                        last_failed_login_at=now)
+                .returning(_U.c.failed_logins))
+        async with self._rt.db.session() as session:
+            count = (await session.execute(stmt)).scalar()
+            if count is not None:
+                return int(count)
+            locked_until = (await session.execute(select(_U.c.locked_until).where(_U.c.id == user_id))).scalar()
+        retry = (locked_until - now).total_seconds() if locked_until is not None and locked_until > now else 1
+        raise RateLimited(math.ceil(retry), THROTTLED)
+
+    async def _reserve_unknown(self, email: str) -> int:
+        key = self._email_key(email)
+        ttl = await self.counters.ttl(f"lock:{key}")
+        if ttl is not None and ttl > 0:
+            raise RateLimited(math.ceil(ttl), THROTTLED)
+        count = await self.counters.incr(f"fail:{key}", self._settings.login_failure_window, refresh=True)
+        if count > self._settings.login_max_failures:
+            await self.counters.decr(f"fail:{key}")
+            raise RateLimited(1, THROTTLED)
+        return count
+
+    async def failed(self, user_id: str | None, email: str, attempt: int) -> bool:
+        """Record that the reserved attempt failed; returns True when this failure locked the account."""
+        s = self._settings
+        if attempt < s.login_max_failures:
+            return False
+        if user_id is None:
+            key = self._email_key(email)
+            await self.counters.set(f"lock:{key}", s.login_lockout_seconds)
+            await self.counters.delete(f"fail:{key}")
+            return True
+        until = utc(self._rt.clock.now() + s.login_lockout_seconds)
+        async with self._rt.db.session() as session:
+            await session.execute(update(_U).where(_U.c.id == user_id).values(locked_until=until))
+        return True
+
+    async def give_back(self, user_id: str) -> None:
+        """The password was right but a second factor is still due: this attempt is not a failure, and
+        the earlier failures of the series still count (they are reset only by a complete sign-in)."""
+        async with self._rt.db.session() as session:
+            await session.execute(update(_U).where(_U.c.id == user_id).values(
+                failed_logins=case((_U.c.failed_logins > 0, _U.c.failed_logins - 1), else_=0)))
+
+    async def succeeded(self, user_id: str, *, login: bool = True) -> None:
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_failed_login_at": None}
+        if login:
+            values["last_login_at"] = utc(self._rt.clock.now())
+        async with self._rt.db.session() as session:
+            await session.execute(update(_U).where(_U.c.id == user_id).values(**values))
+
+
+def throttle(rt: Any) -> LoginThrottle:
+    """The runtime's throttle (one per process)."""
+    existing = rt.extensions.get("people.throttle")
+    if existing is None:
+        existing = rt.extensions["people.throttle"] = LoginThrottle(rt)
+    return existing
