@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from tokensmith.cli.common import emit, fail, run_with_runtime
+from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError
 
@@ -22,6 +23,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(roles_app, name="roles")
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(usertokens_app, name="usertokens")
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
