@@ -73,7 +73,9 @@ class LiveServer:
 
             result = self.call(lambda rt: initialise(rt))
             self.tenant_id = result["tenant_id"]
-        config = uvicorn.Config(self.app, lifespan="on", log_config=None, access_log=False, loop="none")
+        # proxy_headers=False as in `tokensmith serve`: X-Forwarded-For is the app's business (trusted_proxies)
+        config = uvicorn.Config(self.app, lifespan="on", log_config=None, access_log=False, loop="none",
+                                proxy_headers=False)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._serve_future = asyncio.run_coroutine_threadsafe(self._server.serve(sockets=[self.sock]), self._loop)
