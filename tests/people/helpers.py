@@ -49,3 +49,44 @@ def introspect(server: LiveServer, http: httpx.Client, token: str, **form: str) 
     resp = http.post("/oauth/introspect", data={"token": token, **form}, auth=(cid, secret))
     assert resp.status_code == 200, resp.text
     return resp.json()
+
+
+def audit_events(server: LiveServer, prefix: str = "") -> list[dict[str, Any]]:
+    """The audit events written so far (flushed first), oldest first."""
+    from sqlalchemy import select
+
+    from tokensmith.storage.models import AuditEvent
+
+    async def read(rt: Any) -> list[dict[str, Any]]:
+        await rt.audit.flush()
+        async with rt.db.session() as session:
+            rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars().all()
+            return [{"type": r.type, "tenant_id": r.tenant_id, "actor": r.actor, "subject": r.subject, "ip": r.ip,
+                     "data": dict(r.data or {})} for r in rows if r.type.startswith(prefix)]
+
+    return server.call(read)
+
+
+def audit_types(server: LiveServer, prefix: str = "") -> list[str]:
+    return [e["type"] for e in audit_events(server, prefix)]
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, without verification (the tests verify separately where it matters)."""
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def user_row(server: LiveServer, email: str) -> Any:
+    from sqlalchemy import select
+
+    from tokensmith.storage.models import User
+
+    async def read(rt: Any) -> Any:
+        async with rt.db.session() as session:
+            return (await session.execute(select(User).where(User.email == email))).scalar_one()
+
+    return server.call(read)
