@@ -26,6 +26,8 @@ PLACEHOLDER_MASTER_KEYS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "master-key", "xxx", "todo", "test"}
 )
 MIN_MASTER_KEY_LENGTH = 32
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace-me", "your-", "example")
+MIN_DISTINCT_CHARACTERS = 10
 DEV_MASTER_KEY_FILE = "tokensmith.master-key"
 
 
@@ -43,6 +45,9 @@ class _TomlSource(PydanticBaseSettingsSource):
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from exc
             self._data = raw.get("tokensmith", raw)
+            unknown = sorted(set(self._data) - set(settings_cls.model_fields))
+            if unknown:  # a typo must not silently fall back to a default
+                raise ConfigurationError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
@@ -209,10 +214,9 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "development":
             return self
-        key = (self.master_key or "").strip()
-        if key.lower() in PLACEHOLDER_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
+        if _weak_master_key((self.master_key or "").strip()):
             raise ConfigurationError(
-                "TOKENSMITH_MASTER_KEY is missing, a placeholder or shorter than 32 characters; "
+                "TOKENSMITH_MASTER_KEY is missing, shorter than 32 characters or a placeholder; "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
                 "(or set TOKENSMITH_ENV=development for a local trial)"
             )
@@ -264,7 +268,23 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid configuration: {exc}") from exc
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(part) for part in err.get("loc", ())) or "configuration"
+            got = "" if "master_key" in name else f" (got {err.get('input')!r:.60})"
+            problems.append(f"TOKENSMITH_{name.upper()}: {err.get('msg', 'invalid')}{got}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _weak_master_key(key: str) -> bool:
+    """Missing, short, a known placeholder, or obviously not random (``xxxx…``, ``change-me-…``)."""
+    lowered = key.lower()
+    return (
+        len(key) < MIN_MASTER_KEY_LENGTH
+        or lowered in PLACEHOLDER_MASTER_KEYS
+        or any(word in lowered for word in PLACEHOLDER_WORDS)
+        or len(set(key)) < MIN_DISTINCT_CHARACTERS
+    )
 
 
 def render_reference() -> str:

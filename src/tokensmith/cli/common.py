@@ -9,12 +9,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError, ServiceError
 from tokensmith.runtime import Runtime
+from tokensmith.storage.db import is_outage
 
 T = TypeVar("T")
+#: Exit status when the database cannot be reached (retrying later may help).
+EXIT_UNAVAILABLE = 3
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
@@ -33,12 +37,19 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True) -> T:
-    """Build a runtime, make sure the schema is current, run ``work``, flush the audit log, close."""
+    """Build a runtime, make sure the schema is current, run ``work``, flush the audit log, close.
+
+    Errors an operator can act on end the command with a one-line message on stderr (never a
+    traceback): configuration (exit 2), a refused operation (exit 1), an unreachable database (exit 3).
+    """
+    settings_holder: list[Any] = []
 
     async def _main() -> T:
         from tokensmith.storage.migrate import upgrade
 
-        rt = Runtime(load_settings())
+        settings = load_settings()
+        settings_holder.append(settings)
+        rt = Runtime(settings)
         try:
             if migrate:
                 await upgrade(rt.db)
@@ -55,4 +66,17 @@ def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool =
         fail(str(exc), 2)
     except ServiceError as exc:
         fail(exc.description or exc.code)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        where = safe_url(settings_holder[0].database_url) if settings_holder else "the database"
+        fail(f"cannot reach {where}: {type(exc).__name__}: {exc}".splitlines()[0][:300], EXIT_UNAVAILABLE)
     raise AssertionError("unreachable")
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.rsplit("@", 1)[-1]

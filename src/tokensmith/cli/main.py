@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Any
 
 import typer
 
-from tokensmith.cli.common import emit, fail, run_with_runtime
+from tokensmith.cli.common import emit, fail, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError
 
+# No local variables in tracebacks: they would print secrets (client secrets, the master key).
 app = typer.Typer(help="tokensmith — a self-hosted token service.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
@@ -67,24 +69,30 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
-    result = run_with_runtime(lambda rt: initialise(rt))
     configure_logging(settings.log_level)
+    result = run_with_runtime(lambda rt: initialise(rt))
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
+        # every worker writes its metrics there; /metrics in any worker adds them all up
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
     typer.echo(
         f"tokensmith listening on http://{host}:{port} (issuer {settings.issuer}, "
-        f"database {settings.database_url.split('@')[-1]}, tenant '{result['tenant']}', {workers} worker(s))\n"
+        f"database {safe_url(settings.database_url)}, tenant '{result['tenant']}', {workers} worker(s))\n"
         "  first OAuth client:  tokensmith clients create --name my-service --scope 'api.read' --json\n"
         "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
         err=True,
     )
-    uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
-                server_header=False)
+    try:
+        uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
+                    server_header=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON_OPT) -> None:
     """Apply the schema migrations."""
     from tokensmith.storage.migrate import current_revision, upgrade
 
@@ -93,7 +101,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
         return await current_revision(rt.db)
 
     rev = run_with_runtime(work, migrate=False)
-    typer.echo(f"database at revision {rev}")
+    emit({"revision": rev}, as_json, lambda r: f"database at revision {r['revision']}")
 
 
 def _client_view(record: Any, secret: str | None = None) -> dict[str, Any]:
@@ -146,21 +154,21 @@ def clients_list(tenant: str | None = typer.Option(None, help="Only this tenant 
 
 
 @clients_app.command("disable")
-def clients_disable(client_id: str) -> None:
+def clients_disable(client_id: str, as_json: bool = JSON_OPT) -> None:
     """Disable a client: its tokens stop working at once."""
     from tokensmith.services.clients import set_client_status
 
     run_with_runtime(lambda rt: set_client_status(rt, client_id, False, actor="cli"))
-    typer.echo(f"client {client_id} disabled")
+    emit({"client_id": client_id, "status": "disabled"}, as_json, lambda v: f"client {client_id} disabled")
 
 
 @clients_app.command("enable")
-def clients_enable(client_id: str) -> None:
+def clients_enable(client_id: str, as_json: bool = JSON_OPT) -> None:
     """Enable a disabled client (tokens issued before it was disabled stay dead)."""
     from tokensmith.services.clients import set_client_status
 
     run_with_runtime(lambda rt: set_client_status(rt, client_id, True, actor="cli"))
-    typer.echo(f"client {client_id} enabled")
+    emit({"client_id": client_id, "status": "active"}, as_json, lambda v: f"client {client_id} enabled")
 
 
 @clients_app.command("rotate-secret")
@@ -196,25 +204,36 @@ def keys_list(as_json: bool = JSON_OPT) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(kid: str) -> None:
+def keys_revoke(kid: str, as_json: bool = JSON_OPT) -> None:
     """Revoke a signing key: every token it signed fails at once."""
     from tokensmith.services.signing_keys import revoke_key
 
     run_with_runtime(lambda rt: revoke_key(rt, kid, actor="cli"))
-    typer.echo(f"signing key {kid} revoked")
+    emit({"kid": kid, "status": "revoked"}, as_json, lambda v: f"signing key {kid} revoked")
 
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = JSON_OPT) -> None:
-    """Check the audit hash chain; exit status 1 when it was tampered with."""
-    from tokensmith.services.audit import verify
+    """Check the audit hash chain; exit status 1 when it was tampered with.
 
-    count, problems = run_with_runtime(verify)
-    result = {"ok": not problems, "events": count,
-              "problems": [{"seq": p.seq, "problem": p.problem} for p in problems]}
-    emit(result, as_json, lambda r: f"audit chain OK ({count} events)" if r["ok"] else
-         "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
-    if problems:
+    Also prints the head (newest seq and hash): keep it elsewhere, since no chain can show that rows
+    were cut off its end."""
+    from tokensmith.services.audit import head, verify
+
+    async def work(rt: Any) -> dict[str, Any]:
+        count, problems = await verify(rt)
+        last = await head(rt)
+        return {"ok": not problems, "events": count,
+                "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
+                "head": {"seq": last[0], "hash": last[1]} if last else None}
+
+    result = run_with_runtime(work)
+    emit(result, as_json, lambda r: (
+        f"audit chain OK ({r['events']} events"
+        + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r["head"] else "") + ")")
+        if r["ok"] else
+        "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
+    if not result["ok"]:
         raise typer.Exit(1)
 
 

@@ -27,6 +27,15 @@ async def verify(rt: Any) -> tuple[int, list[ChainProblem]]:
     return await verify_chain(_rows(rt), rt.master.audit_key)
 
 
+async def head(rt: Any) -> tuple[int, str] | None:
+    """(seq, hash) of the newest event. A chain cannot show that rows were cut off its end: keep the head
+    somewhere else (a ticket, another system) and compare it with a later verification."""
+    async with rt.db.sessions() as session:
+        row = (await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
 async def export(rt: Any, since_seq: int = 0, event_type: str | None = None) -> list[str]:
     lines = []
     async for row in _rows(rt, since_seq, event_type):

@@ -3,10 +3,14 @@ Idempotent: running it again changes nothing that exists."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import select
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select, text
 
+from tokensmith.errors import InvalidRequest
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import hash_password
 from tokensmith.services.signing_keys import ensure_keys
@@ -14,6 +18,7 @@ from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import Role, Tenant, User
 
 DEFAULT_TENANT = "default"
+_INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
 BUILTIN_ROLES: dict[str, list[str]] = {
     "owner": ["*"],
     "admin": ["*"],
@@ -38,27 +43,59 @@ async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = 
         return tenant
 
 
+@asynccontextmanager
+async def _init_lock(rt: Any) -> AsyncIterator[None]:
+    """Serialise ``initialise`` across instances that start at the same time (PostgreSQL: a session
+    advisory lock; SQLite is one host's file, where ``serve`` initialises once before forking workers)."""
+    if rt.db.dialect != "postgresql":
+        yield
+        return
+    async with rt.db.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _INIT_LOCK_ID})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _INIT_LOCK_ID})
+            await conn.commit()
+
+
+def _admin_email(value: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from exc
+
+
 async def initialise(rt: Any, *, admin_email: str | None = None, admin_password: str | None = None) -> dict[str, Any]:
-    await upgrade(rt.db)
-    created_keys = await ensure_keys(rt)
-    tenant = await ensure_tenant(rt)
-    admin_created = False
-    if admin_email:
-        async with rt.db.session() as session:
-            user = (await session.execute(select(User).where(User.email == admin_email.lower()))).scalar()
-            if user is None:
-                owner = (await session.execute(
-                    select(Role).where(Role.tenant_id == tenant.id, Role.name == "owner"))).scalar_one()
-                user = User(id=new_id(), tenant_id=tenant.id, email=admin_email.lower(),
-                            password_hash=hash_password(admin_password) if admin_password else None,
-                            role_id=owner.id, project_permissions=[], status="active")
-                session.add(user)
-                admin_created = True
-        if admin_created:
-            rt.audit.record("user.created", tenant_id=tenant.id, subject=admin_email.lower(), role="owner")
+    email = _admin_email(admin_email) if admin_email else None
+    async with _init_lock(rt):
+        await upgrade(rt.db)
+        created_keys = await ensure_keys(rt)
+        tenant = await ensure_tenant(rt)
+        admin_created = False
+        if email:
+            async with rt.db.session() as session:
+                user = (await session.execute(select(User).where(User.email == email))).scalar()
+                if user is None:
+                    if not admin_password:
+                        raise InvalidRequest("a password is needed to create the first admin "
+                                             "(--admin-password or TOKENSMITH_ADMIN_PASSWORD)")
+                    if len(admin_password) < rt.settings.password_min_length:
+                        raise InvalidRequest(f"the admin password must be at least "
+                                             f"{rt.settings.password_min_length} characters long")
+                    owner = (await session.execute(
+                        select(Role).where(Role.tenant_id == tenant.id, Role.name == "owner"))).scalar_one()
+                    user = User(id=new_id(), tenant_id=tenant.id, email=email,
+                                password_hash=hash_password(admin_password),
+                                role_id=owner.id, project_permissions=[], status="active")
+                    session.add(user)
+                    admin_created = True
+            if admin_created:
+                rt.audit.record("user.created", tenant_id=tenant.id, subject=email, role="owner")
     await rt.audit.flush()
     return {"tenant": tenant.slug, "tenant_id": tenant.id, "signing_key_created": created_keys,
-            "admin_email": admin_email.lower() if admin_email else None, "admin_created": admin_created}
+            "admin_email": email, "admin_created": admin_created}
 
 
 async def tenant_id_for(rt: Any, slug: str) -> str:

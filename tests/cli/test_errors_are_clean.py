@@ -1,0 +1,26 @@
+"""Operator errors end a command with a one-line message on stderr and a meaningful exit status, never a
+traceback: configuration (2), a refused operation (1), an unreachable database (3)."""
+
+from __future__ import annotations
+
+from tests.cli.helpers import Cli, assert_clean_failure
+
+
+def test_unreachable_database(cli: Cli) -> None:
+    result = cli("clients", "list", ok=False,
+                 env={"TOKENSMITH_DATABASE_URL": "postgresql+asyncpg://ops:s3cret-pw@127.0.0.1:1/tokensmith"})
+    assert_clean_failure(result, "cannot reach", "127.0.0.1:1")
+    assert result.code == 3
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_invalid_setting(cli: Cli) -> None:
+    result = cli("clients", "list", ok=False, env={"TOKENSMITH_PORT": "eighty"})
+    assert_clean_failure(result, "TOKENSMITH_PORT")
+    assert result.code == 2
+
+
+def test_unknown_command_is_a_usage_error(cli: Cli) -> None:
+    result = cli("clients", "frobnicate", ok=False)
+    assert result.code == 2
+    assert "Traceback" not in result.stderr
