@@ -11,11 +11,12 @@ that does not start.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -287,23 +288,56 @@ def _weak_master_key(key: str) -> bool:
     )
 
 
+def _doc_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, list | tuple):
+        return "`[" + ", ".join(json.dumps(v) for v in value) + "]`"
+    return f"`{value}`"
+
+
+def _doc_type(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{v}`" for v in get_args(annotation))
+    names = []
+    for arg in get_args(annotation) or (annotation,):
+        if arg is type(None):
+            continue
+        origin = get_origin(arg)
+        names.append(f"list of {get_args(arg)[0].__name__}" if origin is list else getattr(arg, "__name__", str(arg)))
+    return " or ".join(names)
+
+
 def render_reference() -> str:
     """The Markdown configuration reference (docs/configuration.md)."""
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `src/tokensmith/config.py` by `python -m tokensmith.config`; do not edit by hand.",
+        "Generated from `src/tokensmith/config.py` by `python -m tokensmith.config > docs/configuration.md`;",
+        "do not edit by hand (a test checks that this file is current).",
         "",
         "Every setting is read from the environment variable `TOKENSMITH_<NAME>` (upper case), or from the",
         "TOML file named by `TOKENSMITH_CONFIG_FILE` (keys in lower case, top level or in a `[tokensmith]`",
-        "table). Environment variables win over the file.",
+        "table). Environment variables win over the file. An unknown key in the file is an error, so that a",
+        "typo never silently falls back to a default. Lists are JSON in the environment",
+        "(`TOKENSMITH_TRUSTED_PROXIES='[\"10.0.0.0/8\"]'`) and arrays in TOML.",
         "",
-        "| variable | default | description |",
-        "|---|---|---|",
+        "Outside development (`TOKENSMITH_ENV=production`, the default) the service and every CLI command",
+        f"refuse to start (exit status 2) when `TOKENSMITH_MASTER_KEY` is missing, shorter than "
+        f"{MIN_MASTER_KEY_LENGTH}",
+        "characters, a known placeholder (`change-me`, …) or obviously not random, and when `TOKENSMITH_ISSUER`",
+        "is not an `https://` URL.",
+        "",
+        "| variable | type | default | description |",
+        "|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        lines.append(f"| `TOKENSMITH_{name.upper()}` | `{default!r}` | {field.description or ''} |")
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `TOKENSMITH_{name.upper()}` | {_doc_type(field.annotation)} | {_doc_default(default)} "
+                     f"| {description} |")
     return "\n".join(lines) + "\n"
 
 
