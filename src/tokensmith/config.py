@@ -30,6 +30,7 @@ MIN_MASTER_KEY_LENGTH = 32
 PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace-me", "your-", "example")
 MIN_DISTINCT_CHARACTERS = 10
 DEV_MASTER_KEY_FILE = "tokensmith.master-key"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -205,6 +206,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value
 
     @field_validator("issuer")
     @classmethod

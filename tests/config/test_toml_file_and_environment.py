@@ -68,6 +68,7 @@ def test_the_production_checks_apply_to_the_file_too(tmp_path: Path, monkeypatch
     ('[tokensmith]\nenv = "development"\ndatabse_url = "sqlite+aiosqlite:///x.db"\n', "unknown setting(s)"),
     ("port = [", "cannot read configuration file"),
     ('env = "development"\nport = "eighty"\n', "TOKENSMITH_PORT"),
+    ('env = "development"\nlog_level = "chatty"\n', "TOKENSMITH_LOG_LEVEL"),
 ])
 def test_a_bad_file_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
                                        message: str) -> None:

@@ -52,13 +52,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """JSON lines on stderr. ``level`` applies to tokensmith's own loggers; libraries log at INFO at most
+    (their DEBUG output — every SQL statement with its parameters — has no place in a service log)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    root.setLevel(max(numeric, logging.INFO))
+    logging.getLogger("tokensmith").setLevel(numeric)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
     for name in ("uvicorn", "uvicorn.error"):
