@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 from typing import Any
 
@@ -87,10 +86,6 @@ def serve(
         "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
         err=True,
     )
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler it found:
-    # make that one end the process with status 0 (a requested stop is a success, not a crash).
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_on_signal)
     try:
         uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
@@ -98,10 +93,6 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _exit_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
 
 
 @db_app.command("upgrade")

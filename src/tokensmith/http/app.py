@@ -12,13 +12,13 @@ from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors
-from tokensmith.http.endpoints import auth, health, oauth, sessions, user_tokens, users, wellknown
+from tokensmith.http.endpoints import apikeys, auth, exchange, health, oauth, sessions, user_tokens, users, wellknown
 from tokensmith.http.fastpath import FastPathRouter
 from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.runtime import Runtime
 
-ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens]
+ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange]
 
 
 class TokensmithApp(FastAPI):

@@ -1,0 +1,136 @@
+"""API key lookups for the hot path: ``clientId`` → :class:`ApiKeyRecord`, without a database round trip
+for a known key.
+
+Three levels: process memory (``api_key_cache_ttl``), Redis when configured (``api_key_redis_cache_ttl``,
+shared by every instance) and the database (an indexed lookup on the unique ``client_id``).
+
+Freshness, because a revoked key must fail everywhere within a second:
+
+* Every change to a key writes ``changed apikey:<id>`` to the revocation feed (in the transaction of the
+  change). Every process receives it (Redis pub/sub at once, the feed poll within
+  ``revocation_poll_interval`` after the commit) and drops its memory copy.
+* A load that was in flight while a change arrived is not cached (``_epoch``), so a copy read just before
+  a commit cannot outlive the notification that follows the commit.
+* Redis copies carry the key's generation (``tokensmith:apikey-gen:<clientId>``), read *before* the
+  database in the same round trip as the copy; writers increment it after their commit. A copy whose
+  generation is not the current one is ignored, so a slow reader can never park a stale copy in Redis.
+* Unknown ``clientId`` values are cached for two seconds in memory only, so guessing costs the database
+  nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from tokensmith.apikeys.records import ApiKeyRecord, from_row
+from tokensmith.apikeys.throttle import OncePer
+from tokensmith.storage.models import ApiKey, Tenant
+
+log = logging.getLogger("tokensmith.apikeys")
+
+REDIS_PREFIX = "tokensmith:apikey:"
+REDIS_GEN_PREFIX = "tokensmith:apikey-gen:"
+MAX_ENTRIES = 100_000
+
+
+class ApiKeyDirectory:
+    NEGATIVE_TTL = 2.0
+
+    def __init__(self, runtime: Any) -> None:
+        self._rt = runtime
+        self._cache: dict[str, tuple[ApiKeyRecord | None, float]] = {}
+        self._client_ids: dict[str, str] = {}  # key id -> clientId, to act on "changed apikey:<id>"
+        self._epoch = 0
+        self._redis_warning = OncePer(30.0)
+        self.loads = 0  # database loads, for tests and metrics
+        runtime.on_change(self._on_change)
+
+    # ---- invalidation ----
+    def _on_change(self, what: str) -> None:
+        kind, _, key_id = what.partition(":")
+        if kind != "apikey":
+            return
+        self._epoch += 1
+        client_id = self._client_ids.pop(key_id, None)
+        if client_id is not None:
+            self._cache.pop(client_id, None)
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        self._epoch += 1
+        if client_id is None:
+            self._cache.clear()
+            self._client_ids.clear()
+        else:
+            self._cache.pop(client_id, None)
+
+    async def bump_generation(self, client_id: str) -> None:
+        """After a committed change: every Redis copy of this key becomes unusable."""
+        redis = self._rt.redis
+        if redis is None:
+            return
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.incr(REDIS_GEN_PREFIX + client_id)
+                pipe.delete(REDIS_PREFIX + client_id)
+                await pipe.execute()
+        except Exception as exc:
+            # The copy then lives at most api_key_redis_cache_ttl; the feed still invalidates memory.
+            log.warning("API key cache generation bump failed: %s", type(exc).__name__)
+
+    # ---- lookup ----
+    async def get(self, client_id: str) -> ApiKeyRecord | None:
+        hit = self._cache.get(client_id)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        epoch = self._epoch
+        record = await self._load(client_id)
+        if epoch == self._epoch:
+            if len(self._cache) >= MAX_ENTRIES:
+                self._cache.clear()
+                self._client_ids.clear()
+            ttl = self._rt.settings.api_key_cache_ttl if record is not None else self.NEGATIVE_TTL
+            self._cache[client_id] = (record, time.monotonic() + ttl)
+            if record is not None:
+                self._client_ids[record.id] = client_id
+        return record
+
+    async def _load(self, client_id: str) -> ApiKeyRecord | None:
+        redis = self._rt.redis
+        generation: bytes | None = None
+        if redis is not None:
+            try:
+                cached, generation = await redis.mget(REDIS_PREFIX + client_id, REDIS_GEN_PREFIX + client_id)
+                if cached is not None:
+                    data = orjson.loads(cached)
+                    if data.get("gen") == (generation or b"0").decode():
+                        return ApiKeyRecord.from_cache(data["record"])
+            except Exception as exc:
+                redis = None
+                if self._redis_warning.allow("get"):
+                    log.warning("API key cache in Redis unavailable: %s", type(exc).__name__)
+        record = await self.load_from_database(client_id)
+        if redis is not None and record is not None:
+            payload = orjson.dumps({"gen": (generation or b"0").decode(), "record": record.to_cache()})
+            try:
+                await redis.set(REDIS_PREFIX + client_id, payload, ex=self._rt.settings.api_key_redis_cache_ttl)
+            except Exception as exc:
+                if self._redis_warning.allow("set"):
+                    log.warning("API key cache in Redis unavailable: %s", type(exc).__name__)
+        return record
+
+    async def load_from_database(self, client_id: str) -> ApiKeyRecord | None:
+        self.loads += 1
+        async with self._rt.db.session() as session:
+            row = (await session.execute(
+                select(ApiKey, Tenant.default_rate_limit).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.client_id == client_id)
+            )).first()
+        if row is None:
+            return None
+        return from_row(row[0], row[1], self._rt.settings.api_key_default_rate_limit)

@@ -1,0 +1,82 @@
+"""``lastUsedAt`` without a database write per request: uses are noted in memory and written in one
+batch every ``api_key_usage_flush_interval`` seconds (a timestamp only moves forward, so instances that
+flush in any order agree)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, or_, update
+
+from tokensmith.storage.db import is_outage
+from tokensmith.storage.models import ApiKey
+
+log = logging.getLogger("tokensmith.apikeys")
+_TABLE = ApiKey.__table__
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("key_id"))
+    .where(or_(_TABLE.c.last_used_at.is_(None), _TABLE.c.last_used_at < bindparam("used_at")))
+    .values(last_used_at=bindparam("used_at"))
+)
+MAX_PENDING = 100_000
+
+
+class UsageRecorder:
+    def __init__(self, runtime: Any) -> None:
+        self._rt = runtime
+        self._pending: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def touch(self, key_id: str, at: float) -> None:
+        if len(self._pending) >= MAX_PENDING and key_id not in self._pending:
+            return  # a flood of distinct keys while the database is away: lastUsedAt is best effort
+        self._pending[key_id] = at
+
+    def pending(self, key_id: str) -> float | None:
+        return self._pending.get(key_id)
+
+    async def flush(self) -> int:
+        async with self._lock:
+            if not self._pending:
+                return 0
+            batch, self._pending = self._pending, {}
+            rows = [{"key_id": k, "used_at": datetime.fromtimestamp(v, UTC)} for k, v in batch.items()]
+            try:
+                async with self._rt.db.session() as session:
+                    await session.execute(_UPDATE, rows)
+            except BaseException:
+                for key_id, at in batch.items():  # keep them for the next attempt
+                    self._pending.setdefault(key_id, at)
+                raise
+            return len(rows)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="apikey-usage-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.warning("API key usage could not be written at shutdown: %s", type(exc).__name__)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._rt.settings.api_key_usage_flush_interval)
+            try:
+                await self.flush()
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("API key usage flush failed")
