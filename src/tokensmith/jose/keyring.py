@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -88,30 +89,54 @@ def load_signing_key(kid: str, alg: str, status: str, private_pem: bytes, public
 @dataclass
 class KeyRing:
     """All keys this process knows. ``active`` signs; ``next``/``retired`` verify and are published;
-    revoked keys are absent, so tokens they signed fail at once."""
+    revoked keys are absent, so tokens they signed fail at once.
+
+    A retired key leaves the ring (JWKS and verification) when its ``publish_until`` passes, by ``now``
+    (the runtime's clock): nothing in the database changes at that moment, so no reload would drop it.
+    """
 
     keys: dict[str, SigningKeyMaterial] = field(default_factory=dict)
+    now: Callable[[], float] | None = None
     _jwks_body: bytes = b'{"keys":[]}'
 
     def __post_init__(self) -> None:
+        self._build()
+
+    def _build(self) -> None:
         self._active = next((k for k in self.keys.values() if k.status == "active"), None)
         published = [k.public_jwk for k in self.keys.values() if k.status in ("active", "next", "retired")]
         published.sort(key=lambda jwk: (jwk["kid"] != getattr(self._active, "kid", None), jwk["kid"]))
         self._jwks_body = json.dumps({"keys": published}, separators=(",", ":")).encode()
+        ends = [k.publish_until.timestamp() for k in self.keys.values()
+                if k.status == "retired" and k.publish_until is not None]
+        self._next_expiry: float | None = min(ends) if ends else None
+
+    def _expire(self) -> None:
+        if self._next_expiry is None or self.now is None:
+            return
+        now = self.now()
+        if now < self._next_expiry:
+            return
+        self.keys = {kid: k for kid, k in self.keys.items()
+                     if not (k.status == "retired" and k.publish_until is not None
+                             and k.publish_until.timestamp() <= now)}
+        self._build()
 
     @property
     def active(self) -> SigningKeyMaterial | None:
         return self._active
 
     def for_verification(self, kid: str) -> SigningKeyMaterial | None:
+        self._expire()
         key = self.keys.get(kid)
         if key is None or key.status == "revoked":
             return None
         return key
 
     def jwks_json(self) -> bytes:
+        self._expire()
         return self._jwks_body
 
     def jwks(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self._jwks_body)
+        result: dict[str, Any] = json.loads(self.jwks_json())
         return result

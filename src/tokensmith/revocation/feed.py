@@ -6,9 +6,12 @@ memory and reads new rows every ``revocation_poll_interval`` seconds (with an ov
 rows of concurrent transactions can become visible out of ``id`` order), so a revocation is effective
 everywhere within a second even without Redis, and no request pays a database round trip for it.
 
-Kinds: ``jti`` (one JWT), ``sid`` (a session), ``client`` / ``user`` / ``apikey`` (every token issued
-before ``not_before_ms``), and ``changed`` (a cache entry — ``client:<id>``, ``apikey:<id>``, ``keys`` —
-must be reloaded).
+Kinds: ``jti`` (one JWT), ``sid`` (a session), ``kid`` (a signing key), ``client`` / ``user`` / ``apikey``
+(every token issued before ``not_before_ms``), and ``changed`` (a cache entry — ``client:<id>``,
+``apikey:<id>``, ``keys`` — must be reloaded).
+
+The Redis message for an entry written inside a caller's transaction goes out only after that
+transaction commits, so an instance that reloads on the message reads the new rows.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import Clock
@@ -30,6 +33,7 @@ from tokensmith.storage.models import Revocation
 log = logging.getLogger("tokensmith.revocation")
 CHANNEL = "tokensmith:revocations"
 OVERLAP = timedelta(seconds=10)
+_PENDING = "tokensmith.revocations.pending"
 
 ChangeListener = Callable[[str], Awaitable[None] | None]
 
@@ -42,11 +46,13 @@ class RevocationFeed:
         self._redis = redis
         self.jtis: dict[str, float] = {}  # jti -> expiry (s); dropped after expiry
         self.sids: set[str] = set()
+        self.kids: set[str] = set()  # revoked signing keys: checked even before the key ring is reloaded
         self.not_before_ms: dict[tuple[str, str], int] = {}  # (kind, id) -> ms
         self._seen: dict[int, datetime] = {}
         self._since: datetime | None = None
         self._listeners: list[ChangeListener] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._publishing: set[asyncio.Task[None]] = set()
         self.last_poll_ok: float | None = None
 
     # ---- queries on the hot path (pure memory) ----
@@ -55,6 +61,9 @@ class RevocationFeed:
 
     def is_sid_revoked(self, sid: str | None) -> bool:
         return sid is not None and sid in self.sids
+
+    def is_kid_revoked(self, kid: str | None) -> bool:
+        return kid is not None and kid in self.kids
 
     def issued_before_cutoff(self, kind: str, ident: str | None, issued_ms: int | None) -> bool:
         """True when a token of ``kind``/``ident`` issued at ``issued_ms`` has been cut off."""
@@ -78,15 +87,44 @@ class RevocationFeed:
         if session is not None:
             session.add(row)
             await session.flush()
+            # Other instances must not hear of it before it is committed: one that reloads keys or a
+            # client on the message would otherwise read the old row and keep it until the next change.
+            self._publish_after_commit(session, (kind, value, not_before_ms, expires_at))
         else:
             async with self._db.session() as own:
                 own.add(row)
                 await own.flush()
         await self._apply(kind, value, not_before_ms, expires_at)
-        await self._publish(kind, value, not_before_ms, expires_at)
+        if session is None:
+            await self._publish(kind, value, not_before_ms, expires_at)
 
     async def changed(self, session: AsyncSession | None, what: str) -> None:
         await self.revoke(session, "changed", what)
+
+    def _publish_after_commit(self, session: AsyncSession, entry: tuple[str, str, int | None, float | None]) -> None:
+        """Queue ``entry`` for the Redis fan-out once ``session``'s transaction has committed (dropped on
+        rollback: the database poll then has nothing to find either)."""
+        if self._redis is None:
+            return
+        pending: list[tuple[str, str, int | None, float | None]] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = []
+            sync_session = session.sync_session
+
+            def after_commit(_: Any) -> None:
+                entries = session.info.pop(_PENDING, [])
+                loop = asyncio.get_running_loop()
+                for item in entries:
+                    task = loop.create_task(self._publish(*item))
+                    self._publishing.add(task)
+                    task.add_done_callback(self._publishing.discard)
+
+            def after_rollback(_: Any) -> None:
+                session.info.pop(_PENDING, None)
+
+            event.listen(sync_session, "after_commit", after_commit, once=True)
+            event.listen(sync_session, "after_rollback", after_rollback, once=True)
+        pending.append(entry)
 
     async def _publish(self, kind: str, value: str, not_before_ms: int | None, expires_at: float | None) -> None:
         if self._redis is None:
@@ -101,6 +139,8 @@ class RevocationFeed:
             self.jtis[value] = expires_at or float("inf")
         elif kind == "sid":
             self.sids.add(value)
+        elif kind == "kid":
+            self.kids.add(value)
         elif kind in ("client", "user", "apikey", "tenant"):
             if not_before_ms is not None:
                 current = self.not_before_ms.get((kind, value), 0)
@@ -159,6 +199,8 @@ class RevocationFeed:
             self._tasks.append(asyncio.create_task(self._subscribe_loop(), name="revocation-subscribe"))
 
     async def stop(self) -> None:
+        if self._publishing:
+            await asyncio.wait(list(self._publishing), timeout=2)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

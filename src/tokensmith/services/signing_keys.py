@@ -144,4 +144,4 @@ async def load_keyring(rt: Any) -> KeyRing:
             continue
         pem = rt.master.unseal(row.private_key_enc, row.kid.encode())
         keys[row.kid] = load_signing_key(row.kid, row.alg, row.status, pem, row.public_jwk, row.publish_until)
-    return KeyRing(keys)
+    return KeyRing(keys, now=rt.clock.now)

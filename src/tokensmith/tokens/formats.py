@@ -68,6 +68,13 @@ class TokenIssuer:
             claims.update(extra)
         if fmt == "jwt":
             key = self._rt.keyring.active
+            if key is not None and self._rt.revocations.is_kid_revoked(key.kid):
+                # Revoked on another instance and the key ring reload has not landed (or failed): never
+                # sign with it, every token would be dead on arrival.
+                await self._rt.reload_keys()
+                key = self._rt.keyring.active
+                if key is not None and self._rt.revocations.is_kid_revoked(key.kid):
+                    key = None
             if key is None:
                 raise ServiceUnavailable(self._rt.settings.db_retry_after, "no signing key is loaded",
                                          debug="key ring empty")

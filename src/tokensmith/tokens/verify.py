@@ -71,10 +71,12 @@ class TokenVerifier:
 
     def _verify_jwt(self, token: str) -> tuple[TokenInfo | None, str]:
         try:
-            claims, _key = verify_jwt(token, self._rt.keyring, now=self._rt.clock.now(),
-                                      leeway=self._rt.settings.jwt_leeway, issuer=self._rt.settings.issuer)
+            claims, key = verify_jwt(token, self._rt.keyring, now=self._rt.clock.now(),
+                                     leeway=self._rt.settings.jwt_leeway, issuer=self._rt.settings.issuer)
         except JwtVerificationError as exc:
             return None, exc.reason
+        if self._rt.revocations.is_kid_revoked(key.kid):  # even if the key ring has not been reloaded yet
+            return None, "signing key revoked"
         reason = self._revoked(claims)
         if reason:
             return None, reason
