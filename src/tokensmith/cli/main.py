@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from typing import Any
 
@@ -12,6 +13,8 @@ import typer
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import emit, fail, run_with_runtime, safe_url
+from tokensmith.cli import apikeys as apikeys_cli
+from tokensmith.cli import users_exchange
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError
@@ -31,6 +34,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(roles_app, name="roles")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(usertokens_app, name="usertokens")
+app.add_typer(apikeys_cli.app, name="apikeys")
+users_exchange.register(users_app)  # users block|unblock|exchange-list
 app.add_typer(apikeys_cli.app, name="apikeys")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 
@@ -86,6 +91,10 @@ def serve(
         "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
         err=True,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler it found:
+    # make that one end the process with status 0 (a requested stop is a success, not a crash).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_on_signal)
     try:
         uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
@@ -93,6 +102,10 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")
