@@ -13,8 +13,6 @@ import typer
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import emit, fail, run_with_runtime, safe_url
-from tokensmith.cli import apikeys as apikeys_cli
-from tokensmith.cli import users_exchange
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError
@@ -34,8 +32,6 @@ app.add_typer(users_app, name="users")
 app.add_typer(roles_app, name="roles")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(usertokens_app, name="usertokens")
-app.add_typer(apikeys_cli.app, name="apikeys")
-users_exchange.register(users_app)  # users block|unblock|exchange-list
 app.add_typer(apikeys_cli.app, name="apikeys")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 
