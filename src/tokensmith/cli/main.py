@@ -64,7 +64,7 @@ def serve(
     """Run the HTTP service (migrates the database and creates signing keys on first start)."""
     import uvicorn
 
-    from tokensmith.observability.logging import configure_logging
+    from tokensmith.observability.logging import configure_logging, logging_config
     from tokensmith.services.bootstrap import initialise
 
     try:
@@ -93,7 +93,8 @@ def serve(
         signal.signal(sig, _exit_on_signal)
     try:
         uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", access_log=False, log_config=None, proxy_headers=False,
+                    loop="uvloop", http="httptools", access_log=False,
+                    log_config=logging_config(settings.log_level), proxy_headers=False,
                     server_header=False)
     finally:
         if metrics_dir is not None:

@@ -1,8 +1,8 @@
 """JSON logs, one object per line, with the request id of the request being served.
 
 No secret may reach a log: request bodies, query strings and credential headers are never logged, and
-:class:`RedactingFilter` masks anything that looks like a bearer token, Basic credentials or an API key
-in messages as a second line of defence.
+:func:`redact` masks anything that looks like a bearer token, Basic credentials or an API key in
+messages and tracebacks as a second line of defence.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import logging.config
 import re
-import sys
 import time
 from typing import Any
 
@@ -51,22 +51,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """JSON lines on stderr. ``level`` applies to tokensmith's own loggers; libraries log at INFO at most
-    (their DEBUG output — every SQL statement with its parameters — has no place in a service log)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
+def _numeric_level(level: str) -> int:
     numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
-    root.setLevel(max(numeric, logging.INFO))
-    logging.getLogger("tokensmith").setLevel(numeric)
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).disabled = True
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers = []
-        logging.getLogger(name).propagate = True
+    return numeric if isinstance(numeric, int) else logging.INFO
+
+
+def logging_config(level: str = "INFO", stream: Any = "ext://sys.stderr") -> dict[str, Any]:
+    """The :func:`logging.config.dictConfig` of the service: JSON lines on stderr. ``level`` applies to
+    tokensmith's own loggers; libraries log at INFO at most (their DEBUG output — every SQL statement
+    with its parameters — has no place in a service log). ``tokensmith serve`` hands it to uvicorn, which
+    applies it in every worker process."""
+    numeric = _numeric_level(level)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream}},
+        "root": {"level": max(numeric, logging.INFO), "handlers": ["stderr"]},
+        "loggers": {
+            "tokensmith": {"level": numeric},
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            # the access log is tokensmith's own (observability.access_log), uvicorn's stays off
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+        },
+    }
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    logging.config.dictConfig(logging_config(level, stream or "ext://sys.stderr"))
