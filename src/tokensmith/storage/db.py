@@ -25,6 +25,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+# SQLSTATEs that mean "the database cannot serve right now" rather than "this statement is wrong":
+# connection exceptions (08), insufficient resources (53: too many connections, disk full, out of memory),
+# operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 57014
+# statement timeout / query cancelled) and system errors (58).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "58")
+_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57014"})
+
+
+def _sqlstate_means_outage(error: BaseException) -> bool:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return isinstance(state, str) and (state.startswith(_OUTAGE_SQLSTATE_CLASSES) or state in _OUTAGE_SQLSTATES)
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means "the database cannot be reached" rather than a bug or bad data."""
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
@@ -33,11 +46,20 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ConnectionError | TimeoutError | OSError | asyncio.TimeoutError):
         return True
-    name = type(exc).__name__
-    module = type(exc).__module__
-    return module.startswith("asyncpg") and (
-        "Connection" in name or "CannotConnect" in name or name in {"InterfaceError", "InternalClientError"}
-    )
+    # the driver's own exception, possibly wrapped by SQLAlchemy (``orig``) or chained (``__cause__``)
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _sqlstate_means_outage(error):
+            return True
+        name = type(error).__name__
+        if type(error).__module__.startswith("asyncpg") and (
+            "Connection" in name or "CannotConnect" in name or name in {"InterfaceError", "InternalClientError"}
+        ):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
 
 
 class Database:
