@@ -32,6 +32,7 @@ log = logging.getLogger("tokensmith.exchange")
 CHANGE_PREFIX = "exchange-users:"
 MAX_PENDING = 200_000
 MAX_REMEMBERED = 200_000
+_OPTIONAL = ("email", "healthcare_provider_identification_number", "healthcare_provider_type")
 
 
 class ExchangeUserNotFound(MessageError):
@@ -153,8 +154,15 @@ class ExchangeUsers:
     # ---- users seen ----
     def seen(self, tenant_id: str, user: SessionTokenRequest, at: float) -> None:
         key = (tenant_id, user.user_id)
-        if len(self._pending) >= MAX_PENDING and key not in self._pending:
-            return
+        previous = self._pending.get(key)
+        if previous is None:
+            if len(self._pending) >= MAX_PENDING:
+                return
+        else:  # optional details not sent again are kept, as the upsert keeps them across flushes
+            kept = {name: getattr(previous.user, name) for name in _OPTIONAL
+                    if getattr(user, name) is None and getattr(previous.user, name) is not None}
+            if kept:
+                user = user.model_copy(update=kept)
         self._pending[key] = _Seen(user, at)
 
     async def flush(self) -> int:
