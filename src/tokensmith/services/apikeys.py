@@ -70,6 +70,12 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
+def _cutoff_ms(now: float) -> int:
+    """Tokens issued up to and including this millisecond die: one issued in the very millisecond of a
+    revocation was issued by the key being revoked (``jti`` carries the issue time in ms, UUIDv7)."""
+    return int(now * 1000) + 1
+
+
 def _check_scopes(scopes: Sequence[str], creator_scopes: Sequence[str] | None) -> list[str]:
     scopes = list(dict.fromkeys(scopes))
     if len(scopes) > MAX_SCOPES:
@@ -271,7 +277,7 @@ async def update_api_key(
             setattr(row, name, _dt(value) if name == "expires_at" else value)
         row.updated_at = _dt(now)
         if deactivated:
-            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=int(now * 1000))
+            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=_cutoff_ms(now))
         await rt.revocations.changed(session, f"apikey:{row.id}")
         await session.flush()
         record = _record(rt, row, await _tenant_default(session, row.tenant_id))
@@ -299,7 +305,7 @@ async def revoke_api_key(rt: Any, tenant_id: str | None, key: str, *, actor: str
             row.previous_secret_hash = None
             row.previous_secret_expires_at = None
             row.updated_at = _dt(now)
-            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=int(now * 1000))
+            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=_cutoff_ms(now))
             await rt.revocations.changed(session, f"apikey:{row.id}")
             await session.flush()
         record = _record(rt, row, await _tenant_default(session, row.tenant_id))
@@ -332,7 +338,7 @@ async def rotate_api_key(rt: Any, tenant_id: str | None, key: str, *, grace_seco
         else:
             row.previous_secret_hash = None
             row.previous_secret_expires_at = None
-            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=int(now * 1000))
+            await rt.revocations.revoke(session, "apikey", row.id, not_before_ms=_cutoff_ms(now))
         row.secret_hash = rt.master.secret_hash(secret)
         row.updated_at = _dt(now)
         await rt.revocations.changed(session, f"apikey:{row.id}")
