@@ -4,12 +4,16 @@ Effects are immediate on the instance that made the change and reach other insta
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.oauth.helpers import CC, basic, eventually, get_token, introspect
 from tests.support import LiveServer
 from tokensmith.clock import ManualClock
-from tokensmith.services.clients import rotate_client_secret, set_client_status
+from tokensmith.services.clients import ClientDirectory, ClientRecord, rotate_client_secret, set_client_status
 
 INACTIVE = {"active": False}
 formats = pytest.mark.parametrize("fmt", ["jwt", "opaque"])
@@ -122,3 +126,31 @@ def test_rotation_reaches_a_second_instance_within_a_second(server_pair: tuple[L
         new_token = get_token(http_b, record.client_id, new_secret)["access_token"]
         assert introspect(http_b, old_token, record.client_id, new_secret) == INACTIVE
         assert introspect(http_a, new_token, record.client_id, new_secret)["active"] is True
+
+
+def test_a_lookup_racing_a_disable_does_not_cache_the_old_client(
+        server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client record read just before a change must not be cached over the change's invalidation:
+    otherwise a disabled client keeps getting (valid) tokens for the whole cache lifetime."""
+    record, secret = server.create_client()
+    real_load = ClientDirectory.load
+    loaded, release = threading.Event(), threading.Event()
+
+    async def slow_load(self: ClientDirectory, client_id: str) -> ClientRecord | None:
+        result = await real_load(self, client_id)
+        if client_id == record.client_id and not loaded.is_set():
+            loaded.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+        return result
+
+    server.runtime.clients.invalidate()
+    monkeypatch.setattr(ClientDirectory, "load", slow_load)
+    with server.client() as http, ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(http.post, "/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
+        assert loaded.wait(5)
+        server.call(lambda rt: set_client_status(rt, record.client_id, False))
+        release.set()
+        in_flight.result(5)  # started before the change: either answer is acceptable
+        after = http.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
+    assert after.status_code == 401, after.text

@@ -93,10 +93,12 @@ def test_retired_key_leaves_the_jwks_after_publish_until(clocked_server: LiveSer
         retired = next(k for k in live.call(list_keys) if k["kid"] == old_active)
         assert retired["status"] == "retired"
         # Published for as long as the longest token lifetime (30 days here) plus the leeway.
-        clock.advance(2592000)
+        clock.advance(2592000 - 1)
         assert old_active in kids(live)
         assert introspect(http, old_token, record.client_id, secret or "")["active"] is True
-        clock.advance(live.settings.jwt_leeway + 1)
+        clock.advance(live.settings.jwt_leeway)
+        assert old_active in kids(live)  # relying parties may still accept it with their leeway
+        clock.advance(2)
         assert introspect(http, old_token, record.client_id, secret or "") == INACTIVE
         assert old_active not in kids(live)
         assert len(kids(live)) == 2
@@ -265,3 +267,20 @@ def test_revoked_key_is_refused_even_if_an_instance_cannot_reload_its_keys(
         fresh = get_token(http_b, record.client_id, secret or "")["access_token"]
         assert jwt_parts(fresh)[0]["kid"] != active
         assert introspect(http_b, fresh, record.client_id, secret or "")["active"] is True
+
+
+def test_revoking_the_next_key_publishes_a_new_next_key(any_server: LiveServer) -> None:
+    """Rotation must always promote a key relying parties have already seen in the JWKS."""
+    status = key_status(any_server)
+    active = next(kid for kid, s in status.items() if s == "active")
+    nxt = next(kid for kid, s in status.items() if s == "next")
+    any_server.call(lambda rt: revoke_key(rt, nxt))
+    after = key_status(any_server)
+    assert after[nxt] == "revoked" and after[active] == "active"
+    replacement = [kid for kid, s in after.items() if s == "next"]
+    assert len(replacement) == 1
+    published_before_rotation = kids(any_server)
+    assert set(published_before_rotation) == {active, replacement[0]}
+    result = any_server.call(lambda rt: rotate_keys(rt))
+    assert result["active"] == replacement[0]
+    assert result["active"] in published_before_rotation

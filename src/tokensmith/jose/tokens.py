@@ -46,8 +46,10 @@ def verify_jwt(
     issuer: str | None,
     typ: str | None = "at+jwt",
     audience: str | None = None,
+    exp_leeway: float | None = None,
 ) -> tuple[dict[str, Any], SigningKeyMaterial]:
-    """Return (claims, key) or raise :class:`JwtVerificationError`."""
+    """Return (claims, key) or raise :class:`JwtVerificationError`. ``exp_leeway`` (default: ``leeway``)
+    is the skew tolerated on ``exp`` alone: the issuer judging its own tokens passes 0."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -66,16 +68,17 @@ def verify_jwt(
         claims: dict[str, Any] = jwt.decode(token, key.public, algorithms=[key.alg], options=_DECODE_OPTIONS)
     except jwt.PyJWTError as exc:
         raise JwtVerificationError(f"signature: {exc}") from exc
-    validate_claims(claims, now=now, leeway=leeway, issuer=issuer, audience=audience)
+    validate_claims(claims, now=now, leeway=leeway, issuer=issuer, audience=audience, exp_leeway=exp_leeway)
     return claims, key
 
 
 def validate_claims(claims: dict[str, Any], *, now: float, leeway: float, issuer: str | None,
-                    audience: str | None) -> None:
+                    audience: str | None, exp_leeway: float | None = None) -> None:
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise JwtVerificationError("exp missing")
-    if now > exp + leeway:
+    # RFC 7519 §4.1.4: the token MUST NOT be accepted on or after its expiration time.
+    if now >= exp + (leeway if exp_leeway is None else exp_leeway):
         raise JwtVerificationError("expired")
     nbf = claims.get("nbf")
     if isinstance(nbf, int | float) and now + leeway < nbf:

@@ -89,8 +89,12 @@ class ClientDirectory:
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
         self._cache: dict[str, tuple[ClientRecord | None, float]] = {}
+        # Bumped by every invalidation: a record read before an invalidation is not cached after it
+        # (it may predate the change, e.g. a disable, and would then be served for the whole TTL).
+        self._generation = 0
 
     def invalidate(self, client_id: str | None = None) -> None:
+        self._generation += 1
         if client_id is None:
             self._cache.clear()
         else:
@@ -101,7 +105,10 @@ class ClientDirectory:
         hit = self._cache.get(client_id)
         if hit is not None and hit[1] > now:
             return hit[0]
+        generation = self._generation
         record = await self.load(client_id)
+        if generation != self._generation:
+            return record
         ttl = self._rt.settings.client_cache_ttl if record is not None else self.NEGATIVE_TTL
         if len(self._cache) > 50_000:
             self._cache.clear()

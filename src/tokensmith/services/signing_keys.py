@@ -99,14 +99,16 @@ async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
             raise NotFound(f"signing key {kid!r} does not exist")
         if row.status == "revoked":
             raise InvalidRequest(f"signing key {kid!r} is already revoked")
-        was_active = row.status == "active"
+        previous_status = row.status
         row.status, row.revoked_at = "revoked", now
-        if was_active:
+        if previous_status == "active":
             nxt = (await session.execute(select(SigningKey).where(SigningKey.status == "next"))).scalar()
             if nxt is not None:
                 nxt.status, nxt.activated_at = "active", now
             else:
                 session.add(_row(rt, generate_signing_key(row.alg, "active"), "active", now))
+        if previous_status in ("active", "next"):
+            # Keep a published next key, so that the next rotation promotes a key relying parties know.
             session.add(_row(rt, generate_signing_key(row.alg, "next"), "next", now))
         await rt.revocations.revoke(session, "kid", kid)
         await rt.revocations.changed(session, "keys")

@@ -71,8 +71,11 @@ class TokenVerifier:
 
     def _verify_jwt(self, token: str) -> tuple[TokenInfo | None, str]:
         try:
+            # No leeway on exp: this is the issuer judging the exp it wrote (opaque tokens neither), so
+            # introspection agrees with expires_in. The leeway still covers iat/nbf across instances.
             claims, key = verify_jwt(token, self._rt.keyring, now=self._rt.clock.now(),
-                                     leeway=self._rt.settings.jwt_leeway, issuer=self._rt.settings.issuer)
+                                     leeway=self._rt.settings.jwt_leeway, issuer=self._rt.settings.issuer,
+                                     exp_leeway=0)
         except JwtVerificationError as exc:
             return None, exc.reason
         if self._rt.revocations.is_kid_revoked(key.kid):  # even if the key ring has not been reloaded yet
