@@ -4,16 +4,33 @@ by a creator's permissions."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from tokensmith.cli.common import emit, fail, run_with_runtime
+from tokensmith.errors import MessageError, ValidationFailed
+
+T = TypeVar("T")
 
 app = typer.Typer(help="API keys (server-to-server credentials clientId:secret).", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 ACTOR = "cli"
+
+
+def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work``; validation errors become one readable line on stderr."""
+
+    async def readable(rt: Any) -> T:
+        try:
+            return await work(rt)
+        except ValidationFailed as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors)
+            raise MessageError(problems) from None
+
+    return run_with_runtime(readable)
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -62,7 +79,7 @@ def create(
             allow_browser=allow_browser, actor=ACTOR)
         return created_view(record, secret)
 
-    emit(run_with_runtime(work), as_json, lambda v: (
+    emit(_run(work), as_json, lambda v: (
         f"id:       {v['id']}\nclientId: {v['clientId']}\nsecret:   {v['secret']}  (shown once)\n"
         f"X-API-Key: {v['clientId']}:{v['secret']}"))
 
@@ -82,7 +99,7 @@ def list_(
         tid = await tenant_id_for(rt, tenant) if tenant else None
         return [view(r) for r in await list_api_keys(rt, tid, include_revoked=include_revoked)]
 
-    emit(run_with_runtime(work), as_json, lambda rows: "\n".join(_line(r) for r in rows) or "(no API keys)")
+    emit(_run(work), as_json, lambda rows: "\n".join(_line(r) for r in rows) or "(no API keys)")
 
 
 @app.command("show")
@@ -94,7 +111,7 @@ def show(key: str = typer.Argument(..., help="Key id or clientId."), as_json: bo
     async def work(rt: Any) -> dict[str, Any]:
         return view(await get_api_key(rt, None, key))
 
-    emit(run_with_runtime(work), as_json, _line)
+    emit(_run(work), as_json, _line)
 
 
 @app.command("revoke")
@@ -106,7 +123,7 @@ def revoke(key: str = typer.Argument(..., help="Key id or clientId."), as_json: 
     async def work(rt: Any) -> dict[str, Any]:
         return view(await revoke_api_key(rt, None, key, actor=ACTOR))
 
-    emit(run_with_runtime(work), as_json, lambda v: f"API key {v['id']} ({v['clientId']}) revoked")
+    emit(_run(work), as_json, lambda v: f"API key {v['id']} ({v['clientId']}) revoked")
 
 
 @app.command("rotate")
@@ -123,6 +140,6 @@ def rotate(
         record, secret = await rotate_api_key(rt, None, key, grace_seconds=grace, actor=ACTOR)
         return {**created_view(record, secret), "previousSecretExpiresAt": view(record)["previousSecretExpiresAt"]}
 
-    emit(run_with_runtime(work), as_json, lambda v: (
+    emit(_run(work), as_json, lambda v: (
         f"secret:   {v['secret']}  (shown once)\nX-API-Key: {v['clientId']}:{v['secret']}"
         + (f"\nold secret valid until {v['previousSecretExpiresAt']}" if v["previousSecretExpiresAt"] else "")))
