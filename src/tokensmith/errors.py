@@ -7,7 +7,10 @@ single mapping to HTTP lives in :mod:`tokensmith.http.errors`. Only errors below
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5B\x5D-\x7E]")
 
 
 class ConfigurationError(Exception):
@@ -54,6 +57,14 @@ class OAuthError(ServiceError):
 
     status = 400
     code = "invalid_request"
+
+    def body(self) -> Any:
+        body = super().body()
+        if isinstance(body.get("error_description"), str):
+            # §5.2: "MUST NOT include characters outside the set %x20-21 / %x23-5B / %x5D-7E" — and a
+            # description may echo what the client sent (a grant type, a scope).
+            body["error_description"] = _NOT_IN_DESCRIPTION.sub("?", body["error_description"])
+        return body
 
 
 class InvalidRequest(OAuthError):

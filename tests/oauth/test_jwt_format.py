@@ -83,6 +83,8 @@ def test_third_party_library_verifies_against_published_jwks(alg_server: tuple[s
     for key in jwks.json()["keys"]:
         assert key["kty"] == KTY[alg] and key["alg"] == alg and key["use"] == "sig" and key["kid"]
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key), "private parameters in the JWKS"
+        # The kid is the RFC 7638 thumbprint, as an independent implementation computes it.
+        assert key_set.get_by_kid(key["kid"]).thumbprint() == key["kid"]
 
     token = jose_jwt.decode(access_token, key_set, algorithms=[alg])
     assert token.header["alg"] == alg

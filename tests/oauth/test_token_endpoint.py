@@ -8,6 +8,7 @@ and every response (success or error) carries ``Cache-Control: no-store`` and ``
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import httpx
@@ -33,6 +34,8 @@ def assert_oauth_error(resp: httpx.Response, status: int, error: str) -> dict[st
     assert set(body) == {"error", "error_description"}, body
     assert body["error"] == error
     assert isinstance(body["error_description"], str) and body["error_description"]
+    # §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E, even when it echoes input.
+    assert re.fullmatch(r"[\x20-\x21\x23-\x5B\x5D-\x7E]+", body["error_description"]), body
     assert_no_store(resp)
     return body
 
@@ -141,6 +144,30 @@ def test_basic_credentials_are_url_decoded_character_by_character(server: LiveSe
     assert with_plus.status_code == 200, with_plus.text
     assert jwt_parts(with_plus.json()["access_token"])[1]["client_id"] == "svc two"
     assert_oauth_error(wrong, 401, "invalid_client")
+
+
+def test_form_content_type_with_charset_is_accepted(server: LiveServer) -> None:
+    record, secret = server.create_client(scopes=["api.read"])
+    with server.client() as http:
+        resp = http.post("/oauth/token", content=b"grant_type=client_credentials&scope=api.read", headers={
+            **basic(record.client_id, secret or ""),
+            "Content-Type": "Application/X-WWW-Form-Urlencoded; charset=UTF-8"})
+    assert resp.status_code == 200, resp.text
+
+
+def test_empty_parameters_are_treated_as_omitted(server: LiveServer) -> None:
+    """RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted" — so Basic
+    with empty ``client_id=&client_secret=`` form fields (some libraries send them) is one method, not two."""
+    record, secret = server.create_client(scopes=["api.read"])
+    with server.client() as http:
+        resp = http.post("/oauth/token", data={**CC, "client_id": "", "client_secret": "", "scope": ""},
+                         headers=basic(record.client_id, secret or ""))
+        no_grant = http.post("/oauth/token", data={"grant_type": ""}, headers=basic(record.client_id, secret or ""))
+        empty_post = http.post("/oauth/token", data={**CC, "client_id": record.client_id, "client_secret": ""})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["scope"] == "api.read"
+    assert_oauth_error(no_grant, 400, "invalid_request")
+    assert_oauth_error(empty_post, 401, "invalid_client")
 
 
 # ---- invalid_request ----
@@ -287,6 +314,20 @@ def test_unknown_grant_is_unsupported_grant_type(server: LiveServer, path: str, 
     assert_oauth_error(resp, 400, "unsupported_grant_type")
 
 
+def test_error_descriptions_echoing_input_stay_within_the_allowed_characters(server: LiveServer) -> None:
+    record, secret = server.create_client(scopes=["*"])
+    auth = basic(record.client_id, secret or "")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with server.client() as http:
+        grant = http.post("/oauth/token", data={"grant_type": "it's \"quoted\" \\ caf\u00e9"}, headers=auth)
+        scope = http.post("/oauth/token", data={**CC, "scope": "caf\u00e9 it's\"x"}, headers=auth)
+        duplicate = http.post("/oauth/token", content=b'grant_type=client_credentials&%22x%5C=1&%22x%5C=2',
+                              headers={**auth, **form})
+    assert_oauth_error(grant, 400, "unsupported_grant_type")
+    assert_oauth_error(scope, 400, "invalid_scope")
+    assert_oauth_error(duplicate, 400, "invalid_request")
+
+
 # ---- throttling ----
 
 def test_failed_authentications_are_throttled_even_for_the_right_secret(sqlite_url: str) -> None:
@@ -320,3 +361,21 @@ def test_successful_authentications_are_not_throttled(sqlite_url: str) -> None:
         for _ in range(6):
             resp = http.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
             assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_throttling_is_shared_by_instances_through_redis(postgres_url: str, redis_url: str) -> None:
+    """Instances behind a load balancer share the failure count: spreading guesses over them gains nothing."""
+    settings = {"client_auth_failures_per_minute": 3, "redis_url": redis_url}
+    with LiveServer(make_settings(postgres_url, **settings)) as first, \
+            LiveServer(make_settings(postgres_url, **settings)) as second, \
+            first.client() as http_a, second.client() as http_b:
+        record, secret = first.create_client()
+        for http in (http_a, http_b, http_a):
+            assert_oauth_error(http.post("/oauth/token", data=CC, headers=basic(record.client_id, "wrong")),
+                               401, "invalid_client")
+        for http in (http_b, http_a):
+            resp = http.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
+            assert resp.status_code == 429, resp.text
+            assert 1 <= int(resp.headers["retry-after"]) <= 60

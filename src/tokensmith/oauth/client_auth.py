@@ -37,8 +37,9 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool = False) -> ClientRecord:
     basic = parse_basic(req.headers.get("authorization"))
-    form_id = req.form.get("client_id")
-    form_secret = req.form.get("client_secret")
+    # RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted."
+    form_id = req.get("client_id")
+    form_secret = req.get("client_secret")
     if basic is not None and form_secret is not None:
         raise InvalidRequest("use exactly one client authentication method")
     if basic is not None:
