@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses/CIDRs of reverse proxies whose `X-Forwarded-For` is believed.",
     )
+    max_request_body: int = Field(
+        1024 * 1024, gt=0, description="Largest request body (bytes) accepted by any endpoint; larger ones get "
+        "`413` before they are read (form endpoints also refuse bodies over 64 KiB).")
     db_retry_after: int = Field(5, gt=0, description="`Retry-After` (s) sent with 503 when the database is down.")
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     access_log: bool = Field(

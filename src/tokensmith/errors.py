@@ -183,6 +183,13 @@ class ValidationFailed(ServiceError):
         return self.errors
 
 
+class PayloadTooLarge(ServiceError):
+    """413: the request body is larger than any endpoint accepts (``max_request_body``)."""
+
+    status = 413
+    code = "invalid_request"
+
+
 class ServiceUnavailable(ServiceError):
     """503: a dependency (the database) is unreachable; the client should retry later."""
 

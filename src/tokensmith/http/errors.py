@@ -48,7 +48,10 @@ def unavailable(settings: Any, exc: BaseException, path: str = "") -> Response:
 
 
 def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Response:
-    """An exception no handler knew: a lost database is a 503, anything else a bare 500 (logged)."""
+    """An exception that escaped the handlers: a service error keeps its mapping, a lost database is a 503,
+    anything else a bare 500 (logged)."""
+    if isinstance(exc, ServiceError):
+        return error_response(exc, path)
     if is_outage(exc):
         return unavailable(settings, exc, path)
     log.error("unhandled error", exc_info=exc)

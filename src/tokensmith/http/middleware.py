@@ -10,7 +10,8 @@ import time
 import uuid
 from typing import Any
 
-from tokensmith.http.errors import unexpected_response
+from tokensmith.errors import PayloadTooLarge
+from tokensmith.http.errors import error_response, unexpected_response
 from tokensmith.observability.logging import request_id_var
 
 log = logging.getLogger("tokensmith.access")
@@ -29,12 +30,18 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         rid = None
+        length: int | None = None
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 rid = candidate if _RID_OK.match(candidate) else None
-                break
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else -1
         rid = rid or uuid.uuid4().hex
+        limit = self._runtime().settings.max_request_body
+        too_large = length is not None and length > limit
+        if length is None and scope["method"] not in _BODYLESS:
+            receive = _limited(receive, limit)  # chunked: count the body as it arrives
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
@@ -50,7 +57,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if too_large:
+                await error_response(_too_large(limit), scope["path"])(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if response_started[0]:
                 raise
@@ -66,6 +76,28 @@ class RequestContextMiddleware:
             self._access_log.write(scope["method"], scope["path"], status, round(elapsed * 1000, 2),
                                    _client(scope), rid)
             request_id_var.reset(token)
+
+
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
+
+def _limited(receive: Any, limit: int) -> Any:
+    received = 0
+
+    async def wrapper() -> dict[str, Any]:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
+        return message
+
+    return wrapper
 
 
 def _client(scope: dict[str, Any]) -> str | None:
