@@ -3,6 +3,8 @@ Idempotent: running it again changes nothing that exists."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +18,11 @@ from tokensmith.people.passwords import hash_password
 from tokensmith.services.signing_keys import ensure_keys
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import Role, Tenant, User
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_TENANT = "default"
 _INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
@@ -45,19 +52,30 @@ async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = 
 
 @asynccontextmanager
 async def _init_lock(rt: Any) -> AsyncIterator[None]:
-    """Serialise ``initialise`` across instances that start at the same time (PostgreSQL: a session
-    advisory lock; SQLite is one host's file, where ``serve`` initialises once before forking workers)."""
-    if rt.db.dialect != "postgresql":
+    """Serialise ``initialise`` across instances that start at the same time: on PostgreSQL a session
+    advisory lock, on a SQLite file an exclusive ``flock`` on a lock file next to it. Whoever comes second
+    finds everything in place."""
+    if rt.db.dialect == "postgresql":
+        async with rt.db.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _INIT_LOCK_ID})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _INIT_LOCK_ID})
+                await conn.commit()
+        return
+    path = rt.settings.sqlite_path()
+    if path is None or fcntl is None:
         yield
         return
-    async with rt.db.engine.connect() as conn:
-        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _INIT_LOCK_ID})
-        await conn.commit()
-        try:
-            yield
-        finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _INIT_LOCK_ID})
-            await conn.commit()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = await asyncio.to_thread(os.open, f"{path}.init-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _admin_email(value: str) -> str:
