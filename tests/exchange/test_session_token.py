@@ -233,7 +233,8 @@ def _jwks_from(server: LiveServer) -> KeySet:
         return _jwks(http)
 
 
-def test_no_database_write_per_exchange(server: LiveServer) -> None:
+def test_no_database_write_per_exchange(any_server: LiveServer) -> None:
+    server = any_server
     from sqlalchemy import func, select
 
     from tokensmith.storage.models import ApiKey, ExchangeUser, Session

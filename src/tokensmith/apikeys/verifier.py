@@ -126,7 +126,7 @@ class ApiKeys:
                                   origin=origin[:200] if origin else None,
                                   sec_fetch_mode=(headers.get("sec-fetch-mode") or "")[:40] or None,
                                   note="possible API key leak: the key was sent by a browser")
-        log.warning("API key %s used from a browser (refused)", record.id)
+            log.warning("API key %s used from a browser (refused; possible leak)", record.id)
         return True
 
     # ---- use: rate limit and lastUsedAt ----
