@@ -5,6 +5,7 @@ PostgreSQL is reached through a test-owned TCP proxy; cutting the proxy is the o
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ import pytest
 
 from tests.support import LiveServer, TcpProxy, make_settings
 from tokensmith.clock import ManualClock
+from tokensmith.runtime import Runtime
+from tokensmith.services.audit import export, verify
 
 pytestmark = pytest.mark.postgres
 
@@ -41,24 +44,35 @@ def _token(http: httpx.Client, client_id: str, secret: str | None) -> httpx.Resp
     return http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret or ""))
 
 
+async def _forget_client(rt: Runtime, client_id: str) -> None:
+    rt.clients.invalidate(client_id)
+
+
 def test_token_readyz_answer_503_while_the_database_is_down_then_recover(
     pg_proxy: tuple[TcpProxy, str],
 ) -> None:
     proxy, url = pg_proxy
-    # a 1 s client cache, so that the JWT client's cached record expires during the outage
-    with LiveServer(make_settings(url, client_cache_ttl=1.0)) as server:
+    # a short client cache, so that the JWT client's cached record expires during the outage
+    with LiveServer(make_settings(url, client_cache_ttl=2.0)) as server:
         opaque, opaque_secret = server.create_client(scopes=["api.read"], access_token_format="opaque")
         jwt_client, jwt_secret = server.create_client(scopes=["api.read"])
         with server.client() as http:
-            assert _token(http, opaque.client_id, opaque_secret).status_code == 200
-            assert _token(http, jwt_client.client_id, jwt_secret).status_code == 200
+            opaque_token = _token(http, opaque.client_id, opaque_secret).json()["access_token"]
             assert http.get("/readyz").status_code == 200
+            server.call(lambda rt: _forget_client(rt, jwt_client.client_id))
+            assert _token(http, jwt_client.client_id, jwt_secret).status_code == 200  # cached from now on
 
             proxy.cut()
-            time.sleep(1.2)  # the JWT client's cache entry expires
-            _assert_unavailable(_token(http, opaque.client_id, opaque_secret))
-            _assert_unavailable(_token(http, jwt_client.client_id, jwt_secret))
-            _assert_unavailable(_token(http, "no-such-client", "whatever"))
+            # a JWT client known to the process still gets tokens (no database work on that path); the
+            # audit event waits in memory
+            during = _token(http, jwt_client.client_id, jwt_secret)
+            assert during.status_code == 200, during.text
+            time.sleep(2.2)  # the cache entry expires
+            _assert_unavailable(_token(http, opaque.client_id, opaque_secret))  # stores the token
+            _assert_unavailable(_token(http, jwt_client.client_id, jwt_secret))  # cache expired
+            _assert_unavailable(_token(http, "no-such-client", "whatever"))  # unknown client
+            _assert_unavailable(http.post("/oauth/introspect", data={"token": opaque_token},
+                                          auth=(opaque.client_id, opaque_secret)))
             _assert_unavailable(http.get("/readyz"))
             assert http.get("/healthz").status_code == 200  # the process itself is alive
 
@@ -68,6 +82,16 @@ def test_token_readyz_answer_503_while_the_database_is_down_then_recover(
             assert _token(http, jwt_client.client_id, jwt_secret).status_code == 200
             unknown = _token(http, "no-such-client", "whatever")
             assert unknown.status_code == 401, unknown.text
+
+            # the event of the token issued during the outage is in the audit log, once
+            rid = during.headers["X-Request-ID"]
+
+            def written() -> bool:
+                lines = server.call(lambda rt: export(rt, event_type="token.issued"))
+                return sum(json.loads(line)["request_id"] == rid for line in lines) == 1
+
+            _eventually(written)
+            assert server.call(lambda rt: verify(rt))[1] == []
 
 
 def test_a_server_started_while_the_database_is_down_becomes_ready_when_it_is_back(
