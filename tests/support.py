@@ -100,6 +100,8 @@ class LiveServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(5)
+        if not self._loop.is_running():
+            self._loop.close()
         self.sock.close()
 
     def client(self, **kw: Any) -> httpx.Client:
