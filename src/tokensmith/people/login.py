@@ -15,13 +15,15 @@ The checks of a sign-in, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
 
 from tokensmith.clock import utc
-from tokensmith.errors import MessageError
+from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
+from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
 from tokensmith.people.sessions import (
     TokenPair,
@@ -32,8 +34,8 @@ from tokensmith.people.sessions import (
 )
 from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
-from tokensmith.people.users import UserRecord, normalise_email, user_record
-from tokensmith.storage.models import Role, Session, Token, User
+from tokensmith.people.users import normalise_email
+from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
 
 INVALID_CREDENTIALS = "Invalid email or password"
 INVALID_REFRESH = "Invalid refresh token"
@@ -70,82 +72,71 @@ class Context:
     request_id: str | None = None
 
 
-async def _find_account(rt: Any, email: str) -> tuple[User, Role] | None:
-    async with rt.db.session() as session:
-        row = (await session.execute(
-            select(User, Role).join(Role, Role.id == User.role_id).where(User.email == email))).first()
-    return (row[0], row[1]) if row is not None else None
-
-
 async def password_login(rt: Any, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
     guard = throttle(rt)
     email = normalise_email(email)
-    await guard.reserve_ip(ctx.ip)
-    account = await _find_account(rt, email)
-    user, role = account if account is not None else (None, None)
-    uid = user.id if user is not None else None
+    await guard.reserve_ip(ctx.ip)  # check_ip_budget
     try:
-        attempt = await guard.reserve_account(uid, email)
-    except Exception:
+        account, attempt = await guard.reserve_account(email=email)  # find_account + reserve_attempt
+    except RateLimited:
         await guard.release_ip(ctx.ip)
-        rt.audit.record("login.throttled", tenant_id=user.tenant_id if user else None, subject=uid or email,
-                        ip=ctx.ip, request_id=ctx.request_id, reason="account locked")
+        rt.audit.record("login.throttled", subject=email, ip=ctx.ip, request_id=ctx.request_id,
+                        reason="account locked")
         raise
-    stored_hash = user.password_hash if user is not None else None
-    ok = await verify_password_async(stored_hash, password)
-    if not ok:
+    uid = account.id if account is not None else None
+    tenant_id = account.tenant_id if account is not None else None
+    stored_hash = account.password_hash if account is not None else None
+    if not await verify_password_async(stored_hash, password):  # verify_password
         locked = await guard.failed(uid, email, attempt)
-        rt.audit.record("login.failed", tenant_id=user.tenant_id if user else None, subject=uid or email,
-                        ip=ctx.ip, request_id=ctx.request_id,
-                        reason="wrong password" if user is not None else "unknown email", attempt=attempt)
+        rt.audit.record("login.failed", tenant_id=tenant_id, subject=uid or email, ip=ctx.ip,
+                        request_id=ctx.request_id,
+                        reason="wrong password" if account is not None else "unknown email", attempt=attempt)
         if locked:
-            rt.audit.record("login.locked_out", tenant_id=user.tenant_id if user else None, subject=uid or email,
-                            ip=ctx.ip, request_id=ctx.request_id, seconds=rt.settings.login_lockout_seconds)
+            rt.audit.record("login.locked_out", tenant_id=tenant_id, subject=uid or email, ip=ctx.ip,
+                            request_id=ctx.request_id, seconds=rt.settings.login_lockout_seconds)
         raise _unauthorized(INVALID_CREDENTIALS)
-    assert user is not None and role is not None and stored_hash is not None
+    assert account is not None and stored_hash is not None
     await guard.release_ip(ctx.ip)
     if needs_rehash(stored_hash):
-        await _rehash(rt, user.id, stored_hash, password)
-    record = user_record(user, role)
-    if not record.active:
-        await guard.succeeded(user.id, login=False)
-        rt.audit.record("login.failed", tenant_id=user.tenant_id, subject=uid, ip=ctx.ip,
-                        request_id=ctx.request_id, reason="account disabled")
+        await _rehash(rt, account.id, stored_hash, password)
+    if account.status != "active":  # check_account_usable
+        await guard.succeeded(account.id, login=False)
+        rt.audit.record("login.failed", tenant_id=tenant_id, subject=uid, ip=ctx.ip, request_id=ctx.request_id,
+                        reason="account disabled")
         raise MessageError(DISABLED, status=403, code="forbidden")
-    if record.totp_enabled:
-        await guard.give_back(user.id)
-        return await _mfa_challenge(rt, record, ctx)
-    await guard.succeeded(user.id)
-    return await _signed_in(rt, record, ctx, "password")
+    if account.totp_enabled:  # second_factor
+        await guard.give_back(account.id)
+        return await _mfa_challenge(rt, account, ctx)
+    return await _signed_in(rt, account, ctx, "password")  # start_session
 
 
 async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
     """The stored hash was made with other argon2 parameters: store one with the current ones."""
     new_hash = await hash_password_async(password)
-    async with rt.db.session() as session:
-        await session.execute(update(_U).where(_U.c.id == user_id, _U.c.password_hash == old_hash)
-                              .values(password_hash=new_hash))
+    async with autocommit(rt) as conn:
+        await conn.execute(update(_U).where(_U.c.id == user_id, _U.c.password_hash == old_hash)
+                           .values(password_hash=new_hash))
     rt.audit.record("user.password_rehashed", subject=user_id)
 
 
-async def _signed_in(rt: Any, record: UserRecord, ctx: Context, method: str) -> TokenPair:
-    pair = await start_login_session(rt, record, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
-    rt.audit.record("login.succeeded", tenant_id=record.tenant_id, actor=f"user:{record.id}", subject=record.id,
+async def _signed_in(rt: Any, account: Any, ctx: Context, method: str) -> TokenPair:
+    pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
+    rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
                     ip=ctx.ip, request_id=ctx.request_id, session_id=pair.session_id, method=method)
     return pair
 
 
-async def _mfa_challenge(rt: Any, record: UserRecord, ctx: Context) -> MfaChallenge:
+async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
     value = random_token(32)
     now = rt.clock.now()
     ttl = rt.settings.mfa_token_ttl
-    async with rt.db.session() as session:
-        await session.execute(_T.insert().values(
-            id=new_id(), token_hash=rt.master.secret_hash(value), kind="mfa", tenant_id=record.tenant_id,
-            client_id=None, user_id=record.id, session_id=None, name=None, scopes=[], claims={},
+    async with autocommit(rt) as conn:
+        await conn.execute(_T.insert().values(
+            id=new_id(), token_hash=rt.master.secret_hash(value), kind="mfa", tenant_id=account.tenant_id,
+            client_id=None, user_id=account.id, session_id=None, name=None, scopes=[], claims={},
             parent_id=None, created_at=utc(now), expires_at=utc(now + ttl), used_at=None, last_used_at=None,
             revoked_at=None))
-    rt.audit.record("login.mfa_required", tenant_id=record.tenant_id, subject=record.id, ip=ctx.ip,
+    rt.audit.record("login.mfa_required", tenant_id=account.tenant_id, subject=account.id, ip=ctx.ip,
                     request_id=ctx.request_id)
     return MfaChallenge(value, ttl)
 
@@ -156,15 +147,15 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
     guard = throttle(rt)
     now = utc(rt.clock.now())
     digest = rt.master.secret_hash(mfa_token)
-    async with rt.db.session() as session:
-        row = (await session.execute(select(_T.c.id, _T.c.user_id, _T.c.tenant_id).where(
+    async with autocommit(rt) as conn:
+        row = (await conn.execute(select(_T.c.id, _T.c.user_id, _T.c.tenant_id).where(
             _T.c.token_hash == digest, _T.c.kind == "mfa", _T.c.used_at.is_(None), _T.c.expires_at > now))).first()
     if row is None:
         raise _unauthorized(INVALID_MFA_TOKEN)
     await guard.reserve_ip(ctx.ip)
     try:
-        attempt = await guard.reserve_account(row.user_id, "")
-    except Exception:
+        account, attempt = await guard.reserve_account(user_id=row.user_id)
+    except RateLimited:
         await guard.release_ip(ctx.ip)
         raise
     method = await verify_second_factor(rt, row.user_id, code)
@@ -177,63 +168,122 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
                             request_id=ctx.request_id, seconds=rt.settings.login_lockout_seconds)
         raise _unauthorized(INVALID_CODE)
     await guard.release_ip(ctx.ip)
-    async with rt.db.session() as session:
-        consumed = await session.execute(update(_T).where(_T.c.id == row.id, _T.c.used_at.is_(None))
-                                         .values(used_at=now))
-        user_row = (await session.execute(
-            select(User, Role).join(Role, Role.id == User.role_id).where(User.id == row.user_id))).first()
-    if consumed.rowcount != 1 or user_row is None:
+    async with autocommit(rt) as conn:
+        consumed = await conn.execute(update(_T).where(_T.c.id == row.id, _T.c.used_at.is_(None))
+                                      .values(used_at=now))
+    if consumed.rowcount != 1:
         raise _unauthorized(INVALID_MFA_TOKEN)
-    record = user_record(user_row[0], user_row[1])
-    if not record.active:
+    if account.status != "active":
+        await guard.succeeded(account.id, login=False)
         raise MessageError(DISABLED, status=403, code="forbidden")
-    await guard.succeeded(record.id)
     if method == "recovery_code":
-        rt.audit.record("user.recovery_code_used", tenant_id=record.tenant_id, subject=record.id, ip=ctx.ip,
+        rt.audit.record("user.recovery_code_used", tenant_id=row.tenant_id, subject=row.user_id, ip=ctx.ip,
                         request_id=ctx.request_id)
-    return await _signed_in(rt, record, ctx, f"password+{method}")
+    return await _signed_in(rt, account, ctx, f"password+{method}")
 
 
 # ---- refresh -----------------------------------------------------------------------------------------
+#
+# Rotation uses up the presented token with a conditional UPDATE (``… AND used_at IS NULL``): of any
+# number of concurrent requests with one token exactly one changes the row, on SQLite (the write lock)
+# and PostgreSQL (the row lock, then the condition is evaluated again on the committed row). The UPDATE
+# also checks everything else (session live, not idle, user active), so a refused token stays unused.
+
+#: PostgreSQL: claim, check and rotate in one statement (one round trip, atomic on its own).
+_ROTATE_PG = text("""
+WITH claimed AS (
+    UPDATE tokens AS t SET used_at = :now
+    FROM sessions AS s, users AS u, roles AS r
+    WHERE t.token_hash = :digest AND t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
+      AND s.id = t.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
+      AND (s.expires_at IS NULL OR s.expires_at > :now)
+      AND u.id = t.user_id AND u.status = 'active' AND r.id = u.role_id
+    RETURNING t.id, t.session_id, t.user_id, t.tenant_id, s.expires_at AS session_expires_at, s.last_seen_at,
+              u.project_permissions, r.name AS role, r.permissions
+), rotated AS (
+    INSERT INTO tokens (id, token_hash, kind, tenant_id, client_id, user_id, session_id, name, scopes, claims,
+                        parent_id, created_at, expires_at, used_at, last_used_at, revoked_at)
+    SELECT :new_id, :new_hash, 'refresh', tenant_id, NULL, user_id, session_id, NULL, '[]'::json, '{}'::json,
+           id, :now, session_expires_at, NULL, NULL, NULL
+    FROM claimed
+)
+SELECT * FROM claimed
+""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("idle_before", type_=UTCDateTime)).columns(
+    column("id", String), column("session_id", String), column("user_id", String), column("tenant_id", String),
+    column("session_expires_at", UTCDateTime), column("last_seen_at", UTCDateTime),
+    column("project_permissions", JSON), column("role", String), column("permissions", JSON))
+
+_SESSION_TOUCH = timedelta(seconds=60)
+
 
 async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
-    """Rotate: the presented token is used up (a conditional UPDATE — exactly one of any number of
-    concurrent requests wins) and a new one is issued in the same transaction."""
-    now_s = rt.clock.now()
-    now = utc(now_s)
+    """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
+    now = utc(rt.clock.now())
     digest = rt.master.secret_hash(refresh_token)
     new_value = random_token(32)
-    async with rt.db.session() as session:
-        claimed = (await session.execute(
-            update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                             _T.c.revoked_at.is_(None))
-            .values(used_at=now)
-            .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.created_at, _T.c.expires_at))).first()
-        if claimed is not None:
-            ctx_row = (await session.execute(
-                select(_S.c.kind, _S.c.revoked_at, _S.c.expires_at, _S.c.last_seen_at, _S.c.tenant_id,
-                       _U.c.status, _U.c.project_permissions, _R.c.name, _R.c.permissions)
-                .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-                .where(_S.c.id == claimed.session_id))).first()
-            problem = _refresh_problem(rt, claimed, ctx_row, now_s)
-            if problem is not None:
-                # Roll back (the token stays unused); nothing to rotate.
-                raise _RefreshRefused(problem)
-            await session.execute(_T.insert().values(**refresh_token_row(
-                rt, new_value, tenant_id=ctx_row.tenant_id, user_id=claimed.user_id,
-                session_id=claimed.session_id, expires_at=ctx_row.expires_at, parent_id=claimed.id)))
-            if ctx_row.last_seen_at is None or (now - ctx_row.last_seen_at).total_seconds() > 60:
-                await session.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
-    if claimed is None:
-        await _refused_refresh(rt, digest, now_s, ctx)
+    new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
+    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
+    if rt.db.dialect == "postgresql":
+        async with autocommit(rt) as conn:
+            rotated = (await conn.execute(_ROTATE_PG, {
+                "now": now, "digest": digest, "idle_before": idle_before, "new_id": new_row["id"],
+                "new_hash": new_row["token_hash"]})).first()
+            if rotated is not None and (rotated.last_seen_at is None or now - rotated.last_seen_at > _SESSION_TOUCH):
+                await conn.execute(update(_S).where(_S.c.id == rotated.session_id).values(last_seen_at=now))
+    else:
+        rotated = await _rotate_portable(rt, digest, now, idle_before, new_row)
+    if rotated is None:
+        await _refused_refresh(rt, digest, now, ctx)
         raise AssertionError("unreachable")
     access = await issue_access_token(
-        rt, user_id=claimed.user_id, tenant_id=ctx_row.tenant_id, role=ctx_row.name,
-        permissions=ctx_row.permissions or [], project_permissions=ctx_row.project_permissions or [],
-        session_id=claimed.session_id)
-    rt.audit.record("session.refreshed", tenant_id=ctx_row.tenant_id, actor=f"user:{claimed.user_id}",
-                    subject=claimed.session_id, ip=ctx.ip, request_id=ctx.request_id)
-    return TokenPair(access.value, new_value, access.expires_in, claimed.session_id)
+        rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
+        permissions=rotated.permissions or [], project_permissions=rotated.project_permissions or [],
+        session_id=rotated.session_id)
+    rt.audit.record("session.refreshed", tenant_id=rotated.tenant_id, actor=f"user:{rotated.user_id}",
+                    subject=rotated.session_id, ip=ctx.ip, request_id=ctx.request_id)
+    return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
+
+
+async def _rotate_portable(rt: Any, digest: str, now: datetime, idle_before: datetime,
+                           new_row: dict[str, Any]) -> Any:
+    """The same in three statements of one transaction (SQLite cannot return joined columns from an
+    UPDATE); the UPDATE comes first, so SQLite's write lock is held before anything is read."""
+    valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
+                     .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
+                            or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
+                     .exists())
+    async with transaction(rt) as conn:
+        claimed = (await conn.execute(
+            update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
+                             _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
+                             _T.c.created_at > idle_before, valid_session)
+            .values(used_at=now)
+            .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id))).first()
+        if claimed is None:
+            return None
+        ctx_row = (await conn.execute(
+            select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
+            .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
+            .where(_S.c.id == claimed.session_id))).one()
+        await conn.execute(_T.insert().values(**{
+            **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id,
+            "session_id": claimed.session_id, "expires_at": ctx_row.expires_at, "parent_id": claimed.id}))
+        if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
+            await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
+    return _Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
+                    ctx_row.permissions, ctx_row.project_permissions)
+
+
+@dataclass(frozen=True)
+class _Rotated:
+    id: str
+    session_id: str
+    user_id: str
+    tenant_id: str
+    role: str
+    permissions: list[str]
+    project_permissions: list[str]
 
 
 class _RefreshRefused(MessageError):
@@ -241,38 +291,30 @@ class _RefreshRefused(MessageError):
         super().__init__(INVALID_REFRESH, status=401, code="unauthorized", debug=reason)
 
 
-def _refresh_problem(rt: Any, claimed: Any, ctx_row: Any, now: float) -> str | None:
-    if ctx_row is None or ctx_row.kind != "login":
-        return "not a sign-in session"
-    if ctx_row.revoked_at is not None:
-        return "session revoked"
-    if ctx_row.expires_at is not None and ctx_row.expires_at.timestamp() <= now:
-        return "session expired"
-    if claimed.expires_at is not None and claimed.expires_at.timestamp() <= now:
-        return "refresh token expired"
-    if claimed.created_at.timestamp() + rt.settings.session_idle_timeout <= now:
-        return "session idle too long"
-    if ctx_row.status != "active":
-        return "user disabled"
-    return None
-
-
-async def _refused_refresh(rt: Any, digest: str, now: float, ctx: Context) -> None:
-    """The token was not claimable: unknown, revoked, or already used. Reuse within the grace period is
-    a race between two refreshes of one client (409, the session lives); later it means the token was
-    copied, and the whole session is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2)."""
-    async with rt.db.session() as session:
-        row = (await session.execute(
+async def _refused_refresh(rt: Any, digest: str, now: datetime, ctx: Context) -> None:
+    """The token could not be rotated: find out why. Reuse within the grace period is a race between
+    two refreshes of one client (409, the session lives); later it means the token was copied, and the
+    whole session is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2)."""
+    async with autocommit(rt) as conn:
+        row = (await conn.execute(
             select(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.used_at, _T.c.revoked_at,
-                   _S.c.kind, _S.c.revoked_at.label("session_revoked_at"))
-            .select_from(_T.join(_S, _S.c.id == _T.c.session_id))
+                   _T.c.created_at, _T.c.expires_at, _S.c.kind, _S.c.revoked_at.label("session_revoked_at"),
+                   _S.c.expires_at.label("session_expires_at"), _U.c.status)
+            .select_from(_T.join(_S, _S.c.id == _T.c.session_id).join(_U, _U.c.id == _T.c.user_id))
             .where(_T.c.token_hash == digest, _T.c.kind == "refresh"))).first()
     if row is None or row.kind != "login":
         raise _RefreshRefused("unknown refresh token")
     if row.revoked_at is not None or row.session_revoked_at is not None:
         raise _RefreshRefused("session revoked")
-    assert row.used_at is not None
-    since_use = now - row.used_at.timestamp()
+    if row.used_at is None:
+        if row.status != "active":
+            raise _RefreshRefused("user disabled")
+        if row.session_expires_at is not None and row.session_expires_at <= now:
+            raise _RefreshRefused("session expired")
+        if row.created_at + timedelta(seconds=rt.settings.session_idle_timeout) <= now:
+            raise _RefreshRefused("session idle too long")
+        raise _RefreshRefused("refresh token expired")
+    since_use = (now - row.used_at).total_seconds()
     if since_use < rt.settings.refresh_reuse_grace:
         rt.audit.record("session.refresh_race", tenant_id=row.tenant_id, subject=row.session_id, ip=ctx.ip,
                         request_id=ctx.request_id, seconds_since_use=round(since_use, 3))
@@ -289,8 +331,8 @@ async def logout(rt: Any, refresh_token: str, ctx: Context) -> None:
     """End the session the refresh token belongs to (used or not: it still names the session). Unknown
     tokens are ignored, so logout is idempotent."""
     digest = rt.master.secret_hash(refresh_token)
-    async with rt.db.session() as session:
-        row = (await session.execute(
+    async with autocommit(rt) as conn:
+        row = (await conn.execute(
             select(_T.c.session_id, _T.c.user_id, _S.c.kind)
             .select_from(_T.join(_S, _S.c.id == _T.c.session_id))
             .where(_T.c.token_hash == digest, _T.c.kind == "refresh"))).first()

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.ids import new_id, random_token
-from tokensmith.storage.models import Session, Token
+from tokensmith.people.db import transaction
+from tokensmith.storage.models import Role, Session, Token, User
 
 #: ``client_id`` of the access tokens of password sign-in and of personal user tokens (RFC 9068 requires
 #: one; the colon keeps them apart from any registered client id).
@@ -26,6 +27,8 @@ USER_TOKEN_CLIENT_ID = "tokensmith:user-token"
 
 _S = Session.__table__
 _T = Token.__table__
+_U = User.__table__
+_R = Role.__table__
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,13 @@ def user_token_claims(uid: str, role: str, project_permissions: list[str] | tupl
 
 async def issue_access_token(rt: Any, *, user_id: str, tenant_id: str, role: str, permissions: Any,
                              project_permissions: Any, session_id: str, fmt: str = "jwt",
-                             ttl: int | None = None, client_id: str = LOGIN_CLIENT_ID) -> Any:
+                             ttl: int | None = None, client_id: str = LOGIN_CLIENT_ID, conn: Any = None) -> Any:
     """A user's access token: ``sub``/``uid`` = user id, ``tenant``, ``sid``, ``scope`` = the role's
     permissions, ``role`` and ``project_permissions``."""
     return await rt.issuer.issue(
         fmt=fmt, subject=user_id, client_id=client_id, tenant_id=tenant_id, scopes=list(permissions),
         ttl=ttl or rt.settings.login_access_token_ttl, session_id=session_id, user_id=user_id,
-        extra=user_token_claims(user_id, role, project_permissions))
+        extra=user_token_claims(user_id, role, project_permissions), conn=conn)
 
 
 def refresh_token_row(rt: Any, value: str, *, tenant_id: str, user_id: str, session_id: str,
@@ -67,24 +70,31 @@ def refresh_token_row(rt: Any, value: str, *, tenant_id: str, user_id: str, sess
             "used_at": None, "last_used_at": None, "revoked_at": None}
 
 
-async def start_login_session(rt: Any, user: Any, *, ip: str | None, user_agent: str | None,
+async def start_login_session(rt: Any, account: Any, *, ip: str | None, user_agent: str | None,
                               method: str = "password") -> TokenPair:
-    """A new sign-in session for ``user`` (a :class:`~tokensmith.people.users.UserRecord`)."""
+    """A new sign-in session for ``account`` (a row with the columns of
+    :data:`tokensmith.people.throttle.ACCOUNT_COLUMNS`), in one transaction: the account's failure series
+    is reset, the session and its first refresh token are stored. Then the JWT access token is signed
+    with the permissions of the account's role as they are now."""
+    from tokensmith.people.throttle import reset_values
+
     now = rt.clock.now()
     sid = new_id()
     expires_at = utc(now + rt.settings.session_absolute_timeout)
     refresh = random_token(32)
-    async with rt.db.session() as session:
-        await session.execute(_S.insert().values(
-            id=sid, tenant_id=user.tenant_id, kind="login", user_id=user.id, client_id=None,
+    async with transaction(rt) as conn:
+        await conn.execute(update(_U).where(_U.c.id == account.id).values(**reset_values(rt)))
+        role = (await conn.execute(select(_R.c.name, _R.c.permissions).where(_R.c.id == account.role_id))).one()
+        await conn.execute(_S.insert().values(
+            id=sid, tenant_id=account.tenant_id, kind="login", user_id=account.id, client_id=None,
             created_at=utc(now), last_seen_at=utc(now), expires_at=expires_at, revoked_at=None,
             revoked_reason=None, ip=ip, user_agent=(user_agent or "")[:400] or None))
-        await session.execute(_T.insert().values(**refresh_token_row(
-            rt, refresh, tenant_id=user.tenant_id, user_id=user.id, session_id=sid, expires_at=expires_at)))
-    access = await issue_access_token(rt, user_id=user.id, tenant_id=user.tenant_id, role=user.role,
-                                      permissions=user.permissions, project_permissions=user.project_permissions,
-                                      session_id=sid)
-    rt.audit.record("session.created", tenant_id=user.tenant_id, actor=f"user:{user.id}", subject=sid, ip=ip,
+        await conn.execute(_T.insert().values(**refresh_token_row(
+            rt, refresh, tenant_id=account.tenant_id, user_id=account.id, session_id=sid, expires_at=expires_at)))
+    access = await issue_access_token(rt, user_id=account.id, tenant_id=account.tenant_id, role=role.name,
+                                      permissions=role.permissions or [],
+                                      project_permissions=account.project_permissions or [], session_id=sid)
+    rt.audit.record("session.created", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=sid, ip=ip,
                     kind="login", method=method)
     return TokenPair(access.value, refresh, access.expires_in, sid)
 

@@ -24,10 +24,15 @@ from sqlalchemy import and_, case, or_, select, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import RateLimited
+from tokensmith.people.db import autocommit
 from tokensmith.storage.models import User
 
 THROTTLED = "Too many sign-in attempts"
 _U = User.__table__
+#: What a reserved attempt returns about the account: everything the rest of the sign-in needs.
+ACCOUNT_COLUMNS = (_U.c.id, _U.c.tenant_id, _U.c.email, _U.c.name, _U.c.password_hash, _U.c.role_id,
+                   _U.c.project_permissions, _U.c.status, _U.c.totp_enabled, _U.c.created_at, _U.c.last_login_at,
+                   _U.c.failed_logins)
 
 
 class MemoryCounters:
@@ -142,27 +147,33 @@ class LoginThrottle:
     def _email_key(self, email: str) -> str:
         return self._rt.master.secret_hash("login-email:" + email)[:40]
 
-    async def reserve_account(self, user_id: str | None, email: str) -> int:
-        """Reserve one attempt; returns the attempt's number in the current failure series. Raises
-        :class:`RateLimited` when the account is locked or all attempts are already taken."""
-        if user_id is None:
-            return await self._reserve_unknown(email)
+    async def reserve_account(self, *, email: str | None = None, user_id: str | None = None) -> tuple[Any, int]:
+        """Reserve one attempt on the account with this e-mail (or id), atomically, and return the account
+        (the columns of :data:`ACCOUNT_COLUMNS`) with the attempt's number in the current failure series.
+        Unknown e-mail addresses return ``(None, n)``, counted alike. Raises :class:`RateLimited` when the
+        account is locked or all of its attempts are already taken."""
         s = self._settings
         now = utc(self._rt.clock.now())
         lock_over = and_(_U.c.locked_until.is_not(None), _U.c.locked_until <= now)
         new_series = or_(_U.c.last_failed_login_at.is_(None),
                          _U.c.last_failed_login_at < now - timedelta(seconds=s.login_failure_window), lock_over)
+        which = _U.c.email == email if user_id is None else _U.c.id == user_id
         stmt = (update(_U)
-                .where(_U.c.id == user_id, or_(_U.c.locked_until.is_(None), _U.c.locked_until <= now),
+                .where(which, or_(_U.c.locked_until.is_(None), _U.c.locked_until <= now),
                        or_(_U.c.failed_logins < s.login_max_failures, new_series))
                 .values(failed_logins=case((new_series, 1), else_=_U.c.failed_logins + 1), locked_until=None,
                         last_failed_login_at=now)
-                .returning(_U.c.failed_logins))
-        async with self._rt.db.session() as session:
-            count = (await session.execute(stmt)).scalar()
-            if count is not None:
-                return int(count)
-            locked_until = (await session.execute(select(_U.c.locked_until).where(_U.c.id == user_id))).scalar()
+                .returning(*ACCOUNT_COLUMNS))
+        async with autocommit(self._rt) as conn:
+            account = (await conn.execute(stmt)).first()
+            if account is not None:
+                return account, int(account.failed_logins)
+            refused = (await conn.execute(select(_U.c.locked_until).where(which))).first()
+        if refused is None:
+            if email is None:
+                raise RateLimited(1, THROTTLED)  # the account vanished meanwhile
+            return None, await self._reserve_unknown(email)
+        locked_until = refused.locked_until
         retry = (locked_until - now).total_seconds() if locked_until is not None and locked_until > now else 1
         raise RateLimited(math.ceil(retry), THROTTLED)
 
@@ -188,23 +199,28 @@ class LoginThrottle:
             await self.counters.delete(f"fail:{key}")
             return True
         until = utc(self._rt.clock.now() + s.login_lockout_seconds)
-        async with self._rt.db.session() as session:
-            await session.execute(update(_U).where(_U.c.id == user_id).values(locked_until=until))
+        async with autocommit(self._rt) as conn:
+            await conn.execute(update(_U).where(_U.c.id == user_id).values(locked_until=until))
         return True
 
     async def give_back(self, user_id: str) -> None:
         """The password was right but a second factor is still due: this attempt is not a failure, and
         the earlier failures of the series still count (they are reset only by a complete sign-in)."""
-        async with self._rt.db.session() as session:
-            await session.execute(update(_U).where(_U.c.id == user_id).values(
+        async with autocommit(self._rt) as conn:
+            await conn.execute(update(_U).where(_U.c.id == user_id).values(
                 failed_logins=case((_U.c.failed_logins > 0, _U.c.failed_logins - 1), else_=0)))
 
     async def succeeded(self, user_id: str, *, login: bool = True) -> None:
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_failed_login_at": None}
-        if login:
-            values["last_login_at"] = utc(self._rt.clock.now())
-        async with self._rt.db.session() as session:
-            await session.execute(update(_U).where(_U.c.id == user_id).values(**values))
+        async with autocommit(self._rt) as conn:
+            await conn.execute(update(_U).where(_U.c.id == user_id).values(**reset_values(self._rt, login=login)))
+
+
+def reset_values(rt: Any, *, login: bool = True) -> dict[str, Any]:
+    """The ``users`` columns a complete sign-in (or an unlock) resets."""
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_failed_login_at": None}
+    if login:
+        values["last_login_at"] = utc(rt.clock.now())
+    return values
 
 
 def throttle(rt: Any) -> LoginThrottle:

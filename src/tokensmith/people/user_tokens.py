@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import new_id, random_hex
+from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
 from tokensmith.storage.models import Role, Session, Token, User
 
@@ -127,52 +128,50 @@ async def revoke_user_token(rt: Any, token_id: str, *, tenant_id: str | None = N
 
 async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
                               request_id: str | None = None) -> dict[str, Any]:
-    """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token."""
+    """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token. One pool
+    checkout: the lookup (user token, user, role as they are now) and the access token's row."""
     digest = rt.master.secret_hash(token) if len(token) <= 512 else ""
-    async with rt.db.session() as session:
-        row = (await session.execute(
+    async with autocommit(rt) as conn:
+        row = (await conn.execute(
             select(_T.c.id, _T.c.revoked_at, _T.c.user_id, _T.c.tenant_id, _T.c.session_id, _T.c.last_used_at,
                    _U.c.status, _U.c.project_permissions, _R.c.name.label("role"), _R.c.permissions)
             .select_from(_T.join(_U, _U.c.id == _T.c.user_id).join(_R, _R.c.id == _U.c.role_id))
             .where(_T.c.token_hash == digest, _T.c.kind == "user_token"))).first()
+        if row is not None and row.revoked_at is None and row.session_id is not None and row.status == "active" \
+                and not rt.revocations.is_sid_revoked(row.session_id):
+            access = await issue_access_token(
+                rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
+                permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
+                session_id=row.session_id, fmt="opaque", ttl=rt.settings.user_token_access_ttl,
+                client_id=USER_TOKEN_CLIENT_ID, conn=conn)
+            now = utc(rt.clock.now())
+            if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
+                await _record_use(rt, conn, row, now, ip, request_id)
     if row is None:
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")
-    if row.revoked_at is not None or row.session_id is None:
+    if row.revoked_at is not None or row.session_id is None or rt.revocations.is_sid_revoked(row.session_id):
         raise Gone("the user token has been revoked", code="invalid_grant")
     if row.status != "active":
         raise Gone("the user token's user is disabled", code="invalid_grant")
-    if rt.revocations.is_sid_revoked(row.session_id):
-        raise Gone("the user token has been revoked", code="invalid_grant")
-    permissions = list(row.permissions or [])
-    projects = list(row.project_permissions or [])
-    access = await issue_access_token(
-        rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, permissions=permissions,
-        project_permissions=projects, session_id=row.session_id, fmt="opaque",
-        ttl=rt.settings.user_token_access_ttl, client_id=USER_TOKEN_CLIENT_ID)
-    now = utc(rt.clock.now())
-    if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
-        await _record_use(rt, row, now, ip, request_id)
     return {
         "user_id": row.user_id,
         "access_token": access.value,
         "session_id": row.session_id,
         "role": row.role,
         "refresh_token": token,
-        "role_permissions": permissions,
-        "project_permissions": projects,
+        "role_permissions": list(row.permissions or []),
+        "project_permissions": list(row.project_permissions or []),
         "tenant": row.tenant_id,
     }
 
 
-async def _record_use(rt: Any, row: Any, now: datetime, ip: str | None, request_id: str | None) -> None:
-    async with rt.db.session() as session:
-        done = await session.execute(update(_T).where(
-            _T.c.id == row.id, or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
-            .values(last_used_at=now))
-        if done.rowcount == 1:
-            await session.execute(update(_S).where(_S.c.id == row.session_id).values(last_seen_at=now))
+async def _record_use(rt: Any, conn: Any, row: Any, now: datetime, ip: str | None, request_id: str | None) -> None:
+    done = await conn.execute(update(_T).where(
+        _T.c.id == row.id, or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
+        .values(last_used_at=now))
     if done.rowcount == 1:
+        await conn.execute(update(_S).where(_S.c.id == row.session_id).values(last_seen_at=now))
         rt.audit.record("user_token.used", tenant_id=row.tenant_id, actor=f"user:{row.user_id}", subject=row.id,
                         ip=ip, request_id=request_id)
 

@@ -44,7 +44,10 @@ class TokenIssuer:
         session_id: str | None = None,
         user_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        conn: Any = None,
     ) -> IssuedToken:
+        """``conn``: an open connection to store an opaque token on (one pool checkout per request for
+        callers that already hold one); by default the token is stored in a transaction of its own."""
         now = self._rt.clock.now()
         iat = int(now)
         exp = iat + ttl
@@ -80,12 +83,16 @@ class TokenIssuer:
                                          debug="key ring empty")
             return IssuedToken(sign_jwt(claims, key), ttl, exp, jti)
         value = random_token(32)
+        row = dict(
+            id=jti, token_hash=self._rt.master.secret_hash(value), kind="access", tenant_id=tenant_id,
+            client_id=client_id, user_id=user_id, session_id=session_id, scopes=scopes, claims=claims,
+            created_at=datetime.fromtimestamp(now, UTC), expires_at=datetime.fromtimestamp(exp, UTC),
+        )
+        if conn is not None:
+            await conn.execute(Token.__table__.insert().values(**row))
+            return IssuedToken(value, ttl, exp, jti)
         async with self._rt.db.session() as session:
-            session.add(Token(
-                id=jti, token_hash=self._rt.master.secret_hash(value), kind="access", tenant_id=tenant_id,
-                client_id=client_id, user_id=user_id, session_id=session_id, scopes=scopes, claims=claims,
-                created_at=datetime.fromtimestamp(now, UTC), expires_at=datetime.fromtimestamp(exp, UTC),
-            ))
+            session.add(Token(**row))
         return IssuedToken(value, ttl, exp, jti)
 
 
