@@ -35,11 +35,12 @@ class ServeProcess:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENSMITH_", "PROMETHEUS_"))}
         self.env.update(TOKENSMITH_ENV="development", TOKENSMITH_MASTER_KEY=TEST_MASTER_KEY,
                         TOKENSMITH_DATABASE_URL=f"sqlite+aiosqlite:///{workdir}/t.db",
-                        TOKENSMITH_ISSUER=self.url, **(env or {}))
+                        TOKENSMITH_ISSUER=self.url)
+        self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run another ``tokensmith`` command on the same database."""
+        """Run another ``tokensmith`` command on the same database (and keep its logs with the server's)."""
         proc = subprocess.run([TOKENSMITH, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
@@ -47,7 +48,8 @@ class ServeProcess:
             log.write(proc.stderr)
         return proc
 
-    def start(self, timeout: float = 60) -> ServeProcess:
+    def start(self, timeout: float = 60, until: str = "/readyz") -> ServeProcess:
+        """Start and wait until ``until`` answers 200."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([TOKENSMITH, "serve", "--port", str(self.port), "--workers", str(self.workers)],
                                      cwd=self.workdir, env=self.env, stdout=log, stderr=log)
@@ -55,7 +57,7 @@ class ServeProcess:
         while True:
             assert self.proc.poll() is None, f"serve exited early:\n{self.logs()}"
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{until}", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -83,7 +85,7 @@ class ServeProcess:
         return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
 
     def __enter__(self) -> ServeProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: Any) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 from sqlalchemy.engine import make_url
 
-from tokensmith.config import load_settings
+from tokensmith.config import Settings, load_settings
 from tokensmith.errors import ConfigurationError, ServiceError
 from tokensmith.runtime import Runtime
 from tokensmith.storage.db import is_outage
@@ -36,32 +36,33 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True) -> T:
+async def run_once(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True, start: bool = True,
+                   settings: Settings | None = None) -> T:
     """Build a runtime, make sure the schema is current, run ``work``, flush the audit log, close.
+    Errors propagate as they are. ``initialise`` runs with neither ``migrate`` nor ``start``: it migrates
+    itself, under the lock that keeps instances starting together from racing."""
+    from tokensmith.storage.migrate import upgrade
 
-    Errors an operator can act on end the command with a one-line message on stderr (never a
-    traceback): configuration (exit 2), a refused operation (exit 1), an unreachable database (exit 3).
-    """
-    settings_holder: list[Any] = []
-
-    async def _main() -> T:
-        from tokensmith.storage.migrate import upgrade
-
-        settings = load_settings()
-        settings_holder.append(settings)
-        rt = Runtime(settings)
-        try:
-            if migrate:
-                await upgrade(rt.db)
-            await rt.start(background=False)
-            result = await work(rt)
-            await rt.audit.flush()
-            return result
-        finally:
-            await rt.stop()
-
+    rt = Runtime(settings or load_settings())
     try:
-        return asyncio.run(_main())
+        if migrate:
+            await upgrade(rt.db)
+        if start:
+            await rt.start(background=False)
+        result = await work(rt)
+        await rt.audit.flush()
+        return result
+    finally:
+        await rt.stop()
+
+
+def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True, start: bool = True) -> T:
+    """:func:`run_once` for a command. Errors an operator can act on end the command with a one-line
+    message on stderr (never a traceback): configuration (exit 2), a refused operation (exit 1), an
+    unreachable database (exit 3)."""
+    try:
+        settings = load_settings()
+        return asyncio.run(run_once(work, migrate=migrate, start=start, settings=settings))
     except ConfigurationError as exc:
         fail(str(exc), 2)
     except ServiceError as exc:
@@ -69,9 +70,12 @@ def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool =
     except Exception as exc:
         if not is_outage(exc):
             raise
-        where = safe_url(settings_holder[0].database_url) if settings_holder else "the database"
-        fail(f"cannot reach {where}: {type(exc).__name__}: {exc}".splitlines()[0][:300], EXIT_UNAVAILABLE)
+        fail(f"cannot reach {safe_url(settings.database_url)}: {outage_summary(exc)}", EXIT_UNAVAILABLE)
     raise AssertionError("unreachable")
+
+
+def outage_summary(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def safe_url(url: str) -> str:

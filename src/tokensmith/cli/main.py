@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import signal
 import tempfile
+import threading
+import time
 from typing import Any
 
 import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import users_exchange
-from tokensmith.cli.common import emit, fail, run_with_runtime, safe_url
+from tokensmith.cli.common import emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.config import load_settings
-from tokensmith.errors import ConfigurationError
+from tokensmith.errors import ConfigurationError, ServiceError
+from tokensmith.storage.db import is_outage
 
+log = logging.getLogger("tokensmith.cli")
 # No local variables in tracebacks: they would print secrets (client secrets, the master key).
 app = typer.Typer(help="tokensmith — a self-hosted token service.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_show_locals=False)
@@ -48,7 +54,8 @@ def init(
     """Create the database, the first signing keys, the default tenant and the first admin. Idempotent."""
     from tokensmith.services.bootstrap import initialise
 
-    result = run_with_runtime(lambda rt: initialise(rt, admin_email=admin_email, admin_password=admin_password))
+    result = run_with_runtime(lambda rt: initialise(rt, admin_email=admin_email, admin_password=admin_password),
+                              migrate=False, start=False)
     emit(result, as_json, lambda r: (
         f"database ready; tenant '{r['tenant']}'"
         + ("; signing keys created" if r["signing_key_created"] else "")
@@ -75,14 +82,27 @@ def serve(
     port = port or settings.port
     workers = workers or settings.workers
     configure_logging(settings.log_level)
-    result = run_with_runtime(lambda rt: initialise(rt))
+    try:
+        tenant = asyncio.run(run_once(initialise, migrate=False, start=False, settings=settings))["tenant"]
+    except ServiceError as exc:
+        fail(exc.description or exc.code)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # Serve anyway: /healthz answers, everything else is 503 until the database is back; then the
+        # set-up finishes in the background and the workers load their keys by themselves.
+        log.error("database %s unreachable at start-up (%s); serving 503 until it is back",
+                  safe_url(settings.database_url), outage_summary(exc))
+        tenant = "(pending)"
+        threading.Thread(target=_initialise_when_reachable, args=(settings,), daemon=True,
+                         name="tokensmith-init").start()
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics there; /metrics in any worker adds them all up
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
     typer.echo(
         f"tokensmith listening on http://{host}:{port} (issuer {settings.issuer}, "
-        f"database {safe_url(settings.database_url)}, tenant '{result['tenant']}', {workers} worker(s))\n"
+        f"database {safe_url(settings.database_url)}, tenant '{tenant}', {workers} worker(s))\n"
         "  first OAuth client:  tokensmith clients create --name my-service --scope 'api.read' --json\n"
         "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
         err=True,
@@ -105,6 +125,22 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
+def _initialise_when_reachable(settings: Any, interval: float = 2.0) -> None:
+    from tokensmith.services.bootstrap import initialise
+
+    while True:
+        time.sleep(interval)
+        try:
+            asyncio.run(run_once(initialise, migrate=False, start=False, settings=settings))
+        except Exception as exc:
+            if is_outage(exc):
+                continue
+            log.error("set-up after the database came back failed: %s", outage_summary(exc))
+            return
+        log.info("database reachable: schema and signing keys are in place")
+        return
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON_OPT) -> None:
     """Apply the schema migrations."""
@@ -114,7 +150,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON_OPT)
         await upgrade(rt.db, revision)
         return await current_revision(rt.db)
 
-    rev = run_with_runtime(work, migrate=False)
+    rev = run_with_runtime(work, migrate=False, start=False)
     emit({"revision": rev}, as_json, lambda r: f"database at revision {r['revision']}")
 
 
