@@ -30,7 +30,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     from tests.support import make_settings
 
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('validation')}/t.db"
-    with LiveServer(make_settings(url)) as server, server.client() as http:
+    with LiveServer(make_settings(url, access_log=False)) as server, server.client() as http:
         key = api_key(create_key(http, admin_headers(server, http), rateLimit=1_000_000))
         yield server, key
 
