@@ -47,3 +47,27 @@ def assert_clean_failure(result: Result, *fragments: str) -> None:
     assert result.stderr.startswith("error: "), result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
+
+
+def seed(cli: Cli, client_names: tuple[str, ...] = ()) -> None:
+    """Set up the command's database in process (faster than one subprocess per step): ``init`` and a few
+    clients. The commands then run with the same master key."""
+    import asyncio
+
+    from tests.support import TEST_MASTER_KEY, make_settings
+    from tokensmith.runtime import Runtime
+    from tokensmith.services.bootstrap import initialise
+    from tokensmith.services.clients import create_client
+
+    async def work() -> None:
+        rt = Runtime(make_settings(cli.env["TOKENSMITH_DATABASE_URL"]))
+        try:
+            tenant_id = (await initialise(rt))["tenant_id"]
+            for name in client_names:
+                await create_client(rt, tenant_id=tenant_id, name=name, actor="cli")
+            await rt.audit.flush()
+        finally:
+            await rt.stop()
+
+    asyncio.run(work())
+    cli.env["TOKENSMITH_MASTER_KEY"] = TEST_MASTER_KEY

@@ -6,13 +6,11 @@ import itertools
 import json
 import sqlite3
 
-from tests.cli.helpers import Cli
+from tests.cli.helpers import Cli, seed
 
 
 def _setup(cli: Cli) -> None:
-    cli("init")
-    for name in ("a", "b", "c"):
-        cli("clients", "create", "--name", name)
+    seed(cli, ("a", "b", "c"))
 
 
 def test_verify_and_export_an_intact_chain(cli: Cli) -> None:

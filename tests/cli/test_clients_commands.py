@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.cli.helpers import Cli, assert_clean_failure
+from tests.cli.helpers import Cli, assert_clean_failure, seed
 from tests.support import TEST_MASTER_KEY, LiveServer, make_settings
 
 
@@ -82,7 +82,7 @@ def test_human_output_shows_the_secret_once(cli: Cli) -> None:
 
 
 def test_commands_on_a_missing_client_fail_cleanly(cli: Cli) -> None:
-    cli("init")
+    seed(cli)
     for command in (["clients", "disable", "nope"], ["clients", "enable", "nope"],
                     ["clients", "rotate-secret", "nope"], ["clients", "disable", "nope", "--json"]):
         assert_clean_failure(cli(*command, ok=False), "client 'nope' does not exist")

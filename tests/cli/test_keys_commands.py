@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.cli.helpers import Cli, assert_clean_failure
+from tests.cli.helpers import Cli, assert_clean_failure, seed
 
 
 def test_rotate_list_revoke(cli: Cli) -> None:
-    cli("init")
+    seed(cli)
     before = {k["status"]: k["kid"] for k in cli("keys", "list", "--json").json()}
     rotated = cli("keys", "rotate", "--json").json()
     # the pre-published next key becomes active; the old active key is retired but still published
@@ -30,7 +30,7 @@ def test_rotate_list_revoke(cli: Cli) -> None:
 
 
 def test_rotate_to_another_algorithm(cli: Cli) -> None:
-    cli("init")
+    seed(cli)
     rotated = cli("keys", "rotate", "--alg", "RS256", "--json").json()
     algs = {k["kid"]: k["alg"] for k in cli("keys", "list", "--json").json()}
     assert algs[rotated["active"]] == "RS256"
