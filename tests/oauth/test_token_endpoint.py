@@ -16,6 +16,7 @@ import pytest
 
 from tests.oauth.helpers import CC, TOKEN_PATHS, basic, jwt_parts
 from tests.support import LiveServer, make_settings
+from tokensmith.errors import InvalidRequest
 from tokensmith.services.clients import set_client_status
 
 path_param = pytest.mark.parametrize("path", TOKEN_PATHS)
@@ -97,6 +98,20 @@ def test_role_bounds_the_scopes_a_client_may_get(server: LiveServer) -> None:
     assert ok.json()["scope"] == "Patient.read Session.write"
     body = assert_oauth_error(beyond, 400, "invalid_scope")
     assert "Patient.write" in body["error_description"]
+
+
+def test_client_scopes_within_a_role_are_the_allowance(server: LiveServer) -> None:
+    """A role is the most a client may get; scopes given as well narrow it (they are not ignored)."""
+    record, secret = server.create_client(role="member", scopes=["Patient.read", "Session.write"])
+    with server.client() as http:
+        default = http.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
+        in_role_not_client = http.post("/oauth/token", data={**CC, "scope": "Observation.read"},
+                                       headers=basic(record.client_id, secret or ""))
+    assert default.status_code == 200, default.text
+    assert default.json()["scope"] == "Patient.read Session.write"
+    assert_oauth_error(in_role_not_client, 400, "invalid_scope")
+    with pytest.raises(InvalidRequest):  # scopes beyond the role cannot be configured
+        server.create_client(role="member", scopes=["Patient.write"])
 
 
 @path_param

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id, random_token
+from tokensmith.scopes import covered_by_any, not_covered
 from tokensmith.storage.models import OAuthClient, Role
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -65,7 +66,14 @@ class ClientRecord:
 
 
 def snapshot(row: OAuthClient, role: Role | None) -> ClientRecord:
-    allowed = tuple(role.permissions) if role is not None else tuple(row.scopes or ())
+    # The role is the most the client may get; its own scopes, when it has some, narrow that (and a role
+    # narrowed later cuts them down with it).
+    if role is None:
+        allowed = tuple(row.scopes or ())
+    elif row.scopes:
+        allowed = tuple(s for s in row.scopes if covered_by_any(role.permissions, s))
+    else:
+        allowed = tuple(role.permissions)
     prev_exp = row.previous_secret_expires_at.timestamp() if row.previous_secret_expires_at else None
     return ClientRecord(
         id=row.id, tenant_id=row.tenant_id, client_id=row.client_id, name=row.name, kind=row.kind,
@@ -159,6 +167,9 @@ async def create_client(
     secret = random_token(32) if is_confidential and not (jwks or jwks_uri) else None
     async with rt.db.session() as session:
         role_row = await _find_role(session, tenant_id, role) if role else None
+        beyond = not_covered(role_row.permissions, scopes or []) if role_row else []
+        if beyond:
+            raise InvalidRequest(f"scopes beyond the role {role!r}: {' '.join(beyond)}")
         cid = client_id or random_token(18)
         exists = (await session.execute(select(OAuthClient.id).where(OAuthClient.client_id == cid))).first()
         if exists:
