@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from sqlalchemy import select, text
 from tests.support import make_settings
 from tokensmith.audit.chain import event_fields, link
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
+from tokensmith.services.audit import export, verify
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent
 
@@ -128,3 +129,24 @@ async def test_a_deleted_row_with_renumbered_successors_is_detected(rt: Runtime)
     problems = await _problems(rt)
     assert min(problems) == 3
     assert any("broken link" in p for p in problems[3])
+
+
+@pytest.mark.parametrize("column, value", [("data", "not json {"), ("at", "yesterday at noon")])
+async def test_an_unreadable_row_is_reported_not_a_crash(sqlite_url: str, column: str, value: str) -> None:
+    """SQLite stores whatever is written; a row garbled beyond parsing is a finding, not a traceback."""
+    runtime = Runtime(make_settings(sqlite_url))
+    await upgrade(runtime.db)
+    for i in range(EVENTS):
+        runtime.audit.record("client.created", subject=f"client-{i}")
+    await runtime.audit.flush()
+    try:
+        await _sql(runtime, f"UPDATE audit_events SET {column} = :v WHERE seq = 3", v=value)
+        count, problems = await verify(runtime)
+        assert count == EVENTS
+        assert [p.seq for p in problems] == [3]
+        assert "unreadable" in problems[0].problem
+        lines = [json.loads(line) for line in await export(runtime)]
+        assert [line["seq"] for line in lines] == list(range(1, EVENTS + 1))
+        assert lines[2]["unreadable"] is True
+    finally:
+        await runtime.stop()

@@ -61,6 +61,11 @@ async def verify_chain(rows: AsyncIterator[Any], key: bytes) -> tuple[int, list[
             problems.append(ChainProblem(row.seq, f"sequence gap: expected {expected_seq} (rows deleted?)"))
         if not hmac.compare_digest(row.prev_hash, prev_hash):
             problems.append(ChainProblem(row.seq, "broken link to the previous row (deleted or inserted)"))
+        if getattr(row, "unreadable", False):
+            problems.append(ChainProblem(row.seq, "row unreadable (changed)"))
+            prev_hash = row.hash
+            expected_seq = row.seq + 1
+            continue
         fields = event_fields(row.seq, row.id, row.at, row.type, row.tenant_id, row.actor, row.subject, row.ip,
                               row.request_id, row.data)
         if not hmac.compare_digest(link(key, row.prev_hash, fields), row.hash):

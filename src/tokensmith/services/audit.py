@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from tokensmith.audit import ChainProblem, verify_chain
 from tokensmith.audit.chain import event_fields
+from tokensmith.storage.db import is_outage
 from tokensmith.storage.models import AuditEvent
 
 
@@ -23,8 +25,56 @@ async def _rows(rt: Any, since_seq: int = 0, event_type: str | None = None) -> A
             yield row
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A row whose columns no longer parse (a JSON or timestamp column overwritten with garbage)."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    unreadable: bool = True
+
+
+async def _readable_rows(rt: Any, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[Any]:
+    """Every row in order; a row that cannot be read is yielded as :class:`UnreadableRow` (a finding of
+    the verification, not a crash of it)."""
+    last = since_seq
+
+    def after(query: Any) -> Any:
+        query = query.where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(1)
+        return query.where(AuditEvent.type == event_type) if event_type else query
+
+    while True:
+        try:
+            async for row in _rows(rt, last, event_type):
+                last = row.seq
+                yield row
+            return
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+        # Rows are fetched in chunks: find the bad one row by row, then stream on after it.
+        while True:
+            try:
+                async with rt.db.sessions() as session:
+                    row = (await session.execute(after(select(AuditEvent)))).scalar()
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                async with rt.db.sessions() as session:
+                    raw = (await session.execute(
+                        after(select(AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash)))).one()
+                last = int(raw[0])
+                yield UnreadableRow(last, str(raw[1]), str(raw[2]))
+                break
+            if row is None:  # pragma: no cover - the failing row vanished meanwhile
+                return
+            last = row.seq
+            yield row
+
+
 async def verify(rt: Any) -> tuple[int, list[ChainProblem]]:
-    return await verify_chain(_rows(rt), rt.master.audit_key)
+    return await verify_chain(_readable_rows(rt), rt.master.audit_key)
 
 
 async def head(rt: Any) -> tuple[int, str] | None:
@@ -38,7 +88,11 @@ async def head(rt: Any) -> tuple[int, str] | None:
 
 async def export(rt: Any, since_seq: int = 0, event_type: str | None = None) -> list[str]:
     lines = []
-    async for row in _rows(rt, since_seq, event_type):
+    async for row in _readable_rows(rt, since_seq, event_type):
+        if isinstance(row, UnreadableRow):
+            lines.append(json.dumps({"seq": row.seq, "unreadable": True, "prev_hash": row.prev_hash,
+                                     "hash": row.hash}))
+            continue
         fields = event_fields(row.seq, row.id, row.at, row.type, row.tenant_id, row.actor, row.subject, row.ip,
                               row.request_id, row.data)
         fields.update(prev_hash=row.prev_hash, hash=row.hash)
