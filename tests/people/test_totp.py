@@ -66,9 +66,9 @@ def _second_step(http: httpx.Client, mfa_token: str, code: str) -> httpx.Respons
 
 
 @pytest.fixture
-def totp_user(server_with: Callable[..., LiveServer]) -> Any:
+def totp_user(any_server_with: Callable[..., LiveServer]) -> Any:
     clock = ManualClock(start=1_900_000_000.0)
-    server = server_with(clock=clock)
+    server = any_server_with(clock=clock)
     make_user(server, "mfa@example.com")
     with server.client() as http:
         access = tokens(http, "mfa@example.com")["accessToken"]

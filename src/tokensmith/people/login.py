@@ -23,6 +23,7 @@ from sqlalchemy import JSON, String, bindparam, column, or_, select, text, updat
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
+from tokensmith.people.batching import batcher, retry_deadlocks
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
 from tokensmith.people.sessions import (
@@ -189,28 +190,38 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
 # and PostgreSQL (the row lock, then the condition is evaluated again on the committed row). The UPDATE
 # also checks everything else (session live, not idle, user active), so a refused token stays unused.
 
-#: PostgreSQL: claim, check and rotate in one statement (one round trip, atomic on its own).
+#: PostgreSQL: claim, check and rotate a whole batch of refresh tokens in one statement (atomic on its
+#: own). A token presented twice in one batch joins twice but its row is updated once: one request wins.
 _ROTATE_PG = text("""
-WITH claimed AS (
+WITH req AS (
+    SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]))
+        AS req(digest, new_id, new_hash)
+), claimed AS (
     UPDATE tokens AS t SET used_at = :now
-    FROM sessions AS s, users AS u, roles AS r
-    WHERE t.token_hash = :digest AND t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
+    FROM req, sessions AS s, users AS u, roles AS r
+    WHERE t.token_hash = req.digest AND t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
       AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
       AND s.id = t.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
       AND (s.expires_at IS NULL OR s.expires_at > :now)
       AND u.id = t.user_id AND u.status = 'active' AND r.id = u.role_id
-    RETURNING t.id, t.session_id, t.user_id, t.tenant_id, s.expires_at AS session_expires_at, s.last_seen_at,
-              u.project_permissions, r.name AS role, r.permissions
+    RETURNING req.digest, req.new_id, req.new_hash, t.id, t.session_id, t.user_id, t.tenant_id,
+              s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
+              r.permissions
 ), rotated AS (
     INSERT INTO tokens (id, token_hash, kind, tenant_id, client_id, user_id, session_id, name, scopes, claims,
                         parent_id, created_at, expires_at, used_at, last_used_at, revoked_at)
-    SELECT :new_id, :new_hash, 'refresh', tenant_id, NULL, user_id, session_id, NULL, '[]'::json, '{}'::json,
+    SELECT new_id, new_hash, 'refresh', tenant_id, NULL, user_id, session_id, NULL, '[]'::json, '{}'::json,
            id, :now, session_expires_at, NULL, NULL, NULL
     FROM claimed
+), touched AS (
+    UPDATE sessions SET last_seen_at = :now
+    WHERE id IN (SELECT session_id FROM claimed WHERE last_seen_at IS NULL OR last_seen_at < :touch_before)
 )
 SELECT * FROM claimed
-""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("idle_before", type_=UTCDateTime)).columns(
-    column("id", String), column("session_id", String), column("user_id", String), column("tenant_id", String),
+""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("idle_before", type_=UTCDateTime),
+                bindparam("touch_before", type_=UTCDateTime)).columns(
+    column("digest", String), column("new_id", String), column("new_hash", String), column("id", String),
+    column("session_id", String), column("user_id", String), column("tenant_id", String),
     column("session_expires_at", UTCDateTime), column("last_seen_at", UTCDateTime),
     column("project_permissions", JSON), column("role", String), column("permissions", JSON))
 
@@ -219,22 +230,16 @@ _SESSION_TOUCH = timedelta(seconds=60)
 
 async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
-    now = utc(rt.clock.now())
     digest = rt.master.secret_hash(refresh_token)
     new_value = random_token(32)
     new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
-    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     if rt.db.dialect == "postgresql":
-        async with autocommit(rt) as conn:
-            rotated = (await conn.execute(_ROTATE_PG, {
-                "now": now, "digest": digest, "idle_before": idle_before, "new_id": new_row["id"],
-                "new_hash": new_row["token_hash"]})).first()
-            if rotated is not None and (rotated.last_seen_at is None or now - rotated.last_seen_at > _SESSION_TOUCH):
-                await conn.execute(update(_S).where(_S.c.id == rotated.session_id).values(last_seen_at=now))
+        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_pg(rt, items)).submit(
+            (digest, new_row["id"], new_row["token_hash"]))
     else:
-        rotated = await _rotate_portable(rt, digest, now, idle_before, new_row)
+        rotated = await _rotate_portable(rt, digest, new_row)
     if rotated is None:
-        await _refused_refresh(rt, digest, now, ctx)
+        await _refused_refresh(rt, digest, utc(rt.clock.now()), ctx)
         raise AssertionError("unreachable")
     access = await issue_access_token(
         rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
@@ -245,10 +250,28 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
 
 
-async def _rotate_portable(rt: Any, digest: str, now: datetime, idle_before: datetime,
-                           new_row: dict[str, Any]) -> Any:
-    """The same in three statements of one transaction (SQLite cannot return joined columns from an
-    UPDATE); the UPDATE comes first, so SQLite's write lock is held before anything is read."""
+async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[Any]:
+    now = utc(rt.clock.now())
+    params = {
+        "digests": [i[0] for i in items], "new_ids": [i[1] for i in items], "new_hashes": [i[2] for i in items],
+        "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
+        "touch_before": now - _SESSION_TOUCH,
+    }
+
+    async def run() -> list[Any]:
+        async with autocommit(rt) as conn:
+            return list((await conn.execute(_ROTATE_PG, params)).all())
+
+    won = {(row.digest, row.new_id): row for row in await retry_deadlocks(run)}
+    return [won.get((digest, new_id)) for digest, new_id, _ in items]
+
+
+async def _rotate_portable(rt: Any, digest: str, new_row: dict[str, Any]) -> Any:
+    """The same for one token in three statements of one transaction (SQLite cannot return joined
+    columns from an UPDATE); the UPDATE comes first, so SQLite's write lock is held before anything is
+    read."""
+    now = utc(rt.clock.now())
+    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
                      .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
                             or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.ids import new_id, random_token
-from tokensmith.people.db import transaction
+from tokensmith.people.db import autocommit, transaction
 from tokensmith.storage.models import Role, Session, Token, User
 
 #: ``client_id`` of the access tokens of password sign-in and of personal user tokens (RFC 9068 requires
@@ -82,17 +82,30 @@ async def start_login_session(rt: Any, account: Any, *, ip: str | None, user_age
     sid = new_id()
     expires_at = utc(now + rt.settings.session_absolute_timeout)
     refresh = random_token(32)
-    async with transaction(rt) as conn:
-        await conn.execute(update(_U).where(_U.c.id == account.id).values(**reset_values(rt)))
-        role = (await conn.execute(select(_R.c.name, _R.c.permissions).where(_R.c.id == account.role_id))).one()
-        await conn.execute(_S.insert().values(
-            id=sid, tenant_id=account.tenant_id, kind="login", user_id=account.id, client_id=None,
-            created_at=utc(now), last_seen_at=utc(now), expires_at=expires_at, revoked_at=None,
-            revoked_reason=None, ip=ip, user_agent=(user_agent or "")[:400] or None))
-        await conn.execute(_T.insert().values(**refresh_token_row(
-            rt, refresh, tenant_id=account.tenant_id, user_id=account.id, session_id=sid, expires_at=expires_at)))
-    access = await issue_access_token(rt, user_id=account.id, tenant_id=account.tenant_id, role=role.name,
-                                      permissions=role.permissions or [],
+    session_row = dict(id=sid, tenant_id=account.tenant_id, kind="login", user_id=account.id, client_id=None,
+                       created_at=utc(now), last_seen_at=utc(now), expires_at=expires_at, revoked_at=None,
+                       revoked_reason=None, ip=ip, user_agent=(user_agent or "")[:400] or None)
+    token_row = refresh_token_row(rt, refresh, tenant_id=account.tenant_id, user_id=account.id, session_id=sid,
+                                  expires_at=expires_at)
+    role_name = getattr(account, "role", None)
+    if role_name is not None and rt.db.dialect == "postgresql":
+        # One statement (atomic on its own): reset the failure series, store the session and its token.
+        reset = update(_U).where(_U.c.id == account.id).values(**reset_values(rt), updated_at=utc(now))
+        statement = (_T.insert().values(**token_row)
+                     .add_cte(reset.cte("reset")).add_cte(_S.insert().values(**session_row).cte("new_session")))
+        async with autocommit(rt) as conn:
+            await conn.execute(statement)
+        permissions = account.role_permissions
+    else:
+        async with transaction(rt) as conn:
+            await conn.execute(update(_U).where(_U.c.id == account.id).values(**reset_values(rt)))
+            role = (await conn.execute(select(_R.c.name, _R.c.permissions)
+                                       .where(_R.c.id == account.role_id))).one()
+            await conn.execute(_S.insert().values(**session_row))
+            await conn.execute(_T.insert().values(**token_row))
+        role_name, permissions = role.name, role.permissions
+    access = await issue_access_token(rt, user_id=account.id, tenant_id=account.tenant_id, role=role_name,
+                                      permissions=permissions or [],
                                       project_permissions=account.project_permissions or [], session_id=sid)
     rt.audit.record("session.created", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=sid, ip=ip,
                     kind="login", method=method)

@@ -25,10 +25,11 @@ from sqlalchemy import and_, case, or_, select, update
 from tokensmith.clock import utc
 from tokensmith.errors import RateLimited
 from tokensmith.people.db import autocommit
-from tokensmith.storage.models import User
+from tokensmith.storage.models import Role, User
 
 THROTTLED = "Too many sign-in attempts"
 _U = User.__table__
+_R = Role.__table__
 #: What a reserved attempt returns about the account: everything the rest of the sign-in needs.
 ACCOUNT_COLUMNS = (_U.c.id, _U.c.tenant_id, _U.c.email, _U.c.name, _U.c.password_hash, _U.c.role_id,
                    _U.c.project_permissions, _U.c.status, _U.c.totp_enabled, _U.c.created_at, _U.c.last_login_at,
@@ -162,8 +163,13 @@ class LoginThrottle:
                 .where(which, or_(_U.c.locked_until.is_(None), _U.c.locked_until <= now),
                        or_(_U.c.failed_logins < s.login_max_failures, new_series))
                 .values(failed_logins=case((new_series, 1), else_=_U.c.failed_logins + 1), locked_until=None,
-                        last_failed_login_at=now)
-                .returning(*ACCOUNT_COLUMNS))
+                        last_failed_login_at=now))
+        if self._rt.db.dialect == "postgresql":
+            # PostgreSQL returns the role with the account (UPDATE … FROM roles): one round trip less later.
+            stmt = stmt.where(_R.c.id == _U.c.role_id).returning(
+                *ACCOUNT_COLUMNS, _R.c.name.label("role"), _R.c.permissions.label("role_permissions"))
+        else:
+            stmt = stmt.returning(*ACCOUNT_COLUMNS)
         async with autocommit(self._rt) as conn:
             account = (await conn.execute(stmt)).first()
             if account is not None:

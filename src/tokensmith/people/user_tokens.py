@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import String, any_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import new_id, random_hex
+from tokensmith.people.batching import batcher
 from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
 from tokensmith.storage.models import Role, Session, Token, User
@@ -126,34 +128,62 @@ async def revoke_user_token(rt: Any, token_id: str, *, tenant_id: str | None = N
     return record
 
 
+_LOOKUP_COLUMNS = (_T.c.token_hash, _T.c.id, _T.c.revoked_at, _T.c.user_id, _T.c.tenant_id, _T.c.session_id,
+                   _T.c.last_used_at, _U.c.status, _U.c.project_permissions, _R.c.name.label("role"),
+                   _R.c.permissions)
+
+
+_LOOKUP_FROM = _T.join(_U, _U.c.id == _T.c.user_id).join(_R, _R.c.id == _U.c.role_id)
+#: PostgreSQL: one array parameter, so every batch size is the same prepared statement.
+_LOOKUP_PG = (select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
+              .where(_T.c.token_hash == any_(bindparam("digests", type_=ARRAY(String))), _T.c.kind == "user_token"))
+
+
+def _lookup(rt: Any, digests: list[str]) -> tuple[Any, dict[str, Any]]:
+    if rt.db.dialect == "postgresql":
+        return _LOOKUP_PG, {"digests": digests}
+    query = select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM).where(_T.c.token_hash.in_(digests),
+                                                                      _T.c.kind == "user_token")
+    return query, {}
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    digest: str
+    ip: str | None
+    request_id: str | None
+
+
+class _Rows:
+    """Collects the rows the issuer stores (``conn=``), to insert them in one ``executemany``."""
+
+    def __init__(self) -> None:
+        self.statement: Any = None
+        self.rows: list[dict[str, Any]] = []
+
+    async def execute(self, statement: Any, row: dict[str, Any]) -> None:
+        self.statement = statement
+        self.rows.append(row)
+
+
 async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
                               request_id: str | None = None) -> dict[str, Any]:
-    """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token. One pool
-    checkout: the lookup (user token, user, role as they are now) and the access token's row."""
+    """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token, minted with
+    the user's role as it is now. On PostgreSQL concurrent exchanges are grouped (one lookup and one
+    insert for the whole group); elsewhere one pool checkout per request."""
     digest = rt.master.secret_hash(token) if len(token) <= 512 else ""
-    async with autocommit(rt) as conn:
-        row = (await conn.execute(
-            select(_T.c.id, _T.c.revoked_at, _T.c.user_id, _T.c.tenant_id, _T.c.session_id, _T.c.last_used_at,
-                   _U.c.status, _U.c.project_permissions, _R.c.name.label("role"), _R.c.permissions)
-            .select_from(_T.join(_U, _U.c.id == _T.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-            .where(_T.c.token_hash == digest, _T.c.kind == "user_token"))).first()
-        if row is not None and row.revoked_at is None and row.session_id is not None and row.status == "active" \
-                and not rt.revocations.is_sid_revoked(row.session_id):
-            access = await issue_access_token(
-                rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
-                permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
-                session_id=row.session_id, fmt="opaque", ttl=rt.settings.user_token_access_ttl,
-                client_id=USER_TOKEN_CLIENT_ID, conn=conn)
-            now = utc(rt.clock.now())
-            if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
-                await _record_use(rt, conn, row, now, ip, request_id)
+    request = _Exchange(digest, ip, request_id)
+    if rt.db.dialect == "postgresql":
+        row, access = await batcher(rt, "user_tokens", lambda items: _exchange_batch(rt, items)).submit(request)
+    else:
+        row, access = (await _exchange_batch(rt, [request]))[0]
     if row is None:
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")
-    if row.revoked_at is not None or row.session_id is None or rt.revocations.is_sid_revoked(row.session_id):
+    if access is None:
+        if row.status != "active" and row.revoked_at is None:
+            raise Gone("the user token's user is disabled", code="invalid_grant")
         raise Gone("the user token has been revoked", code="invalid_grant")
-    if row.status != "active":
-        raise Gone("the user token's user is disabled", code="invalid_grant")
     return {
         "user_id": row.user_id,
         "access_token": access.value,
@@ -166,14 +196,50 @@ async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
     }
 
 
-async def _record_use(rt: Any, conn: Any, row: Any, now: datetime, ip: str | None, request_id: str | None) -> None:
-    done = await conn.execute(update(_T).where(
-        _T.c.id == row.id, or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
-        .values(last_used_at=now))
-    if done.rowcount == 1:
-        await conn.execute(update(_S).where(_S.c.id == row.session_id).values(last_seen_at=now))
-        rt.audit.record("user_token.used", tenant_id=row.tenant_id, actor=f"user:{row.user_id}", subject=row.id,
-                        ip=ip, request_id=request_id)
+async def _exchange_batch(rt: Any, items: list[_Exchange]) -> list[tuple[Any, Any]]:
+    """Look the user tokens up, mint an access token for each usable one, store them all, and record
+    use (``last_used_at``, audit) at most once a minute per token."""
+    results: list[tuple[Any, Any]] = []
+    rows = _Rows()
+    async with autocommit(rt) as conn:
+        query, params = _lookup(rt, sorted({i.digest for i in items}))
+        found = {r.token_hash: r for r in (await conn.execute(query, params)).all()}
+        now = utc(rt.clock.now())
+        used: dict[str, tuple[Any, _Exchange]] = {}
+        for item in items:
+            row = found.get(item.digest)
+            usable = (row is not None and row.revoked_at is None and row.session_id is not None
+                      and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id))
+            access = None
+            if usable:
+                access = await issue_access_token(
+                    rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
+                    permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
+                    session_id=row.session_id, fmt="opaque", ttl=rt.settings.user_token_access_ttl,
+                    client_id=USER_TOKEN_CLIENT_ID, conn=rows)
+                if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
+                    used.setdefault(row.id, (row, item))
+            results.append((row, access))
+        if rows.rows:
+            await conn.execute(rows.statement, rows.rows)
+        if used:
+            await _record_use(rt, conn, used, now)
+    return results
+
+
+async def _record_use(rt: Any, conn: Any, used: dict[str, tuple[Any, _Exchange]], now: datetime) -> None:
+    recorded = list((await conn.execute(
+        update(_T).where(_T.c.id.in_(list(used)),
+                         or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
+        .values(last_used_at=now).returning(_T.c.id))).scalars())
+    if not recorded:
+        return
+    await conn.execute(update(_S).where(_S.c.id.in_([used[i][0].session_id for i in recorded]))
+                       .values(last_seen_at=now))
+    for token_id in recorded:
+        row, item = used[token_id]
+        rt.audit.record("user_token.used", tenant_id=row.tenant_id, actor=f"user:{row.user_id}", subject=token_id,
+                        ip=item.ip, request_id=item.request_id)
 
 
 async def _count_unknown(rt: Any, ip: str | None) -> None:

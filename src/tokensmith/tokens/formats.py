@@ -89,7 +89,7 @@ class TokenIssuer:
             created_at=datetime.fromtimestamp(now, UTC), expires_at=datetime.fromtimestamp(exp, UTC),
         )
         if conn is not None:
-            await conn.execute(Token.__table__.insert().values(**row))
+            await conn.execute(Token.__table__.insert(), row)
             return IssuedToken(value, ttl, exp, jti)
         async with self._rt.db.session() as session:
             session.add(Token(**row))
