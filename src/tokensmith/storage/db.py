@@ -39,7 +39,7 @@ def _sqlstate_means_outage(error: BaseException) -> bool:
 
 
 def is_outage(exc: BaseException) -> bool:
-    """True when ``exc`` means "the database cannot be reached" rather than a bug or bad data."""
+    """True when ``exc`` means "the database (or Redis) cannot be reached" rather than a bug or bad data."""
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -54,6 +54,10 @@ def is_outage(exc: BaseException) -> bool:
         if _sqlstate_means_outage(error):
             return True
         name = type(error).__name__
+        if type(error).__module__.startswith("redis") and any(
+            cls.__name__ in {"ConnectionError", "TimeoutError"} for cls in type(error).__mro__
+        ):
+            return True  # Redis (rate limits, fan-out, caches) is as necessary as the database
         if type(error).__module__.startswith("asyncpg") and (
             "Connection" in name or "CannotConnect" in name or name in {"InterfaceError", "InternalClientError"}
         ):

@@ -1,6 +1,10 @@
-"""``/healthz`` (the process answers), ``/readyz`` (database reachable, keys loaded), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable, keys and revocations loaded),
+``/metrics``."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -30,9 +34,20 @@ async def readyz(request: Request) -> Response:
               "signing_key": "ok" if rt.keyring.active is not None else "missing",
               "revocations": "ok" if rt.revocations_loaded else "not_loaded"}
     ready = db_ok and rt.loaded
+    if rt.redis is not None:
+        redis_ok = await _redis_ok(rt.redis)
+        checks["redis"] = "ok" if redis_ok else "unreachable"
+        ready = ready and redis_ok
     headers = {} if ready else {"Retry-After": str(rt.settings.db_retry_after)}
     return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
                          200 if ready else 503, headers)
+
+
+async def _redis_ok(redis: Any) -> bool:
+    try:
+        return bool(await asyncio.wait_for(redis.ping(), timeout=2))
+    except Exception:
+        return False
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
