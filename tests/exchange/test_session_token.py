@@ -4,14 +4,16 @@ token verified by a third-party JWT library (joserfc) against the published JWKS
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from tests.apikeys.helpers import FULL_USER, USER, admin_headers, api_key, audit_events, create_key, exchange
-from tests.support import LiveServer
+from tests.support import LiveServer, make_settings
 
 ISSUER = "http://127.0.0.1:9999"
 INVALID_KEY = {"error": "Invalid API key provided"}
@@ -233,8 +235,16 @@ def _jwks_from(server: LiveServer) -> KeySet:
         return _jwks(http)
 
 
-def test_no_database_write_per_exchange(any_server: LiveServer) -> None:
-    server = any_server
+@pytest.fixture
+def slow_batches(database_url: str) -> Iterator[LiveServer]:
+    """Batch writers that wait long enough for the test to look before they write."""
+    settings = make_settings(database_url, exchange_user_flush_interval=600, api_key_usage_flush_interval=600)
+    with LiveServer(settings) as live:
+        yield live
+
+
+def test_no_database_write_per_exchange(slow_batches: LiveServer) -> None:
+    server = slow_batches
     from sqlalchemy import func, select
 
     from tokensmith.storage.models import ApiKey, ExchangeUser, Session
