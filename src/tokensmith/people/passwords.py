@@ -1,13 +1,18 @@
 """Password hashing with argon2id at OWASP's recommended minimum (m=19 MiB, t=2, p=1); hashes made
 with other parameters are upgraded at the next successful sign-in (``needs_rehash``).
 
-Hashing is CPU-bound (tens of milliseconds): the ``*_async`` helpers run it in a worker thread
-(argon2-cffi releases the GIL), so the event loop keeps serving while a password is checked.
+Hashing is CPU-bound (tens of milliseconds): the ``*_async`` helpers run it in worker threads
+(argon2-cffi releases the GIL), so the event loop keeps serving while a password is checked. The
+threads are a pool of their own, one per CPU: a burst of sign-ins queues there instead of taking every
+thread of the event loop's default executor, and no more 19 MiB hashes run at once than there are CPUs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -43,13 +48,26 @@ def needs_rehash(stored_hash: str) -> bool:
         return True
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="argon2")
+    return _pool
+
+
 async def hash_password_async(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), hash_password, password)
 
 
 async def verify_password_async(stored_hash: str | None, password: str) -> bool:
     """Exactly the work of :func:`verify_password` (against ``DUMMY_HASH`` when there is no hash)."""
-    return await asyncio.to_thread(verify_password, stored_hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), verify_password, stored_hash, password)
 
 
 def check_password_policy(password: str, min_length: int) -> None:
