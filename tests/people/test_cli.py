@@ -47,6 +47,9 @@ def test_people_commands_end_to_end(tmp_path: Path) -> None:
     assert cli("sessions", "revoke", login_sid, "--json").json()["revoked"] is True
     assert [s["kind"] for s in cli("sessions", "list", "--json").json()] == ["user_token"]
 
+    purged = cli("sessions", "purge", "--older-than-days", "0", "--json").json()
+    assert purged == {"sessions": 1, "refreshTokens": 1, "mfaTokens": 0}  # the revoked sign-in
+
     cli("usertokens", "revoke", created["id"])
     assert cli("usertokens", "list", "--json").json() == []
     disabled = cli("users", "disable", "bob@example.com", "--json").json()

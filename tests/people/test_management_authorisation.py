@@ -51,3 +51,21 @@ def test_a_users_tokens_carry_the_permissions_of_the_role(guarded: LiveServer) -
         assert body["role"] == "developer" and body["project_permissions"] == ["x:Patient.read"]
         assert body["session_id"]
     assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+
+
+def test_user_tokens_work_on_the_api_key_endpoints(server: LiveServer) -> None:
+    """The real management API of another feature, with a sign-in JWT and a user token's opaque token."""
+    make_user(server, "dev@example.com", role="developer")
+    make_user(server, "member@example.com", role="member")
+    with server.client() as http:
+        dev = tokens(http, "dev@example.com")["accessToken"]
+        member = tokens(http, "member@example.com")["accessToken"]
+        created = http.post("/api-keys", json={"name": "k", "scopes": ["Patient.read"]}, headers=bearer(dev))
+        refused = http.post("/api-keys", json={"name": "k", "scopes": ["Patient.read"]}, headers=bearer(member))
+        user_token = http.post("/user-tokens", json={}, headers=bearer(dev)).json()["token"]
+        opaque = http.post("/api/user/oauth2/token", data={"grant_type": "refresh_token",
+                                                           "refresh_token": user_token}).json()["access_token"]
+        listed = http.get("/api-keys", headers=bearer(opaque))
+    assert created.status_code == 201
+    assert refused.status_code == 403
+    assert listed.status_code == 200 and [k["id"] for k in listed.json()] == [created.json()["id"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.people.helpers import admin_headers, audit_types, bearer, introspect, jwt_claims, make_user, tokens
 from tests.support import LiveServer
+from tokensmith.clock import ManualClock
 
 
 def test_users_list_and_revoke_their_own_sessions(any_server: LiveServer) -> None:
@@ -60,3 +61,40 @@ def test_user_token_sessions_are_listed_and_revocable(server: LiveServer) -> Non
         resp = http.post("/api/user/oauth2/token", data={"grant_type": "refresh_token",
                                                          "refresh_token": created["token"]})
     assert resp.status_code == 410
+
+
+def test_ended_sessions_are_purged(clocked_server: LiveServer, clock: ManualClock) -> None:
+    """Idle timeout 15 days, margin 7 days: at day 22 + 1 h, what ended more than 7 days ago goes."""
+    from sqlalchemy import func, select
+
+    from tokensmith.people.sessions import purge_ended
+    from tokensmith.storage.models import Session, Token
+
+    server = clocked_server
+    make_user(server, "p@example.com")
+    with server.client() as http:
+        ended = tokens(http, "p@example.com")
+        http.post("/auth/logout", json={"refreshToken": ended["refreshToken"]})  # ended at day 0
+        tokens(http, "p@example.com")  # never refreshed: idle since day 15
+        live = tokens(http, "p@example.com")
+        for _ in range(3):
+            live = http.post("/auth/refresh", json={"refreshToken": live["refreshToken"]}).json()
+        clock.advance(8 * 86400)
+        live = http.post("/auth/refresh", json={"refreshToken": live["refreshToken"]}).json()
+        clock.advance(14 * 86400)
+        live = http.post("/auth/refresh", json={"refreshToken": live["refreshToken"]}).json()
+        clock.advance(3600)
+        result = server.call(lambda rt: purge_ended(rt, older_than_days=7))
+        assert http.post("/auth/refresh", json={"refreshToken": live["refreshToken"]}).status_code == 200
+
+    async def counts(rt: object) -> tuple[int, int]:
+        async with rt.db.session() as session:  # type: ignore[attr-defined]
+            s = (await session.execute(select(func.count()).select_from(Session))).scalar_one()
+            t = (await session.execute(select(func.count()).select_from(Token).where(Token.kind == "refresh"))
+                 ).scalar_one()
+            return s, t
+
+    # the logged-out and the idle session with their tokens; the live session's four day-0 tokens
+    assert result == {"sessions": 2, "refreshTokens": 6, "mfaTokens": 0}
+    # left: the live session, its tokens of day 8 and day 22, and the one just issued
+    assert server.call(counts) == (1, 3)

@@ -204,6 +204,20 @@ def sessions_revoke(session_id: str, as_json: bool = JSON_OPT) -> None:
     emit(run_with_runtime(work), as_json, lambda v: f"session {session_id} revoked")
 
 
+@sessions_app.command("purge")
+def sessions_purge(
+    older_than_days: int = typer.Option(7, "--older-than-days", min=0,
+                                        help="Keep what ended less than this many days ago."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Delete ended sign-in sessions, their refresh tokens and expired MFA step tokens (run it daily)."""
+    from tokensmith.people.sessions import purge_ended
+
+    emit(run_with_runtime(lambda rt: purge_ended(rt, older_than_days=older_than_days)), as_json,
+         lambda v: f"purged {v['sessions']} sessions, {v['refreshTokens']} refresh tokens, "
+                   f"{v['mfaTokens']} MFA tokens")
+
+
 # ---- user tokens ---------------------------------------------------------------------------------------
 
 @usertokens_app.command("create")

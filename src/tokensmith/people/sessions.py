@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.ids import new_id, random_token
@@ -213,3 +213,26 @@ async def list_sessions(rt: Any, tenant_id: str, *, user_id: str | None = None,
             _T.c.session_id.in_(login_ids), _T.c.kind == "refresh", _T.c.used_at.is_(None),
             _T.c.revoked_at.is_(None), _T.c.created_at > idle_before))).scalars())
     return [r for r in records if r.kind != "login" or r.id in live]
+
+
+async def purge_ended(rt: Any, *, older_than_days: int = 7) -> dict[str, int]:
+    """Delete what sign-in leaves behind once it cannot matter any more: sign-in sessions that ended
+    (revoked, expired or idle) more than ``older_than_days`` ago with their refresh tokens, used refresh
+    tokens of live sessions older than the idle timeout plus that margin, and expired MFA step tokens.
+    Reuse detection therefore reaches back at least ``session_idle_timeout + older_than_days``."""
+    now = rt.clock.now()
+    margin = older_than_days * 86400
+    cutoff = utc(now - margin)
+    stale = utc(now - rt.settings.session_idle_timeout - margin)
+    ended = select(_S.c.id).where(_S.c.kind == "login", or_(_S.c.revoked_at < cutoff, _S.c.expires_at < cutoff))
+    async with transaction(rt) as conn:
+        tokens = (await conn.execute(_T.delete().where(_T.c.kind == "refresh", or_(
+            _T.c.session_id.in_(ended), _T.c.created_at < stale)))).rowcount
+        idle = select(_T.c.session_id).where(_T.c.kind == "refresh", _T.c.session_id.is_not(None)).scalar_subquery()
+        sessions = (await conn.execute(_S.delete().where(_S.c.kind == "login", or_(
+            _S.c.revoked_at < cutoff, _S.c.expires_at < cutoff,
+            and_(_S.c.created_at < stale, _S.c.id.not_in(idle)))))).rowcount
+        mfa = (await conn.execute(_T.delete().where(_T.c.kind == "mfa", _T.c.expires_at < cutoff))).rowcount
+    rt.audit.record("sessions.purged", actor="system", sessions=sessions, refresh_tokens=tokens, mfa_tokens=mfa,
+                    older_than_days=older_than_days)
+    return {"sessions": sessions, "refreshTokens": tokens, "mfaTokens": mfa}
