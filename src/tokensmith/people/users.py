@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tokensmith.clock import iso_z, utc
+from tokensmith.clock import iso_z
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import check_password_policy, hash_password_async, verify_password_async
@@ -266,14 +266,14 @@ async def update_user(
 
 
 async def change_own_password(rt: Any, user_id: str, current: str, new: str, *, actor: str | None = None) -> None:
-    """Self-service: the current password is required; every other sign-in session ends."""
-    async with rt.db.session() as session:
-        stored = (await session.execute(select(User.password_hash).where(User.id == user_id))).scalar()
-    if not await verify_password_async(stored, current):
+    """Self-service: the current password is required (wrong ones count towards the account's lockout,
+    so a stolen access token cannot be used to guess it); every other sign-in session ends."""
+    from tokensmith.people.throttle import throttle
+
+    check_password_policy(new, rt.settings.password_min_length)
+    guard = throttle(rt)
+    account, attempt = await guard.reserve_account(user_id=user_id)
+    if not await verify_password_async(account.password_hash, current):
+        await guard.failed(user_id, "", attempt)
         raise InvalidRequest("the current password is wrong")
     await update_user(rt, user_id, password=new, actor=actor)
-
-
-async def mark_login(rt: Any, user_id: str) -> None:
-    async with rt.db.session() as session:
-        await session.execute(update(User).where(User.id == user_id).values(last_login_at=utc(rt.clock.now())))
