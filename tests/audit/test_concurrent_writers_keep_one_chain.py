@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -60,13 +59,17 @@ async def test_several_runtimes_in_one_process_append_concurrently(database_url:
 
 
 _WRITER = textwrap.dedent("""
-    import asyncio, sys, time
+    import asyncio, pathlib, sys, time
     from tokensmith.config import load_settings
     from tokensmith.runtime import Runtime
 
-    async def main(name: str, start_at: float, events: int) -> None:
+    async def main(name: str, barrier: str, processes: int, events: int) -> None:
         rt = Runtime(load_settings(audit_batch_size=5))
-        while time.time() < start_at:
+        await rt.db.ping()  # connected before anyone writes
+        # a barrier: every process is up before the first one writes
+        pathlib.Path(barrier, name).touch()
+        deadline = time.time() + 60
+        while len(list(pathlib.Path(barrier).iterdir())) < processes and time.time() < deadline:
             await asyncio.sleep(0.005)
         for i in range(events):
             rt.audit.record("token.issued", actor=name, subject=f"{name}-{i}", grant="test")
@@ -74,11 +77,11 @@ _WRITER = textwrap.dedent("""
                 await rt.audit.flush()
         await rt.stop()  # flushes the rest
 
-    asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """)
 
 
-def test_several_processes_append_concurrently(database_url: str) -> None:
+def test_several_processes_append_concurrently(database_url: str, tmp_path: Path) -> None:
     async def migrate() -> None:
         rt = Runtime(make_settings(database_url))
         await upgrade(rt.db)
@@ -88,9 +91,11 @@ def test_several_processes_append_concurrently(database_url: str) -> None:
     env = {**os.environ, "TOKENSMITH_ENV": "development", "TOKENSMITH_DATABASE_URL": database_url,
            "TOKENSMITH_MASTER_KEY": TEST_MASTER_KEY, "TOKENSMITH_LOG_LEVEL": "WARNING"}
     processes, events = 4, 100
-    start_at = time.time() + 2.0  # every process is up and connected before anyone writes
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, f"p{n}", str(start_at), str(events)], env=env,
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(processes)]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, f"p{n}", str(barrier), str(processes), str(events)],
+                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for n in range(processes)]
     for proc in procs:
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
