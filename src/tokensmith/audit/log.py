@@ -166,5 +166,5 @@ class AuditLog:
                              "prev_hash": prev_hash, "hash": digest})
                 prev_hash = digest
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
-            await session.execute(insert(AuditEvent), rows)
+            await session.execute(insert(AuditEvent.__table__), rows)
         return len(rows)

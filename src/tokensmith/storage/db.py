@@ -8,12 +8,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from tokensmith.config import Settings
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON columns are serialised with orjson (the audit writer stores thousands of rows a second)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -84,6 +90,7 @@ class Database:
                 pool_recycle=1800,
                 connect_args={"timeout": 3, "command_timeout": 10},
             )
+        kwargs["json_serializer"] = _json_dumps
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if settings.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
