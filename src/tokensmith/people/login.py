@@ -191,20 +191,27 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
 # also checks everything else (session live, not idle, user active), so a refused token stays unused.
 
 #: PostgreSQL: claim, check and rotate a whole batch of refresh tokens in one statement (atomic on its
-#: own). A token presented twice in one batch joins twice but its row is updated once: one request wins.
+#: own). The materialised ``found`` makes the token-hash index drive the plan whatever the statistics say
+#: (left alone, a planner that believes ``sessions`` tiny scans every live session). The UPDATE checks
+#: ``used_at IS NULL`` again on the locked row, so a token used meanwhile is not claimed twice; a token
+#: presented twice in one batch joins twice but its row is updated once: one request wins.
 _ROTATE_PG = text("""
-WITH req AS (
+WITH req AS MATERIALIZED (
     SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]))
         AS req(digest, new_id, new_hash)
+), found AS MATERIALIZED (
+    SELECT req.digest, req.new_id, req.new_hash, t.id, t.session_id, t.user_id
+    FROM req JOIN tokens AS t ON t.token_hash = req.digest
+    WHERE t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
 ), claimed AS (
     UPDATE tokens AS t SET used_at = :now
-    FROM req, sessions AS s, users AS u, roles AS r
-    WHERE t.token_hash = req.digest AND t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
-      AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
-      AND s.id = t.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
+    FROM found AS f, sessions AS s, users AS u, roles AS r
+    WHERE t.id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND s.id = f.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
       AND (s.expires_at IS NULL OR s.expires_at > :now)
-      AND u.id = t.user_id AND u.status = 'active' AND r.id = u.role_id
-    RETURNING req.digest, req.new_id, req.new_hash, t.id, t.session_id, t.user_id, t.tenant_id,
+      AND u.id = f.user_id AND u.status = 'active' AND r.id = u.role_id
+    RETURNING f.digest, f.new_id, f.new_hash, t.id, t.session_id, t.user_id, t.tenant_id,
               s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
               r.permissions
 ), rotated AS (
