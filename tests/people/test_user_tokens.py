@@ -154,3 +154,17 @@ def test_user_tokens_are_introspectable(server: LiveServer) -> None:
         info = introspect(server, http, created["token"], token_type_hint="refresh_token")
     assert info["active"] is True and info["token_type"] == "user_token" and info["sub"] == user.id
     assert "exp" not in info
+
+
+def test_guessing_user_tokens_is_throttled_per_ip(server_with: Any) -> None:
+    server = server_with(client_auth_failures_per_minute=3)
+    make_user(server, "real@example.com")
+    with server.client() as http:
+        token = _create(http, tokens(http, "real@example.com")["accessToken"])["token"]
+        guesses = [_exchange(http, f"{i:064x}").status_code for i in range(4)]
+        throttled = _exchange(http, "f" * 64)
+        still_fine = _exchange(http, token)
+    assert guesses == [404, 404, 404, 429]
+    assert throttled.status_code == 429
+    assert throttled.json()["retry_after"] >= 1 and "retry-after" in throttled.headers
+    assert still_fine.status_code == 200  # valid tokens are never throttled
