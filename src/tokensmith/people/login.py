@@ -3,13 +3,14 @@
 The checks of a sign-in, in order:
 
 1. ``check_ip_budget`` — reserve one failure from the client IP's budget (429 when spent).
-2. ``find_account`` — the user by e-mail (one query, the same for known and unknown addresses).
-3. ``reserve_attempt`` — reserve one attempt on the account, atomically (429 when locked).
-4. ``verify_password`` — argon2id in a worker thread; unknown addresses are checked against a dummy
+2. ``find_account`` + ``reserve_attempt`` — one conditional ``UPDATE … RETURNING`` finds the account by
+   e-mail and reserves one attempt on it, atomically (429 when locked); unknown addresses are counted
+   and locked out alike (:mod:`tokensmith.people.throttle`).
+3. ``verify_password`` — argon2id in a worker thread; unknown addresses are checked against a dummy
    hash, so both cases cost the same and answer the same 401 body.
-5. ``check_account_usable`` — disabled users are refused (only after a correct password).
-6. ``second_factor`` — with TOTP on, answer ``{"mfaRequired": true, "mfaToken"}`` instead of tokens.
-7. ``start_session`` — a new session: refresh token (opaque, keyed hash stored) + JWT access token.
+4. ``check_account_usable`` — disabled users are refused (only after a correct password).
+5. ``second_factor`` — with TOTP on, answer ``{"mfaRequired": true, "mfaToken"}`` instead of tokens.
+6. ``start_session`` — a new session: refresh token (opaque, keyed hash stored) + JWT access token.
 """
 
 from __future__ import annotations
