@@ -273,13 +273,18 @@ async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, n
     await users.flush()
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
-        row = await session.get(ExchangeUser, (tenant_id, user_id))
+        if blocked:
+            # Block in advance: create the row if nobody has (another instance's batched upsert may be
+            # inserting the same user right now, so never a plain INSERT).
+            insert = postgresql.insert if rt.db.dialect == "postgresql" else sqlite.insert
+            await session.execute(insert(ExchangeUser).values(
+                tenant_id=tenant_id, user_id=user_id, first_name="", last_name="", organisation="",
+                blocked=False, first_seen_at=now, last_seen_at=now,
+            ).on_conflict_do_nothing(index_elements=[ExchangeUser.tenant_id, ExchangeUser.user_id]))
+        row = await session.get(ExchangeUser, (tenant_id, user_id), populate_existing=True,
+                                with_for_update=rt.db.dialect == "postgresql")
         if row is None:
-            if not blocked:
-                raise ExchangeUserNotFound()
-            row = ExchangeUser(tenant_id=tenant_id, user_id=user_id, first_name="", last_name="",
-                               organisation="", blocked=True, first_seen_at=now, last_seen_at=now)
-            session.add(row)
+            raise ExchangeUserNotFound()
         changed = row.blocked != blocked
         row.blocked = blocked
         if notes is not None:

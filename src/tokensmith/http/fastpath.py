@@ -51,7 +51,7 @@ class FastPathRouter:
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            response = unavailable(self._fastapi_app.state.runtime.settings, exc)
+            response = unavailable(self._fastapi_app.state.runtime.settings, exc, scope["path"])
         await response(scope, receive, send)
 
 

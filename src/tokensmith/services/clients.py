@@ -132,6 +132,14 @@ class ClientDirectory:
             return snapshot(row, role)
 
 
+def _new_client_id() -> str:
+    """A random URL-safe client id that never starts with ``-`` (a CLI would read it as an option)."""
+    while True:
+        cid = random_token(18)
+        if cid[0] not in "-_":
+            return cid
+
+
 async def _find_role(session: Any, tenant_id: str, name: str) -> Role:
     role = (await session.execute(select(Role).where(Role.tenant_id == tenant_id, Role.name == name))).scalar()
     if role is None:
@@ -170,7 +178,7 @@ async def create_client(
         beyond = not_covered(role_row.permissions, scopes or []) if role_row else []
         if beyond:
             raise InvalidRequest(f"scopes beyond the role {role!r}: {' '.join(beyond)}")
-        cid = client_id or random_token(18)
+        cid = client_id or _new_client_id()
         exists = (await session.execute(select(OAuthClient.id).where(OAuthClient.client_id == cid))).first()
         if exists:
             raise Conflict(f"client id {cid!r} is taken")

@@ -76,7 +76,8 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = settings.database_url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # A SQLite file cannot drop its connection: no pre-ping round trip per checkout there.
+        kwargs: dict[str, Any] = {"pool_pre_ping": not settings.is_sqlite}
         if settings.is_sqlite:
             path = settings.sqlite_path()
             if path is not None:
