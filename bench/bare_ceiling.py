@@ -61,9 +61,7 @@ def _load_signing_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _kid_for(key: ec.EllipticCurvePrivateKey) -> str:
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:12]).decode().rstrip("=")
 
 
@@ -92,9 +90,7 @@ def _error(status: int, error: str, description: str) -> JSONResponse:
     headers = dict(_NO_STORE)
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="token"'
-    return JSONResponse(
-        {"error": error, "error_description": description}, status_code=status, headers=headers
-    )
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:

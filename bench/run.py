@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Load benchmark: tokensmith vs panva oidc-provider vs a bare Starlette ceiling.
 
-This is a benchmark, not a test.  It starts real servers on loopback, drives
-them with ``wrk`` and prints requests/s, p50, p99, non-2xx counts and the
-resident memory of each server, plus throughput ratios.
+This is a benchmark, not a test.  It starts every selected server on loopback,
+sanity-checks and warms up each case, then drives the cases round-robin with
+``wrk`` (``--repeat`` rounds, median shown) and prints requests/s, p50, p99,
+non-2xx counts, server CPU time per request and the resident memory of each
+server, plus ratios.
 
     .venv/bin/python bench/run.py                      # everything available
+    .venv/bin/python bench/run.py --repeat 3           # figures for docs/benchmarks.md
     .venv/bin/python bench/run.py --duration 5 --only cc_jwt
     .venv/bin/python bench/run.py --only oidc-provider,bare-ceiling
     .venv/bin/python bench/run.py --list
@@ -46,6 +49,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -57,12 +61,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 OIDC_DIR = BENCH_DIR / "oidc_provider"
 VENV_BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SCENARIOS = ("cc_jwt", "cc_opaque", "introspect_jwt")
 SERVERS = ("tokensmith", "tokensmith-pg", "oidc-provider", "bare-ceiling")
@@ -197,7 +203,7 @@ class Memory:
 
 
 def measure_memory(leader: int) -> Memory:
-    procs = []
+    procs: list[dict[str, Any]] = []
     for pid in group_pids(leader):
         cmd = _proc_cmdline(pid)
         procs.append({"pid": pid, "rss_mb": _proc_rss_kb(pid) / 1024, "cmd": cmd[:160]})
@@ -252,9 +258,7 @@ class ServerProcess:
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             time.sleep(0.25)
-        raise BenchFailure(
-            f"{self.name} not ready after {timeout:.0f}s ({last}); log tail:\n" + tail(self.log_path)
-        )
+        raise BenchFailure(f"{self.name} not ready after {timeout:.0f}s ({last}); log tail:\n" + tail(self.log_path))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -297,6 +301,13 @@ class RequestSpec:
 
 
 def post_form(spec: RequestSpec) -> tuple[int, dict[str, str], bytes]:
+    try:
+        return _post_form(spec)
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchFailure(f"POST {spec.url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _post_form(spec: RequestSpec) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", spec.port, timeout=30)
     try:
         conn.request(
@@ -457,6 +468,14 @@ class WrkResult:
     errors: dict[str, int]
     first_bad_status: int
     first_bad_body: str
+    cpu: CpuSample | None = None  # machine CPU shares during the run
+
+    @property
+    def cpu_ms_per_req(self) -> float | None:
+        """Server CPU time per completed request: robust to other load on the machine."""
+        if self.cpu is None or not self.requests:
+            return None
+        return 1000.0 * self.cpu.server_cpu_s / self.requests
 
 
 def run_wrk(
@@ -479,9 +498,11 @@ def run_wrk(
         str(script),
         spec.url,
     ]
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=duration + 120, stdin=subprocess.DEVNULL
-    )
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchFailure(f"wrk did not finish within {duration + 120:.0f}s") from exc
+
     out = proc.stdout
     m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
     if proc.returncode != 0 or not m:
@@ -548,6 +569,10 @@ class Target:
 
     def teardown(self) -> None:
         """Undo setup() outside the temp dir (e.g. drop a database)."""
+
+    def cpu_also(self) -> str | None:
+        """A command-line substring of processes outside the group that serve this server only."""
+        return None
 
     def start(self, work: Path) -> ServerProcess:
         argv, env, cwd = self.argv_env(work)
@@ -633,9 +658,7 @@ class OidcProvider(Target):
         return OIDC_DIR / "node_modules" / ".bin" / "node"
 
     def _installed(self) -> bool:
-        return (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file() and (
-            self.node.exists()
-        )
+        return (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file() and (self.node.exists())
 
     def check_available(self) -> None:
         if not self._installed():
@@ -654,9 +677,7 @@ class OidcProvider(Target):
                 stdin=subprocess.DEVNULL,
             )
             if proc.returncode != 0 or not self._installed():
-                raise NotAvailable(
-                    f"npm install failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}"
-                )
+                raise NotAvailable(f"npm install failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
         try:
             version = subprocess.run(
                 [str(self.node), "--version"], capture_output=True, text=True, timeout=30
@@ -736,8 +757,7 @@ class Tokensmith(Target):
             raise NotAvailable(f"`tokensmith --help` failed: {exc}") from exc
         if proc.returncode != 0:
             raise NotAvailable(
-                f"`tokensmith --help` exited {proc.returncode}: "
-                + (proc.stderr.strip() or proc.stdout.strip())[-600:]
+                f"`tokensmith --help` exited {proc.returncode}: " + (proc.stderr.strip() or proc.stdout.strip())[-600:]
             )
         for command in ("init", "serve", "clients"):
             if command not in proc.stdout:
@@ -749,6 +769,8 @@ class Tokensmith(Target):
             TOKENSMITH_ENV="development",
             TOKENSMITH_DATABASE_URL=self.database_url(work),
             TOKENSMITH_ISSUER=f"http://127.0.0.1:{self.port}",
+            # The other servers log nothing per request either (override with --tokensmith-env).
+            TOKENSMITH_LOG_LEVEL="WARNING",
         )
         env.update(self.extra_env())
         env.update(self.opts.tokensmith_env)
@@ -815,7 +837,14 @@ class Tokensmith(Target):
             "--workers",
             str(self.opts.workers),
         ]
-        return argv, self.env(work), work
+        env = self.env(work)
+        # Multi-process metrics files live in the run's temp dir, so they go with it whatever
+        # happens to the server.
+        metrics = work / "prometheus-multiproc"
+        metrics.mkdir(exist_ok=True)
+        if "PROMETHEUS_MULTIPROC_DIR" not in self.opts.tokensmith_env:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+        return argv, env, work
 
     def _cc(self, client: tuple[str, str], jwt: bool) -> RequestSpec:
         return RequestSpec(
@@ -850,9 +879,7 @@ class TokensmithPostgres(Tokensmith):
 
     def check_available(self) -> None:
         super().check_available()
-        m = re.match(
-            r"postgresql(?:\+\w+)?://(?:([^@/:]+)(?::([^@/]*))?@)?([^/:]+)(?::(\d+))?/?$", self.opts.pg_url
-        )
+        m = re.match(r"postgresql(?:\+\w+)?://(?:([^@/:]+)(?::([^@/]*))?@)?([^/:]+)(?::(\d+))?/?$", self.opts.pg_url)
         if not m:
             raise NotAvailable(f"can't parse --pg-url {self.opts.pg_url!r} (no database path, please)")
         self.pg_user = m.group(1) or "postgres"
@@ -897,6 +924,10 @@ class TokensmithPostgres(Tokensmith):
 
     def database_url(self, work: Path) -> str:
         return f"{self.opts.pg_url.rstrip('/')}/{self.dbname}"
+
+    def cpu_also(self) -> str | None:
+        # PostgreSQL backends show their database in their title: count them as the server's.
+        return f" {self.dbname} " if self.dbname else None
 
     def extra_env(self) -> dict[str, str]:
         return {"TOKENSMITH_REDIS_URL": self.opts.redis_url}
@@ -951,21 +982,118 @@ class Row:
     status: str = "ok"  # ok | failed | not-available
     reason: str = ""
     token: str = ""
-    wrk: WrkResult | None = None
+    wrk: WrkResult | None = None  # the median run (by req/s)
+    runs: list[WrkResult] = field(default_factory=list)
+    discarded: list[WrkResult] = field(default_factory=list)  # re-measured: machine was busy
     warmup_non2xx: int = 0
     memory: Memory | None = None
-    extra: dict = field(default_factory=dict)
+    idle_before_pct: float | None = None  # CPU idle just before the measured runs
+    other_load_pct: float | None = None  # CPU used by other processes just before
+
+    @property
+    def non2xx(self) -> int:
+        return sum(r.non2xx for r in self.runs + self.discarded)
+
+    @property
+    def bad_body(self) -> int:
+        return sum(r.bad_body for r in self.runs + self.discarded)
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(r.socket_errors for r in self.runs + self.discarded)
 
     @property
     def clean(self) -> bool:
-        w = self.wrk
         return (
             self.status == "ok"
-            and w is not None
-            and w.non2xx == 0
-            and w.bad_body == 0
-            and w.socket_errors == 0
+            and self.wrk is not None
+            and self.non2xx == 0
+            and self.bad_body == 0
+            and self.socket_errors == 0
         )
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(idle, total) clock ticks of all CPUs since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)
+
+
+def _pid_ticks(pid: int) -> int:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _matching_pids(needle: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and needle in _proc_cmdline(int(entry)):
+            pids.append(int(entry))
+    return pids
+
+
+@dataclass
+class CpuSnapshot:
+    idle: int
+    total: int
+    server: int  # the server's process group + its own backing processes
+    children: int  # processes this harness waited for (wrk)
+
+
+def cpu_snapshot(pgid: int, also: str | None) -> CpuSnapshot:
+    idle, total = _cpu_ticks()
+    pids = set(group_pids(pgid))
+    if also:
+        pids.update(_matching_pids(also))
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSnapshot(
+        idle=idle,
+        total=total,
+        server=sum(_pid_ticks(p) for p in pids),
+        children=round((ru.ru_utime + ru.ru_stime) * CLK_TCK),
+    )
+
+
+@dataclass
+class CpuSample:
+    """Shares of all the machine's CPUs over an interval, in %."""
+
+    idle_pct: float
+    server_pct: float  # the server (and, for tokensmith-pg, its PostgreSQL backends)
+    load_pct: float  # wrk
+    other_pct: float  # everything else: other load on the machine
+    server_cpu_s: float = 0.0  # CPU seconds the server used over the interval
+
+
+def cpu_between(a: CpuSnapshot, b: CpuSnapshot) -> CpuSample:
+    total = max(1, b.total - a.total)
+    idle = 100.0 * (b.idle - a.idle) / total
+    server = min(100.0 - idle, 100.0 * max(0, b.server - a.server) / total)
+    load = min(100.0 - idle - server, 100.0 * max(0, b.children - a.children) / total)
+    return CpuSample(idle, server, load, max(0.0, 100.0 - idle - server - load), max(0, b.server - a.server) / CLK_TCK)
+
+
+def cpu_sample(pgid: int, also: str | None, interval: float = 1.0) -> CpuSample | None:
+    try:
+        a = cpu_snapshot(pgid, also)
+        time.sleep(interval)
+        return cpu_between(a, cpu_snapshot(pgid, also))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def settle(pgid: int, also: str | None, max_wait: float) -> CpuSample | None:
+    """Wait (up to ``max_wait`` s) until the server is idle again after a load and nothing else
+    loads the machine much (other engineers' test runs...); returns the last sample."""
+    deadline = time.monotonic() + max_wait
+    sample = cpu_sample(pgid, also)
+    while sample is not None and (sample.server_pct > 3 or sample.other_pct > 10) and time.monotonic() < deadline:
+        sample = cpu_sample(pgid, also)
+    return sample
 
 
 def selected(only: list[str] | None, scenario: str, server: str) -> bool:
@@ -974,24 +1102,66 @@ def selected(only: list[str] | None, scenario: str, server: str) -> bool:
     return any(tok in (scenario, server, f"{scenario}:{server}") for tok in only)
 
 
-def bench_target(target: Target, scenarios: list[str], args: argparse.Namespace) -> list[Row]:
-    rows: list[Row] = []
-    work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=args.tmp_root))
-    try:
-        target.setup(work)
-        server = target.start(work)
+@dataclass
+class Case:
+    """One scenario on one started server."""
+
+    target: Target
+    row: Row
+    spec: RequestSpec
+    script: Path
+
+
+class Bench:
+    """Starts every selected server, then measures the cases round-robin (``--repeat`` rounds), so
+    that load from elsewhere on the machine spreads over all servers instead of hitting one."""
+
+    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack):
+        self.args = args
+        self.stack = stack
+        self.rows: list[Row] = []
+        self.cases: list[Case] = []
+
+    @property
+    def wrk_kw(self) -> dict:
+        a = self.args
+        return {"threads": a.threads, "connections": a.connections, "timeout": a.wrk_timeout}
+
+    def _cleanup(self, target: Target, work: Path) -> None:
+        if target.server is not None:
+            target.server.stop()
+            if self.args.keep_logs:
+                log(f"{target.name}: server log kept at {target.server.log_path}")
+        target.teardown()
+        if not self.args.keep_logs:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def prepare(self, target: Target, scenarios: list[str]) -> None:
+        """Set up and start a server, sanity-check and warm up each of its scenarios."""
+        work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.args.tmp_root))
+        self.stack.callback(self._cleanup, target, work)
+        try:
+            target.setup(work)
+            server = target.start(work)
+        except NotAvailable as exc:
+            print(f"{target.name}: not available: {exc}", flush=True)
+            self.rows += [Row(s, target.name, "not-available", str(exc)) for s in scenarios]
+            return
+        except BenchFailure as exc:
+            log(f"FAILED {target.name}: {exc}")
+            self.rows += [Row(s, target.name, "failed", str(exc)) for s in scenarios]
+            return
         for scenario in scenarios:
             row = Row(scenario=scenario, server=target.name)
-            rows.append(row)
+            self.rows.append(row)
             try:
                 spec = target.request(scenario)
                 row.token = sanity_check(target.name, spec)
                 script = work / f"{scenario}.lua"
                 write_lua(spec, script)
-                wrk_kw = dict(threads=args.threads, connections=args.connections, timeout=args.wrk_timeout)
-                if args.warmup > 0:
-                    log(f"{target.name} {scenario}: warm-up {args.warmup:g}s")
-                    warm = run_wrk(spec, script, duration=args.warmup, **wrk_kw)
+                if self.args.warmup > 0:
+                    log(f"{target.name} {scenario}: warm-up {self.args.warmup:g}s")
+                    warm = run_wrk(spec, script, duration=self.args.warmup, **self.wrk_kw)
                     row.warmup_non2xx = warm.non2xx
                     if warm.non2xx or warm.bad_body:
                         log(
@@ -1001,46 +1171,73 @@ def bench_target(target: Target, scenarios: list[str], args: argparse.Namespace)
                         )
                     server.check_alive()
                     sanity_check(target.name, spec)
-                log(f"{target.name} {scenario}: measuring {args.duration:g}s, {args.connections} connections")
-                row.wrk = run_wrk(spec, script, duration=args.duration, **wrk_kw)
-                server.check_alive()
-                row.memory = measure_memory(server.pgid)
-                w = row.wrk
-                log(
-                    f"{target.name} {scenario}: {w.rps:,.0f} req/s p50 {w.p50_ms:.2f} ms "
-                    f"p99 {w.p99_ms:.2f} ms non-2xx {w.non2xx}"
-                )
-                if w.non2xx or w.bad_body:
-                    log(
-                        f"WARNING {target.name} {scenario}: {w.non2xx} non-2xx, {w.bad_body} "
-                        f"unexpected bodies; first: HTTP {w.first_bad_status} "
-                        f"{w.first_bad_body[:300]}"
-                    )
+                self.cases.append(Case(target, row, spec, script))
             except BenchFailure as exc:
                 row.status, row.reason = "failed", str(exc)
                 log(f"FAILED {target.name} {scenario}: {exc}")
-                if target.server and target.server.proc.poll() is not None:
+                if server.proc.poll() is not None:
                     break  # server died: the remaining scenarios can't run either
-            if scenario != scenarios[-1]:
-                time.sleep(args.pause)
-    except NotAvailable as exc:
-        print(f"{target.name}: not available: {exc}", flush=True)
-        return [Row(s, target.name, "not-available", str(exc)) for s in scenarios]
-    except BenchFailure as exc:
-        log(f"FAILED {target.name}: {exc}")
-        done = {r.scenario for r in rows}
-        rows += [Row(s, target.name, "failed", str(exc)) for s in scenarios if s not in done]
-    finally:
-        if target.server is not None:
-            target.server.stop()
-            if args.keep_logs:
-                log(f"{target.name}: server log kept at {target.server.log_path}")
-        target.teardown()
-        if not args.keep_logs:
-            shutil.rmtree(work, ignore_errors=True)
-    done = {r.scenario for r in rows}
-    rows += [Row(s, target.name, "failed", "not run") for s in scenarios if s not in done]
-    return rows
+        done = {r.scenario for r in self.rows if r.server == target.name}
+        self.rows += [
+            Row(s, target.name, "failed", "server died before this scenario") for s in scenarios if s not in done
+        ]
+
+    def measure(self, case: Case, round_no: int) -> None:
+        args, target, row = self.args, case.target, case.row
+        server = target.server
+        assert server is not None
+        name = f"{target.name} {row.scenario}"
+        also = target.cpu_also()
+        for attempt in range(args.retries + 1):
+            before = settle(server.pgid, also, args.settle)
+            if before is not None and round_no == 0 and attempt == 0:
+                row.idle_before_pct = before.idle_pct
+                row.other_load_pct = before.other_pct
+            if before is not None and before.server_pct > 3:
+                log(
+                    f"WARNING {name}: server still uses {before.server_pct:.0f}% of the CPUs "
+                    f"{args.settle:g}s after the previous load"
+                )
+            log(
+                f"{name}: measuring {args.duration:g}s, {args.connections} connections"
+                + (f" (round {round_no + 1}/{args.repeat})" if args.repeat > 1 else "")
+            )
+            snap = cpu_snapshot(server.pgid, also)
+            w = run_wrk(case.spec, case.script, duration=args.duration, **self.wrk_kw)
+            w.cpu = cpu_between(snap, cpu_snapshot(server.pgid, also))
+            server.check_alive()
+            log(
+                f"{name}: {w.rps:,.0f} req/s p50 {w.p50_ms:.2f} ms p99 {w.p99_ms:.2f} ms "
+                f"non-2xx {w.non2xx}; CPUs: server {w.cpu.server_pct:.0f}% wrk {w.cpu.load_pct:.0f}% "
+                f"other {w.cpu.other_pct:.0f}%"
+            )
+            if w.non2xx or w.bad_body:
+                log(
+                    f"WARNING {name}: {w.non2xx} non-2xx, {w.bad_body} unexpected bodies; first: "
+                    f"HTTP {w.first_bad_status} {w.first_bad_body[:300]}"
+                )
+            if w.cpu.other_pct <= args.max_other or attempt == args.retries:
+                break
+            row.discarded.append(w)
+            log(
+                f"{name}: other processes took {w.cpu.other_pct:.0f}% of the CPUs during the run "
+                f"(> {args.max_other:g}%): measuring again"
+            )
+        row.runs.append(w)
+        row.wrk = sorted(row.runs, key=lambda r: r.rps)[(len(row.runs) - 1) // 2]
+        row.memory = measure_memory(server.pgid)
+
+    def run_rounds(self) -> None:
+        for round_no in range(self.args.repeat):
+            for case in self.cases:
+                if case.row.status != "ok":
+                    continue
+                try:
+                    self.measure(case, round_no)
+                except BenchFailure as exc:
+                    case.row.status, case.row.reason = "failed", str(exc)
+                    log(f"FAILED {case.target.name} {case.row.scenario}: {exc}")
+                time.sleep(self.args.pause)
 
 
 # --------------------------------------------------------------------------
@@ -1050,7 +1247,8 @@ def bench_target(target: Target, scenarios: list[str], args: argparse.Namespace)
 def fmt_table(rows: list[Row]) -> str:
     header = (
         f"{'scenario':<15} {'server':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'non-2xx':>8} {'sock err':>8} {'rss/worker MB':>13} {'rss total MB':>12}  token"
+        f"{'non-2xx':>8} {'sock err':>8} {'rss/worker MB':>13} {'rss total MB':>12} "
+        f"{'cpu ms/req':>10} {'srv cpu%':>8} {'other%':>6}  token"
     )
     lines = [header, "-" * len(header)]
     order = {s: i for i, s in enumerate(SCENARIOS)}
@@ -1062,14 +1260,26 @@ def fmt_table(rows: list[Row]) -> str:
             lines.append(f"{r.scenario:<15} {r.server:<14} {what}: {reason[:100]}")
             continue
         w, m = r.wrk, r.memory
-        non2xx = f"{w.non2xx}" + (f"+{w.bad_body}?" if w.bad_body else "")
+        non2xx = f"{r.non2xx}" + (f"+{r.bad_body}?" if r.bad_body else "")
         lines.append(
             f"{r.scenario:<15} {r.server:<14} {w.rps:>9,.0f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f} "
-            f"{non2xx:>8} {w.socket_errors:>8} "
+            f"{non2xx:>8} {r.socket_errors:>8} "
             f"{(f'{m.worker_mb:.0f} x{m.workers}' if m else '-'):>13} "
-            f"{(f'{m.total_mb:.0f}' if m else '-'):>12}  {r.token}"
+            f"{(f'{m.total_mb:.0f}' if m else '-'):>12} "
+            f"{(f'{w.cpu_ms_per_req:.3f}' if w.cpu_ms_per_req is not None else '-'):>10} "
+            f"{(f'{w.cpu.server_pct:.0f}' if w.cpu else '-'):>8} "
+            f"{(f'{w.cpu.other_pct:.0f}' if w.cpu else '-'):>6}  {r.token}"
         )
     return "\n".join(lines)
+
+
+def _ratio(mine: Row, theirs: Row) -> str:
+    assert mine.wrk is not None and theirs.wrk is not None
+    text = f"{mine.wrk.rps / theirs.wrk.rps:.2f}x req/s" if theirs.wrk.rps else "n/a"
+    a, b = mine.wrk.cpu_ms_per_req, theirs.wrk.cpu_ms_per_req
+    if a and b:
+        text += f", {a / b:.2f}x CPU/req"
+    return text
 
 
 def ratios(rows: list[Row]) -> list[str]:
@@ -1080,16 +1290,16 @@ def ratios(rows: list[Row]) -> list[str]:
             mine = by.get((scenario, ours))
             if not mine:
                 continue
-            parts = []
-            for other in ("oidc-provider", "bare-ceiling"):
-                theirs = by.get((scenario, other))
-                if theirs and theirs.wrk.rps:
-                    parts.append(f"{ours}/{other} = {mine.wrk.rps / theirs.wrk.rps:.2f}x")
+            parts = [
+                f"{ours}/{other} = {_ratio(mine, by[(scenario, other)])}"
+                for other in ("oidc-provider", "bare-ceiling")
+                if (scenario, other) in by
+            ]
             if parts:
                 out.append(f"ratios {scenario}: " + " ; ".join(parts))
         oidc, bare = by.get((scenario, "oidc-provider")), by.get((scenario, "bare-ceiling"))
-        if oidc and bare and oidc.wrk.rps:
-            out.append(f"ratios {scenario}: bare-ceiling/oidc-provider = {bare.wrk.rps / oidc.wrk.rps:.2f}x")
+        if oidc and bare:
+            out.append(f"ratios {scenario}: bare-ceiling/oidc-provider = {_ratio(bare, oidc)}")
     return out
 
 
@@ -1122,11 +1332,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--duration", type=float, default=10, help="measured seconds per run")
+    p.add_argument("--repeat", type=int, default=1, help="measured runs per case; the table shows the median")
     p.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run (0: none)")
     p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections")
     p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
     p.add_argument("--wrk-timeout", default="10s", help="wrk per-request timeout")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=30,
+        help="before each run, wait up to this many seconds for the server to go idle and for other "
+        "load on the machine to drop under 10%% of the CPUs",
+    )
+    p.add_argument(
+        "--max-other",
+        type=float,
+        default=15,
+        help="a run during which other processes used more than this %% of the CPUs is measured again",
+    )
+    p.add_argument("--retries", type=int, default=2, help="how many times such a run is measured again")
     p.add_argument("--pause", type=float, default=1.0, help="seconds of rest between runs")
     p.add_argument(
         "--only",
@@ -1158,6 +1383,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tmp-root", default=None, help="parent of the temp dirs")
     p.add_argument("--list", action="store_true", help="list servers and scenarios, then exit")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     if args.duration < 1:
         p.error("--duration must be at least 1 second")
     if args.connections < args.threads:
@@ -1218,29 +1445,54 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    rows: list[Row] = []
     started = time.monotonic()
-    for name, cls in TARGETS.items():
-        if name in args.skip:
-            continue
-        scenarios = [s for s in cls.scenarios if selected(args.only, s, name)]
-        if not scenarios:
-            continue
-        target = cls(opts)
-        try:
-            target.check_available()
-        except NotAvailable as exc:
-            print(f"{name}: not available: {exc}", flush=True)
-            rows += [Row(s, name, "not-available", str(exc)) for s in scenarios]
-            continue
-        if target.info:
-            info.update({f"{k}": v for k, v in target.info.items()})
-        rows += bench_target(target, scenarios, args)
+    with contextlib.ExitStack() as stack:
+        bench = Bench(args, stack)
+        for name, cls in TARGETS.items():
+            if name in args.skip:
+                continue
+            scenarios = [s for s in cls.scenarios if selected(args.only, s, name)]
+            if not scenarios:
+                continue
+            target = cls(opts)
+            try:
+                target.check_available()
+            except NotAvailable as exc:
+                print(f"{name}: not available: {exc}", flush=True)
+                bench.rows += [Row(s, name, "not-available", str(exc)) for s in scenarios]
+                continue
+            if target.info:
+                info.update(target.info)
+            bench.prepare(target, scenarios)
+        bench.run_rounds()
+    rows = bench.rows
 
     print()
     print(fmt_table(rows))
     for line in ratios(rows):
         print(line)
+    if args.repeat > 1:
+        for r in rows:
+            if r.runs and r.wrk:
+                rps = sorted(x.rps for x in r.runs)
+                print(
+                    f"# {r.scenario} {r.server}: req/s over {len(rps)} runs "
+                    f"min {rps[0]:,.0f} median {r.wrk.rps:,.0f} max {rps[-1]:,.0f}"
+                )
+    busy = [
+        f"{r.scenario} {r.server} {r.wrk.cpu.other_pct:.0f}"
+        for r in rows
+        if r.wrk and r.wrk.cpu and r.wrk.cpu.other_pct > args.max_other
+    ]
+    if busy:
+        print(
+            "# WARNING: other processes loaded the machine during some runs (% of all CPUs; figures "
+            "low/noisy): " + ", ".join(busy)
+        )
+    print(
+        "# cpu ms/req = server CPU time per request; srv cpu% = the server's share of all CPUs during "
+        "the run (tokensmith-pg: with its PostgreSQL backends); other% = processes neither server nor wrk"
+    )
     extras = [k for k in ("oidc-provider", "node") if k in info]
     if extras:
         print("# " + ", ".join(f"{k} {info[k]}" for k in extras))
@@ -1250,12 +1502,16 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed:
         if r.status == "failed":
             print(f"FAILED {r.scenario} {r.server}: {r.reason}", file=sys.stderr)
+        elif r.wrk is None:
+            print(f"UNMEASURED {r.scenario} {r.server}", file=sys.stderr)
         else:
-            w = r.wrk
+            all_runs = r.runs + r.discarded
+            bad = next((x for x in all_runs if x.non2xx or x.bad_body), r.wrk)
+            errors = {k: sum(x.errors[k] for x in all_runs) for k in r.wrk.errors}
             print(
-                f"UNCLEAN {r.scenario} {r.server}: {w.non2xx} non-2xx, {w.bad_body} unexpected "
-                f"2xx bodies, socket errors {w.errors}; first bad: HTTP {w.first_bad_status} "
-                f"{w.first_bad_body[:300]}",
+                f"UNCLEAN {r.scenario} {r.server}: {r.non2xx} non-2xx, {r.bad_body} unexpected "
+                f"2xx bodies, socket errors {errors}; first bad: HTTP {bad.first_bad_status} "
+                f"{bad.first_bad_body[:300]}",
                 file=sys.stderr,
             )
 
