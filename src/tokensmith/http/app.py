@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,18 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.runtime import Runtime
 
+GC_GEN0_THRESHOLD = 20_000
+
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange]
+
+
+def tune_gc() -> None:
+    """Keep the cyclic GC off the latency tail of a serving process: everything loaded at start-up
+    (FastAPI, SQLAlchemy, keys) goes to the permanent generation so that full collections no longer walk
+    it, and young collections run less often (request objects are short-lived and mostly acyclic)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
 class TokensmithApp(FastAPI):
@@ -42,6 +54,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not rt.started:
             await rt.start()
+        if runtime is None:
+            tune_gc()
         try:
             yield
         finally:

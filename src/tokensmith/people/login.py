@@ -24,7 +24,6 @@ from sqlalchemy import JSON, String, bindparam, column, or_, select, text, updat
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
-from tokensmith.people.batching import batcher, retry_deadlocks
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
 from tokensmith.people.sessions import (
@@ -37,6 +36,7 @@ from tokensmith.people.sessions import (
 from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
 from tokensmith.people.users import normalise_email
+from tokensmith.storage.batching import batcher, retry_deadlocks
 from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
 
 INVALID_CREDENTIALS = "Invalid email or password"

@@ -19,9 +19,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import new_id, random_hex
-from tokensmith.people.batching import batcher
 from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
+from tokensmith.storage.batching import batcher
 from tokensmith.storage.models import Role, Session, Token, User
 
 _T = Token.__table__

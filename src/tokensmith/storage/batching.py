@@ -1,10 +1,10 @@
-"""Group commit for the hot people endpoints on PostgreSQL: requests that arrive while a batch is in
-flight go to the database together in the next one — one pool checkout and one statement for many
-requests, and no waiting when there is nothing to group (the first request starts at once).
+"""Group commit: requests that arrive while a batch is in flight go to the database together in the next
+one — one pool checkout and one statement for many requests, and no waiting when there is nothing to
+group (the first request starts at once).
 
 A round trip to the database (and the pool checkout's liveness ping) costs far more CPU than the work
-of one statement, so under load this is what keeps ``/auth/refresh`` and ``/api/user/oauth2/token``
-fast; without load it changes nothing.
+of one statement, so under load this is what keeps ``/auth/refresh``, ``/api/user/oauth2/token`` and
+opaque-token issuance fast; without load it changes nothing.
 """
 
 from __future__ import annotations
