@@ -81,6 +81,10 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    if settings.is_development and not settings.model_fields_set & {"issuer"}:
+        # A local trial on another port: tokens should name the address actually served.
+        os.environ["TOKENSMITH_ISSUER"] = f"http://{host}:{port}"
+        settings = load_settings()
     configure_logging(settings.log_level)
     try:
         tenant = asyncio.run(run_once(initialise, migrate=False, start=False, settings=settings))["tenant"]
