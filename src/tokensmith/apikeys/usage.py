@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, update
 
-from tokensmith.storage.db import is_outage
+from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ApiKey
 
 log = logging.getLogger("tokensmith.apikeys")
@@ -25,12 +25,18 @@ _UPDATE = (
 MAX_PENDING = 100_000
 
 
-class UsageRecorder:
+class UsageRecorder(PeriodicFlusher):
+    flusher_name = "apikey-usage-flusher"
+    flusher_log = log
+
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
         self._pending: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def flush_interval(self) -> float:
+        return float(self._rt.settings.api_key_usage_flush_interval)
 
     def touch(self, key_id: str, at: float) -> None:
         if len(self._pending) >= MAX_PENDING and key_id not in self._pending:
@@ -55,28 +61,3 @@ class UsageRecorder:
                 raise
             return len(rows)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="apikey-usage-flusher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("API key usage could not be written at shutdown: %s", type(exc).__name__)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._rt.settings.api_key_usage_flush_interval)
-            try:
-                await self.flush()
-            except Exception as exc:
-                if not is_outage(exc):
-                    log.exception("API key usage flush failed")

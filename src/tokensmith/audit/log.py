@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from tokensmith.audit.chain import GENESIS, event_fields, link
 from tokensmith.clock import Clock
 from tokensmith.ids import new_id
-from tokensmith.storage.db import Database, is_outage
+from tokensmith.storage.db import Database
+from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import AuditEvent
 
 log = logging.getLogger("tokensmith.audit")
@@ -47,7 +48,10 @@ class PendingEvent:
     id: str = field(default_factory=new_id)
 
 
-class AuditLog:
+class AuditLog(PeriodicFlusher):
+    flusher_name = "audit-flusher"
+    flusher_log = log
+
     def __init__(self, db: Database, key: bytes, clock: Clock, *, flush_interval: float = 0.2,
                  batch_size: int = 500) -> None:
         self._db = db
@@ -56,7 +60,6 @@ class AuditLog:
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._pending: deque[PendingEvent] = deque()
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
         self._uncertain = False
@@ -77,31 +80,9 @@ class AuditLog:
     def pending(self) -> int:
         return len(self._pending)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audit-flusher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.error("audit events could not be written at shutdown: %s", type(exc).__name__)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush()
-            except Exception as exc:
-                if not is_outage(exc):
-                    log.exception("audit flush failed")
+    @property
+    def flush_interval(self) -> float:
+        return self._flush_interval
 
     async def flush(self) -> int:
         """Write everything queued; returns the number of events written."""

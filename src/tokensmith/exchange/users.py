@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tokensmith.clock import iso_z
 from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest
-from tokensmith.storage.db import is_outage
+from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ExchangeUser
 
 log = logging.getLogger("tokensmith.exchange")
@@ -89,7 +89,10 @@ def user_view(row: ExchangeUser) -> dict[str, Any]:
     }
 
 
-class ExchangeUsers:
+class ExchangeUsers(PeriodicFlusher):
+    flusher_name = "exchange-users-flusher"
+    flusher_log = log
+
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
         self._blocked: dict[str, frozenset[str]] = {}
@@ -98,7 +101,6 @@ class ExchangeUsers:
         self._pending: dict[tuple[str, str], _Seen] = {}
         self._written: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
         self._flush_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
         self._reloads: set[asyncio.Task[None]] = set()
         runtime.on_change(self._on_change)
 
@@ -202,36 +204,20 @@ class ExchangeUsers:
                 self._written[key] = (batch[key].at, _fingerprint(batch[key].user))
             return len(rows)
 
-    # ---- lifecycle ----
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="exchange-users-flusher")
+    # ---- lifecycle (PeriodicFlusher) ----
+    @property
+    def flush_interval(self) -> float:
+        return float(self._rt.settings.exchange_user_flush_interval)
+
+    async def tick(self) -> None:
+        if not self._loaded:
+            await self.ensure_loaded()
+        await self.flush()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
         for task in list(self._reloads):
             task.cancel()
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("exchange users could not be written at shutdown: %s", type(exc).__name__)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._rt.settings.exchange_user_flush_interval)
-            try:
-                if not self._loaded:
-                    await self.ensure_loaded()
-                await self.flush()
-            except Exception as exc:
-                if not is_outage(exc):
-                    log.exception("exchange users flush failed")
+        await super().stop()
 
 
 # ---- management (API and CLI) ----
