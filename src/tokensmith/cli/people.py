@@ -27,6 +27,14 @@ async def _tenant(rt: Any, slug: str) -> str:
     return await tenant_id_for(rt, slug)
 
 
+async def _tenant_and_user(rt: Any, slug: str, user: str | None) -> tuple[str, str | None]:
+    """The tenant id and, when a user (id or e-mail) is named, that user's id — the list filters."""
+    from tokensmith.people.users import find_user
+
+    tid = await _tenant(rt, slug)
+    return tid, (await find_user(rt, user, tid)).id if user else None
+
+
 def _user_line(v: dict[str, Any]) -> str:
     return f"{v['id']}\t{v['email']}\t{v['role']}\t{v['status']}" + ("\ttotp" if v["totpEnabled"] else "")
 
@@ -177,11 +185,9 @@ def sessions_list(
 ) -> None:
     """List sessions (newest first)."""
     from tokensmith.people.sessions import list_sessions
-    from tokensmith.people.users import find_user
 
     async def work(rt: Any) -> list[dict[str, Any]]:
-        tid = await _tenant(rt, tenant)
-        uid = (await find_user(rt, user, tid)).id if user else None
+        tid, uid = await _tenant_and_user(rt, tenant, user)
         return [r.view() for r in await list_sessions(rt, tid, user_id=uid, include_ended=include_ended)]
 
     emit(run_with_runtime(work), as_json, lambda rows: "\n".join(
@@ -249,11 +255,9 @@ def usertokens_list(
 ) -> None:
     """List user tokens (never the tokens themselves)."""
     from tokensmith.people.user_tokens import list_user_tokens
-    from tokensmith.people.users import find_user
 
     async def work(rt: Any) -> list[dict[str, Any]]:
-        tid = await _tenant(rt, tenant)
-        uid = (await find_user(rt, user, tid)).id if user else None
+        tid, uid = await _tenant_and_user(rt, tenant, user)
         return [r.view() for r in await list_user_tokens(rt, tid, user_id=uid, include_revoked=include_revoked)]
 
     emit(run_with_runtime(work), as_json, lambda rows: "\n".join(

@@ -26,6 +26,16 @@ class Grant(Protocol):
         ...
 
 
+def token_response(token: Any, scopes: list[str], **extra: Any) -> dict[str, Any]:
+    """RFC 6749 §5.1 successful response: ``access_token``, ``token_type``, ``expires_in``, ``scope``
+    (when any), plus grant-specific members (e.g. RFC 8693's ``issued_token_type``)."""
+    body: dict[str, Any] = {"access_token": token.value, "token_type": "Bearer", "expires_in": token.expires_in}
+    body.update(extra)
+    if scopes:
+        body["scope"] = " ".join(scopes)
+    return body
+
+
 class GrantRegistry:
     def __init__(self) -> None:
         self._grants: dict[str, Grant] = {}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokensmith.errors import InvalidRequest, InvalidScope, UnauthorizedClient
+from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.scopes import not_covered, parse_scope
 from tokensmith.services.clients import ClientRecord
@@ -64,11 +65,4 @@ class ClientCredentialsGrant:
                         subject=token.jti, ip=req.client_ip, request_id=req.request_id,
                         grant=self.grant_type, format=client.access_token_format, scope=validated.scopes)
         rt.metrics.tokens_issued.labels(self.grant_type, client.client_id).inc()
-        body: dict[str, Any] = {
-            "access_token": token.value,
-            "token_type": "Bearer",
-            "expires_in": token.expires_in,
-        }
-        if validated.scopes:
-            body["scope"] = " ".join(validated.scopes)
-        return body
+        return token_response(token, validated.scopes)

@@ -29,6 +29,7 @@ from tokensmith.errors import InvalidClient, InvalidRequest, InvalidScope, Unaut
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
 from tokensmith.exchange.service import UserNotAllowed, exchange_for
 from tokensmith.oauth.client_auth import parse_basic
+from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.scopes import not_covered, parse_scope
 
@@ -134,12 +135,4 @@ class TokenExchangeGrant:
                                          request_id=req.request_id, via="rfc8693")
         except UserNotAllowed as exc:
             raise InvalidRequest(exc.description, debug=exc.reason) from None
-        body: dict[str, Any] = {
-            "access_token": token.value,
-            "issued_token_type": validated.issued_token_type,
-            "token_type": "Bearer",
-            "expires_in": token.expires_in,
-        }
-        if validated.scopes:
-            body["scope"] = " ".join(validated.scopes)
-        return body
+        return token_response(token, validated.scopes, issued_token_type=validated.issued_token_type)
