@@ -135,7 +135,8 @@ class Settings(BaseSettings):
     db_retry_after: int = Field(5, gt=0, description="`Retry-After` (s) sent with 503 when the database is down.")
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     access_log: bool = Field(
-        True, description="Write a JSON access-log line per request (method, path, status, duration, request id)."
+        True, description="Write a JSON access-log line per request (method, path, status, duration, request id). "
+        "The lines are at `info` level: a `log_level` of `WARNING` or above leaves them out too."
     )
     db_pool_size: int = Field(10, gt=0, description="Connection pool size per process (PostgreSQL).")
     # ---- people: sign-in, sessions, user tokens (docs/security.md) ----

@@ -9,8 +9,8 @@ Freshness, because a revoked key must fail everywhere within a second:
 * Every change to a key writes ``changed apikey:<id>`` to the revocation feed (in the transaction of the
   change). Every process receives it (Redis pub/sub at once, the feed poll within
   ``revocation_poll_interval`` after the commit) and drops its memory copy.
-* A load that was in flight while a change arrived is not cached (``_epoch``), so a copy read just before
-  a commit cannot outlive the notification that follows the commit.
+* A load that was in flight while a change arrived is not cached (:class:`~tokensmith.storage.cache.LoadingCache`),
+  so a copy read just before a commit cannot outlive the notification that follows the commit.
 * Redis copies carry the key's generation (``tokensmith:apikey-gen:<clientId>``), read *before* the
   database in the same round trip as the copy; writers increment it after their commit. A copy whose
   generation is not the current one is ignored, so a slow reader can never park a stale copy in Redis.
@@ -21,7 +21,6 @@ Freshness, because a revoked key must fail everywhere within a second:
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -29,6 +28,7 @@ from sqlalchemy import select
 
 from tokensmith.apikeys.records import ApiKeyRecord, from_row
 from tokensmith.apikeys.throttle import OncePer
+from tokensmith.storage.cache import LoadingCache
 from tokensmith.storage.models import ApiKey, Tenant
 
 log = logging.getLogger("tokensmith.apikeys")
@@ -43,9 +43,8 @@ class ApiKeyDirectory:
 
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
-        self._cache: dict[str, tuple[ApiKeyRecord | None, float]] = {}
+        self._cache: LoadingCache[str, ApiKeyRecord | None] = LoadingCache(max_entries=MAX_ENTRIES)
         self._client_ids: dict[str, str] = {}  # key id -> clientId, to act on "changed apikey:<id>"
-        self._epoch = 0
         self._redis_warning = OncePer(30.0)
         self.loads = 0  # database loads, for tests and metrics
         runtime.on_change(self._on_change)
@@ -55,18 +54,16 @@ class ApiKeyDirectory:
         kind, _, key_id = what.partition(":")
         if kind != "apikey":
             return
-        self._epoch += 1
         client_id = self._client_ids.pop(key_id, None)
         if client_id is not None:
-            self._cache.pop(client_id, None)
+            self._cache.invalidate(client_id)
+        else:
+            self._cache.invalidate_loads()
 
     def invalidate(self, client_id: str | None = None) -> None:
-        self._epoch += 1
         if client_id is None:
-            self._cache.clear()
             self._client_ids.clear()
-        else:
-            self._cache.pop(client_id, None)
+        self._cache.invalidate(client_id)
 
     async def bump_generation(self, client_id: str) -> None:
         """After a committed change: every Redis copy of this key becomes unusable."""
@@ -84,21 +81,16 @@ class ApiKeyDirectory:
 
     # ---- lookup ----
     async def get(self, client_id: str) -> ApiKeyRecord | None:
-        hit = self._cache.get(client_id)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        epoch = self._epoch
-        record = await self._load(client_id)
-        if epoch == self._epoch:
-            if len(self._cache) >= MAX_ENTRIES:
-                self._cache.clear()
-                self._client_ids.clear()
-            ttl = self._rt.settings.api_key_cache_ttl if record is not None else self.NEGATIVE_TTL
-            self._cache[client_id] = (record, time.monotonic() + ttl)
-            if record is not None:
-                self._client_ids[record.id] = client_id
-        return record
+        return await self._cache.get(client_id, lambda: self._load(client_id), self._remember)
+
+    def _remember(self, record: ApiKeyRecord | None) -> float:
+        """How long to cache a load (and note which key id it belongs to, for change notifications)."""
+        if record is None:
+            return self.NEGATIVE_TTL
+        if len(self._client_ids) >= MAX_ENTRIES:
+            self._client_ids.clear()
+        self._client_ids[record.id] = record.client_id
+        return self._rt.settings.api_key_cache_ttl
 
     async def _load(self, client_id: str) -> ApiKeyRecord | None:
         redis = self._rt.redis

@@ -16,7 +16,6 @@ batched.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from tokensmith.apikeys.verifier import ApiKeys, keys_for
 from tokensmith.errors import MessageError
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.exchange.users import ExchangeUsers, exchange_users_for
+from tokensmith.ids import new_id
 from tokensmith.tokens.formats import IssuedToken
 
 INVALID_USER = "Invalid user_id provided"
@@ -87,7 +87,7 @@ class SessionExchange:
             claims["healthcare_provider_identification_number"] = user.healthcare_provider_identification_number
         if user.healthcare_provider_type is not None:
             claims["healthcare_provider_type"] = user.healthcare_provider_type
-        sid = str(uuid.uuid4())
+        sid = new_id()
         token = await rt.issuer.issue(
             fmt="jwt", subject=user.user_id, client_id=key.client_id, tenant_id=key.tenant_id,
             scopes=list(scopes), ttl=ttl, audience=rt.settings.exchange_audience, session_id=sid, extra=claims,
@@ -95,7 +95,7 @@ class SessionExchange:
         self.users.seen(key.tenant_id, user, now)
         rt.audit.record("exchange.issued", tenant_id=key.tenant_id, actor=f"apikey:{key.id}", subject=user.user_id,
                         ip=ip, request_id=request_id, jti=token.jti, sid=sid, exp=int(token.expires_at), via=via)
-        rt.metrics.tokens_issued.labels("session_exchange", key.client_id).inc()
+        rt.metrics.child(rt.metrics.tokens_issued, "session_exchange", key.client_id).inc()
         return token
 
     def start(self) -> None:

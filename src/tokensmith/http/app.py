@@ -37,6 +37,16 @@ class TokensmithApp(FastAPI):
     """FastAPI with tokensmith's outermost layers: request context (request id, access log, metrics,
     last-resort error handling) around the fast-path dispatcher, around FastAPI's own stack."""
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # HTTP goes straight to our stack: FastAPI's own __call__ would first ask OpenTelemetry's global
+        # providers (environment look-ups) on every request, for instrumentation tokensmith does not use.
+        stack = self.middleware_stack
+        if stack is not None and scope["type"] == "http" and not self.root_path:
+            scope["app"] = self
+            await stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
     def build_middleware_stack(self) -> Any:
         inner = FastPathRouter(super().build_middleware_stack(), self, self.state.fast_routes)
         rt = self.state.runtime
@@ -73,7 +83,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if setup is not None:
             setup(app)
         app.include_router(module.router)
-    access_log = AccessLog(enabled=settings.access_log)
+    access_log = AccessLog(enabled=settings.access_log and settings.log_level in ("DEBUG", "INFO"))
     app.state.access_log = access_log
     app.state.fast_routes = getattr(app.state, "fast_routes", {})
     return app

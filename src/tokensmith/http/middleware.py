@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 from tokensmith.errors import PayloadTooLarge
 from tokensmith.http.errors import error_response, unexpected_response
+from tokensmith.ids import new_request_id
 from tokensmith.observability.logging import request_id_var
 
 log = logging.getLogger("tokensmith.access")
@@ -37,7 +37,7 @@ class RequestContextMiddleware:
                 rid = candidate if _RID_OK.match(candidate) else None
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else -1
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_request_id()
         limit = self._runtime().settings.max_request_body
         too_large = length is not None and length > limit
         if length is None and scope["method"] not in _BODYLESS:
@@ -71,8 +71,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             status = status_holder[0]
-            self._metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
-            self._metrics.latency.labels(endpoint).observe(elapsed)
+            metrics = self._metrics
+            metrics.child(metrics.requests, endpoint, scope["method"], str(status)).inc()
+            metrics.child(metrics.latency, endpoint).observe(elapsed)
             self._access_log.write(scope["method"], scope["path"], status, round(elapsed * 1000, 2),
                                    _client(scope), rid)
             request_id_var.reset(token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
+import orjson
 
 from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial
 
@@ -34,7 +35,9 @@ _DECODE_OPTIONS: Any = {
 def sign_jwt(claims: dict[str, Any], key: SigningKeyMaterial, typ: str = "at+jwt") -> str:
     if key.private is None:
         raise ValueError("this key cannot sign")
-    return jwt.encode(claims, key.private, algorithm=key.alg, headers={"typ": typ, "kid": key.kid})
+    # PyJWS signs; the claims are serialised with orjson (PyJWT's json.dumps is a tenth of a token's CPU).
+    return jwt.api_jws.encode(orjson.dumps(claims), key.private, algorithm=key.alg,
+                              headers={"typ": typ, "kid": key.kid})
 
 
 def verify_jwt(

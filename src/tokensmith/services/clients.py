@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id, random_token
 from tokensmith.scopes import covered_by_any, not_covered
+from tokensmith.storage.cache import LoadingCache
 from tokensmith.storage.models import OAuthClient, Role
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -96,32 +96,16 @@ class ClientDirectory:
 
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
-        self._cache: dict[str, tuple[ClientRecord | None, float]] = {}
-        # Bumped by every invalidation: a record read before an invalidation is not cached after it
-        # (it may predate the change, e.g. a disable, and would then be served for the whole TTL).
-        self._generation = 0
+        self._cache: LoadingCache[str, ClientRecord | None] = LoadingCache(max_entries=50_000)
 
     def invalidate(self, client_id: str | None = None) -> None:
-        self._generation += 1
-        if client_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(client_id, None)
+        self._cache.invalidate(client_id)
 
     async def get(self, client_id: str) -> ClientRecord | None:
-        now = time.monotonic()
-        hit = self._cache.get(client_id)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        generation = self._generation
-        record = await self.load(client_id)
-        if generation != self._generation:
-            return record
-        ttl = self._rt.settings.client_cache_ttl if record is not None else self.NEGATIVE_TTL
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[client_id] = (record, now + ttl)
-        return record
+        return await self._cache.get(client_id, lambda: self.load(client_id), self._ttl)
+
+    def _ttl(self, record: ClientRecord | None) -> float:
+        return self._rt.settings.client_cache_ttl if record is not None else self.NEGATIVE_TTL
 
     async def load(self, client_id: str) -> ClientRecord | None:
         async with self._rt.db.session() as session:

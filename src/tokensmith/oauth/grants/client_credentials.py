@@ -64,5 +64,5 @@ class ClientCredentialsGrant:
         rt.audit.record("token.issued", tenant_id=client.tenant_id, actor=client.client_id,
                         subject=token.jti, ip=req.client_ip, request_id=req.request_id,
                         grant=self.grant_type, format=client.access_token_format, scope=validated.scopes)
-        rt.metrics.tokens_issued.labels(self.grant_type, client.client_id).inc()
+        rt.metrics.child(rt.metrics.tokens_issued, self.grant_type, client.client_id).inc()
         return token_response(token, validated.scopes)
