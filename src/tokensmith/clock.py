@@ -39,6 +39,8 @@ def iso_z(ts: float | datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z`` suffix and whole seconds, as the wire contracts show."""
     if ts is None:
         return None
+    if isinstance(ts, int | float):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
     dt = ts if isinstance(ts, datetime) else utc(ts)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)

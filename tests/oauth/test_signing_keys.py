@@ -114,7 +114,10 @@ def test_revoked_key_kills_its_tokens_at_once(any_server: LiveServer) -> None:
         token = get_token(http, record.client_id, secret or "")["access_token"]
         opaque_client, opaque_secret = any_server.create_client(access_token_format="opaque")
         opaque = get_token(http, opaque_client.client_id, opaque_secret or "")["access_token"]
+        # introspected once while the key is good: its verified signature is remembered ...
+        assert introspect(http, token, record.client_id, secret or "")["active"] is True
         any_server.call(lambda rt: revoke_key(rt, active))
+        # ... and still the token is inactive the moment its key is revoked
         assert introspect(http, token, record.client_id, secret or "") == INACTIVE
         assert active not in kids(any_server)
         # Opaque tokens do not depend on signing keys.

@@ -35,10 +35,10 @@ _ADVISORY_LOCK_ID = 0x746F6B656E  # "token"
 MAX_PENDING = 200_000
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingEvent:
     type: str
-    at: datetime
+    ts: float  # the clock's reading; turned into a datetime only when the batch is written
     tenant_id: str | None = None
     actor: str | None = None
     subject: str | None = None
@@ -46,6 +46,10 @@ class PendingEvent:
     request_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.ts, UTC)
 
 
 class AuditLog(PeriodicFlusher):
@@ -72,7 +76,7 @@ class AuditLog(PeriodicFlusher):
             self._pending.popleft()
             self.dropped += 1
             log.error("audit queue full; oldest event dropped")
-        self._pending.append(PendingEvent(type=type_, at=datetime.fromtimestamp(self._clock.now(), UTC),
+        self._pending.append(PendingEvent(type=type_, ts=self._clock.now(),
                                           tenant_id=tenant_id, actor=actor, subject=subject, ip=ip,
                                           request_id=request_id, data=data))
 
@@ -138,10 +142,11 @@ class AuditLog(PeriodicFlusher):
             rows = []
             for event in batch:
                 seq += 1
-                fields = event_fields(seq, event.id, event.at, event.type, event.tenant_id, event.actor,
+                at = event.at
+                fields = event_fields(seq, event.id, at, event.type, event.tenant_id, event.actor,
                                       event.subject, event.ip, event.request_id, event.data)
                 digest = link(self._key, prev_hash, fields)
-                rows.append({"seq": seq, "id": event.id, "at": event.at, "type": event.type,
+                rows.append({"seq": seq, "id": event.id, "at": at, "type": event.type,
                              "tenant_id": event.tenant_id, "actor": event.actor, "subject": event.subject,
                              "ip": event.ip, "request_id": event.request_id, "data": event.data,
                              "prev_hash": prev_hash, "hash": digest})

@@ -3,17 +3,23 @@
 JWT: signature with the key named by ``kid`` (algorithm pinned per key), then claims with the injected
 clock, then the in-memory revocation view (jti deny list, session, client/user cut-off from the jti's
 UUIDv7 timestamp). Opaque: keyed-hash lookup, then the same revocation checks.
+
+A resource server introspects the same token again and again during its lifetime. The signature and header
+of a JWT are facts about its bytes, so they are checked once per token and remembered (by a digest of the
+token) for ``SIGNATURE_MEMO_SIZE`` tokens; everything that can change — expiry against the clock, the key
+being revoked or dropped, the jti/session/cut-off revocations — is checked on every call.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from tokensmith.ids import uuid7_ms
-from tokensmith.jose.tokens import JwtVerificationError, verify_jwt
+from tokensmith.jose.tokens import JwtVerificationError, validate_claims, verify_jwt
 from tokensmith.storage.models import Token
 
 
@@ -42,9 +48,14 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
+SIGNATURE_MEMO_SIZE = 4096
+
+
 class TokenVerifier:
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
+        # blake2b-128 of a JWT whose signature and header verified -> (its claims, the key's kid)
+        self._verified: dict[bytes, tuple[dict[str, Any], str]] = {}
 
     def _revoked(self, claims: dict[str, Any]) -> str | None:
         feed = self._rt.revocations
@@ -70,20 +81,32 @@ class TokenVerifier:
         return await self._verify_opaque(token)
 
     def _verify_jwt(self, token: str) -> tuple[TokenInfo | None, str]:
+        rt = self._rt
+        now = rt.clock.now()
+        digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
         try:
-            # No leeway on exp: this is the issuer judging the exp it wrote (opaque tokens neither), so
-            # introspection agrees with expires_in. The leeway still covers iat/nbf across instances.
-            claims, key = verify_jwt(token, self._rt.keyring, now=self._rt.clock.now(),
-                                     leeway=self._rt.settings.jwt_leeway, issuer=self._rt.settings.issuer,
-                                     exp_leeway=0)
+            memo = self._verified.get(digest)
+            if memo is not None and rt.keyring.for_verification(memo[1]) is not None:
+                claims, kid = memo
+                validate_claims(claims, now=now, leeway=rt.settings.jwt_leeway, issuer=rt.settings.issuer,
+                                audience=None, exp_leeway=0)
+            else:
+                # No leeway on exp: this is the issuer judging the exp it wrote (opaque tokens neither), so
+                # introspection agrees with expires_in. The leeway still covers iat/nbf across instances.
+                claims, key = verify_jwt(token, rt.keyring, now=now, leeway=rt.settings.jwt_leeway,
+                                         issuer=rt.settings.issuer, exp_leeway=0)
+                kid = key.kid
+                if len(self._verified) >= SIGNATURE_MEMO_SIZE:
+                    self._verified.clear()
+                self._verified[digest] = (claims, kid)
         except JwtVerificationError as exc:
             return None, exc.reason
-        if self._rt.revocations.is_kid_revoked(key.kid):  # even if the key ring has not been reloaded yet
+        if rt.revocations.is_kid_revoked(kid):  # even if the key ring has not been reloaded yet
             return None, "signing key revoked"
         reason = self._revoked(claims)
         if reason:
             return None, reason
-        return TokenInfo(claims=claims, format="jwt"), "ok"
+        return TokenInfo(claims=dict(claims), format="jwt"), "ok"
 
     async def _verify_opaque(self, token: str) -> tuple[TokenInfo | None, str]:
         if len(token) > 512:
