@@ -76,14 +76,14 @@ def new_id() -> str:
     return _format_uuid(value)
 
 
-_request_prefix = secrets.token_hex(6)
+_request_prefix = secrets.token_hex(8)
 _request_counter = itertools.count(1)
 
 
 def new_request_id() -> str:
     """A request id for log correlation: unique per process start (random prefix) plus a counter. Not a
     secret and not unguessable — it is echoed in ``X-Request-Id`` — so it needs no randomness per request."""
-    return f"{_request_prefix}{next(_request_counter):010x}"
+    return f"{_request_prefix}{next(_request_counter):016x}"
 
 
 def random_hex(nbytes: int) -> str:

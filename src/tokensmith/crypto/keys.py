@@ -32,11 +32,15 @@ class MasterKeys:
     def __init__(self, master_key: str) -> None:
         master = master_key.encode()
         self._hash_key = _derive(master, b"secret-hash")
+        # keyed once; each hash copies this state (saves re-keying HMAC on every request)
+        self._hash_base = hmac.new(self._hash_key, digestmod=hashlib.sha256)
         self._aead = AESGCM(_derive(master, b"private-key-encryption"))
         self.audit_key = _derive(master, b"audit-chain")
 
     def secret_hash(self, secret: str) -> str:
-        return hmac.new(self._hash_key, secret.encode(), hashlib.sha256).hexdigest()
+        mac = self._hash_base.copy()
+        mac.update(secret.encode())
+        return mac.hexdigest()
 
     def verify_secret(self, secret: str, stored_hash: str | None) -> bool:
         if not stored_hash:
