@@ -46,6 +46,34 @@ def test_rate_limit_holds_across_two_instances_sharing_redis(redis_pair: tuple[L
             assert resp.headers["retry-after"] == str(resp.json()["retry_after"])
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_large_limit_taken_in_batches_still_holds_across_instances(
+    redis_pair: tuple[LiveServer, LiveServer],
+) -> None:
+    """Keys with large limits are counted in batches per process (one Redis round trip per batch): the
+    two instances together still never serve more than the limit, and serve nearly all of it."""
+    first, second = redis_pair
+    limit = 400  # batches of 4
+    with first.client() as a, second.client() as b:
+        key = api_key(create_key(a, admin_headers(first, a), name=f"rl-{uuid.uuid4().hex}", rateLimit=limit))
+        served = {"a": 0, "b": 0}
+        refused = 0
+        for i in range(limit + 40):
+            name, client = ("a", a) if i % 3 else ("b", b)
+            status = exchange(client, key).status_code
+            if status == 200:
+                served[name] += 1
+            else:
+                assert status == 429
+                refused += 1
+    total = served["a"] + served["b"]
+    assert total <= limit
+    assert total >= limit - 2 * 4  # at most one unspent batch per instance
+    assert served["a"] > 0 and served["b"] > 0
+    assert refused >= 40
+
+
 def test_without_redis_each_instance_counts_for_itself(db_pair: tuple[LiveServer, LiveServer]) -> None:
     """The embedded default: in process, documented as per instance."""
     first, second = db_pair

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.oauth.helpers import CC, TOKEN_PATHS, basic, jwt_parts
+from tests.oauth.helpers import CC, TOKEN_PATHS, basic, eventually, jwt_parts
 from tests.support import LiveServer, make_settings
 from tokensmith.errors import InvalidRequest
 from tokensmith.services.clients import set_client_status
@@ -376,6 +376,35 @@ def test_successful_authentications_are_not_throttled(sqlite_url: str) -> None:
         for _ in range(6):
             resp = http.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
             assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_an_instance_that_saw_no_failure_learns_of_them_through_redis(postgres_url: str, redis_url: str) -> None:
+    """The throttle check costs no Redis round trip while nobody fails, yet failures on one instance reach
+    the others' checks (announced over pub/sub) within a second."""
+    settings = {"client_auth_failures_per_minute": 3, "redis_url": redis_url}
+
+    async def subscribed(rt: Any) -> bool:
+        return bool(rt.limiter.knows_recent_failures)
+
+    with LiveServer(make_settings(postgres_url, **settings)) as first, \
+            LiveServer(make_settings(postgres_url, **settings)) as second, \
+            first.client() as http_a, second.client() as http_b:
+        record, secret = first.create_client()
+        eventually(lambda: second.call(subscribed), timeout=5)
+        assert http_b.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or "")).status_code == 200
+
+        async def heard(rt: Any) -> bool:
+            return bool(rt.limiter.recently_failed("client-auth-fail", record.client_id))
+
+        assert not second.call(heard)
+        for _ in range(3):
+            assert_oauth_error(http_a.post("/oauth/token", data=CC, headers=basic(record.client_id, "wrong")),
+                               401, "invalid_client")
+        eventually(lambda: second.call(heard), timeout=1)
+        resp = http_b.post("/oauth/token", data=CC, headers=basic(record.client_id, secret or ""))
+        assert resp.status_code == 429, resp.text
 
 
 @pytest.mark.postgres

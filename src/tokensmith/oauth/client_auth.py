@@ -85,8 +85,8 @@ async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool 
     elif client.auth_method not in (method, "client_secret_basic", "client_secret_post"):
         reason = f"client may not use {method}"
     if reason is not None:
-        await rt.limiter.hit(limit, "client-auth-fail", client_id)
-        await rt.limiter.hit(limit * 5, "client-auth-fail-ip", ip)
+        await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)
+        await rt.limiter.hit(limit * 5, "client-auth-fail-ip", ip, announce=True)
         rt.audit.record("client.auth_failed", tenant_id=client.tenant_id if client else None,
                         subject=client_id[:100], ip=req.client_ip, request_id=req.request_id, reason=reason,
                         method=method)
