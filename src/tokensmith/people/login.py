@@ -245,7 +245,8 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
         rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_pg(rt, items)).submit(
             (digest, new_row["id"], new_row["token_hash"]))
     else:
-        rotated = await _rotate_portable(rt, digest, new_row)
+        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_portable(rt, items)).submit(
+            (digest, new_row))
     if rotated is None:
         await _refused_refresh(rt, digest, utc(rt.clock.now()), ctx)
         raise AssertionError("unreachable")
@@ -274,34 +275,38 @@ async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[A
     return [won.get((digest, new_id)) for digest, new_id, _ in items]
 
 
-async def _rotate_portable(rt: Any, digest: str, new_row: dict[str, Any]) -> Any:
-    """The same for one token in three statements of one transaction (SQLite cannot return joined
-    columns from an UPDATE); the UPDATE comes first, so SQLite's write lock is held before anything is
-    read."""
+async def _rotate_batch_portable(rt: Any, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
+    UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
+    anything is read, and the whole group costs one lock and one commit."""
     now = utc(rt.clock.now())
+    async with transaction(rt) as conn:
+        return [await _rotate_portable(rt, conn, now, digest, new_row) for digest, new_row in items]
+
+
+async def _rotate_portable(rt: Any, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
                      .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
                             or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
                      .exists())
-    async with transaction(rt) as conn:
-        claimed = (await conn.execute(
-            update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                             _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
-                             _T.c.created_at > idle_before, valid_session)
-            .values(used_at=now)
-            .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id))).first()
-        if claimed is None:
-            return None
-        ctx_row = (await conn.execute(
-            select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
-            .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-            .where(_S.c.id == claimed.session_id))).one()
-        await conn.execute(_T.insert().values(**{
-            **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id,
-            "session_id": claimed.session_id, "expires_at": ctx_row.expires_at, "parent_id": claimed.id}))
-        if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
-            await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
+    claimed = (await conn.execute(
+        update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
+                         _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
+                         _T.c.created_at > idle_before, valid_session)
+        .values(used_at=now)
+        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id))).first()
+    if claimed is None:
+        return None
+    ctx_row = (await conn.execute(
+        select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
+        .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
+        .where(_S.c.id == claimed.session_id))).one()
+    await conn.execute(_T.insert().values(**{
+        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id,
+        "session_id": claimed.session_id, "expires_at": ctx_row.expires_at, "parent_id": claimed.id}))
+    if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
+        await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
     return _Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
                     ctx_row.permissions, ctx_row.project_permissions)
 

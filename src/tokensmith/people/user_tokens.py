@@ -169,14 +169,11 @@ class _Rows:
 async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
                               request_id: str | None = None) -> dict[str, Any]:
     """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token, minted with
-    the user's role as it is now. On PostgreSQL concurrent exchanges are grouped (one lookup and one
-    insert for the whole group); elsewhere one pool checkout per request."""
+    the user's role as it is now. Concurrent exchanges are grouped (one lookup and one insert for the whole
+    group, :mod:`tokensmith.storage.batching`)."""
     digest = rt.master.secret_hash(token) if len(token) <= 512 else ""
     request = _Exchange(digest, ip, request_id)
-    if rt.db.dialect == "postgresql":
-        row, access = await batcher(rt, "user_tokens", lambda items: _exchange_batch(rt, items)).submit(request)
-    else:
-        row, access = (await _exchange_batch(rt, [request]))[0]
+    row, access = await batcher(rt, "user_tokens", lambda items: _exchange_batch(rt, items)).submit(request)
     if row is None:
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")

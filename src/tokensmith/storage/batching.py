@@ -85,5 +85,8 @@ def batcher(rt: Any, name: str, run: Callable[[list[Any]], Awaitable[list[Any]]]
     key = f"people.batcher.{name}"
     existing = rt.extensions.get(key)
     if existing is None:
-        existing = rt.extensions[key] = Batcher(run)
+        # SQLite has one writer per database: a second batch in flight from this process would only wait
+        # for the first one's lock.
+        inflight = 1 if rt.db.dialect == "sqlite" else 2
+        existing = rt.extensions[key] = Batcher(run, max_inflight=inflight)
     return existing
