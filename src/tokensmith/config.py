@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="Redis URL for shared rate limits, revocation fan-out and caches across instances. "
         "Unset: everything stays in process (fine for one instance).",
     )
+    redis_namespace: str = Field(
+        "tokensmith", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of every Redis key and pub/sub channel tokensmith uses. Deployments that share "
+        "one Redis server must each have their own, or they would share rate limits, caches and revocations.",
+    )
     issuer: str = Field(
         "http://127.0.0.1:8000",
         description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",

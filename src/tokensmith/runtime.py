@@ -40,9 +40,9 @@ class Runtime:
         self.audit = AuditLog(self.db, self.master.audit_key, self.clock,
                               flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size)
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
-                                          redis=self.redis)
+                                          redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
-        self.limiter = RateLimiter(settings.redis_url)
+        self.limiter = RateLimiter(settings.redis_url, self.redis, settings.redis_namespace)
         self.clients = ClientDirectory(self)
         self.issuer = TokenIssuer(self)
         self.verifier = TokenVerifier(self)
@@ -90,6 +90,7 @@ class Runtime:
         if background:
             self.audit.start()
             self.revocations.start()
+            self.limiter.start()
         self.started = True
 
     @property
@@ -128,6 +129,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovery
             self._recovery = None
+        await self.limiter.stop()
         await self.revocations.stop()
         await self.audit.stop()
         if self.redis is not None:

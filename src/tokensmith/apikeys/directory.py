@@ -11,7 +11,7 @@ Freshness, because a revoked key must fail everywhere within a second:
   ``revocation_poll_interval`` after the commit) and drops its memory copy.
 * A load that was in flight while a change arrived is not cached (:class:`~tokensmith.storage.cache.LoadingCache`),
   so a copy read just before a commit cannot outlive the notification that follows the commit.
-* Redis copies carry the key's generation (``tokensmith:apikey-gen:<clientId>``), read *before* the
+* Redis copies carry the key's generation (``<redis_namespace>:apikey-gen:<clientId>``), read *before* the
   database in the same round trip as the copy; writers increment it after their commit. A copy whose
   generation is not the current one is ignored, so a slow reader can never park a stale copy in Redis.
 * Unknown ``clientId`` values are cached for two seconds in memory only, so guessing costs the database
@@ -33,8 +33,6 @@ from tokensmith.storage.models import ApiKey, Tenant
 
 log = logging.getLogger("tokensmith.apikeys")
 
-REDIS_PREFIX = "tokensmith:apikey:"
-REDIS_GEN_PREFIX = "tokensmith:apikey-gen:"
 MAX_ENTRIES = 100_000
 
 
@@ -43,6 +41,9 @@ class ApiKeyDirectory:
 
     def __init__(self, runtime: Any) -> None:
         self._rt = runtime
+        namespace = runtime.settings.redis_namespace
+        self._copy_prefix = f"{namespace}:apikey:"
+        self._gen_prefix = f"{namespace}:apikey-gen:"
         self._cache: LoadingCache[str, ApiKeyRecord | None] = LoadingCache(max_entries=MAX_ENTRIES)
         self._client_ids: dict[str, str] = {}  # key id -> clientId, to act on "changed apikey:<id>"
         self._redis_warning = OncePer(30.0)
@@ -72,8 +73,8 @@ class ApiKeyDirectory:
             return
         try:
             async with redis.pipeline(transaction=True) as pipe:
-                pipe.incr(REDIS_GEN_PREFIX + client_id)
-                pipe.delete(REDIS_PREFIX + client_id)
+                pipe.incr(self._gen_prefix + client_id)
+                pipe.delete(self._copy_prefix + client_id)
                 await pipe.execute()
         except Exception as exc:
             # The copy then lives at most api_key_redis_cache_ttl; the feed still invalidates memory.
@@ -97,7 +98,7 @@ class ApiKeyDirectory:
         generation: bytes | None = None
         if redis is not None:
             try:
-                cached, generation = await redis.mget(REDIS_PREFIX + client_id, REDIS_GEN_PREFIX + client_id)
+                cached, generation = await redis.mget(self._copy_prefix + client_id, self._gen_prefix + client_id)
                 if cached is not None:
                     data = orjson.loads(cached)
                     if data.get("gen") == (generation or b"0").decode():
@@ -110,7 +111,7 @@ class ApiKeyDirectory:
         if redis is not None and record is not None:
             payload = orjson.dumps({"gen": (generation or b"0").decode(), "record": record.to_cache()})
             try:
-                await redis.set(REDIS_PREFIX + client_id, payload, ex=self._rt.settings.api_key_redis_cache_ttl)
+                await redis.set(self._copy_prefix + client_id, payload, ex=self._rt.settings.api_key_redis_cache_ttl)
             except Exception as exc:
                 if self._redis_warning.allow("set"):
                     log.warning("API key cache in Redis unavailable: %s", type(exc).__name__)

@@ -18,6 +18,7 @@ from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
+from tokensmith.cli.tokens import tokens_app
 from tokensmith.config import load_settings
 from tokensmith.errors import ConfigurationError, ServiceError
 from tokensmith.storage.db import is_outage
@@ -38,6 +39,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(roles_app, name="roles")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(usertokens_app, name="usertokens")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(apikeys_cli.app, name="apikeys")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 

@@ -93,36 +93,35 @@ return v
 class RedisCounters:
     """The same counters in Redis (atomic scripts), shared by every instance."""
 
-    PREFIX = "tokensmith:people:"
-
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, namespace: str) -> None:
+        self.prefix = f"{namespace}:people:"
         self._redis = redis
         self._incr = redis.register_script(_INCR)
         self._decr = redis.register_script(_DECR)
 
     async def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
-        value = await self._incr(keys=[self.PREFIX + key], args=[int(ttl * 1000), "1" if refresh else "0"])
+        value = await self._incr(keys=[self.prefix + key], args=[int(ttl * 1000), "1" if refresh else "0"])
         return int(value)
 
     async def decr(self, key: str) -> None:
-        await self._decr(keys=[self.PREFIX + key])
+        await self._decr(keys=[self.prefix + key])
 
     async def set(self, key: str, ttl: float) -> None:
-        await self._redis.set(self.PREFIX + key, 1, px=max(1, int(ttl * 1000)))
+        await self._redis.set(self.prefix + key, 1, px=max(1, int(ttl * 1000)))
 
     async def ttl(self, key: str) -> float | None:
-        ms = await self._redis.pttl(self.PREFIX + key)
+        ms = await self._redis.pttl(self.prefix + key)
         return None if ms is None or ms < 0 else ms / 1000
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self.PREFIX + key)
+        await self._redis.delete(self.prefix + key)
 
 
 class LoginThrottle:
     def __init__(self, rt: Any) -> None:
         self._rt = rt
         self.counters: MemoryCounters | RedisCounters = (
-            RedisCounters(rt.redis) if rt.redis is not None else MemoryCounters(rt.clock))
+            RedisCounters(rt.redis, rt.settings.redis_namespace) if rt.redis is not None else MemoryCounters(rt.clock))
 
     @property
     def _settings(self) -> Any:

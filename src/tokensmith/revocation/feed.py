@@ -31,7 +31,7 @@ from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.models import Revocation
 
 log = logging.getLogger("tokensmith.revocation")
-CHANNEL = "tokensmith:revocations"
+CHANNEL = "revocations"  # under the deployment's redis_namespace
 OVERLAP = timedelta(seconds=10)
 _PENDING = "tokensmith.revocations.pending"
 
@@ -39,7 +39,9 @@ ChangeListener = Callable[[str], Awaitable[None] | None]
 
 
 class RevocationFeed:
-    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Any = None) -> None:
+    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Any = None,
+                 namespace: str = "tokensmith") -> None:
+        self._channel = f"{namespace}:{CHANNEL}"
         self._db = db
         self._clock = clock
         self._poll_interval = poll_interval
@@ -130,7 +132,7 @@ class RevocationFeed:
         if self._redis is None:
             return
         try:
-            await self._redis.publish(CHANNEL, json.dumps([kind, value, not_before_ms, expires_at]))
+            await self._redis.publish(self._channel, json.dumps([kind, value, not_before_ms, expires_at]))
         except Exception as exc:
             log.warning("revocation fan-out via Redis failed: %s", type(exc).__name__)
 
@@ -223,7 +225,7 @@ class RevocationFeed:
         while True:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
