@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tokensmith.audit.chain import GENESIS, event_fields, link
 from tokensmith.clock import Clock
-from tokensmith.ids import new_id
+from tokensmith.ids import new_row_id
 from tokensmith.storage.db import Database
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import AuditEvent
@@ -45,7 +45,7 @@ class PendingEvent:
     ip: str | None = None
     request_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=new_id)
+    id: str = field(default_factory=new_row_id)
 
     @property
     def at(self) -> datetime:

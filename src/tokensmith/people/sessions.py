@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from tokensmith.clock import iso_z, utc
-from tokensmith.ids import new_id, random_token
+from tokensmith.ids import new_row_id, random_token
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.storage.models import Role, Session, Token, User
 
@@ -64,7 +64,7 @@ async def issue_access_token(rt: Any, *, user_id: str, tenant_id: str, role: str
 
 def refresh_token_row(rt: Any, value: str, *, tenant_id: str, user_id: str, session_id: str,
                       expires_at: datetime | None, parent_id: str | None = None) -> dict[str, Any]:
-    return {"id": new_id(), "token_hash": rt.master.secret_hash(value), "kind": "refresh", "tenant_id": tenant_id,
+    return {"id": new_row_id(), "token_hash": rt.master.secret_hash(value), "kind": "refresh", "tenant_id": tenant_id,
             "client_id": None, "user_id": user_id, "session_id": session_id, "name": None, "scopes": [],
             "claims": {}, "parent_id": parent_id, "created_at": utc(rt.clock.now()), "expires_at": expires_at,
             "used_at": None, "last_used_at": None, "revoked_at": None}
@@ -79,7 +79,7 @@ async def start_login_session(rt: Any, account: Any, *, ip: str | None, user_age
     from tokensmith.people.throttle import reset_values
 
     now = rt.clock.now()
-    sid = new_id()
+    sid = new_row_id()
     expires_at = utc(now + rt.settings.session_absolute_timeout)
     refresh = random_token(32)
     session_row = dict(id=sid, tenant_id=account.tenant_id, kind="login", user_id=account.id, client_id=None,

@@ -28,6 +28,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # After a checkpoint the write-ahead log is cut back to this size instead of keeping its peak size.
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()
 
 

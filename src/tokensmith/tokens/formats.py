@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokensmith.errors import ServiceUnavailable
-from tokensmith.ids import new_id, random_token, uuid7
+from tokensmith.ids import new_row_id, random_token, uuid7
 from tokensmith.jose.tokens import sign_jwt
 from tokensmith.storage.batching import Batcher
 from tokensmith.storage.models import Token
@@ -106,4 +106,4 @@ class TokenIssuer:
 
 
 def opaque_row_id() -> str:
-    return new_id()
+    return new_row_id()
