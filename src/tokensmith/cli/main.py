@@ -83,6 +83,7 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    os.environ["TOKENSMITH_WORKERS"] = str(workers)  # the workers size their password-hashing pools by it
     if settings.is_development and not settings.model_fields_set & {"issuer"}:
         # A local trial on another port: tokens should name the address actually served.
         os.environ["TOKENSMITH_ISSUER"] = f"http://{host}:{port}"

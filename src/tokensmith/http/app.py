@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
-import sys
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +18,7 @@ from tokensmith.http.endpoints import apikeys, auth, exchange, health, oauth, se
 from tokensmith.http.fastpath import FastPathRouter
 from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
+from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
 
 GC_GEN0_THRESHOLD = 20_000
@@ -36,22 +35,14 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 128 * 1024
-
-
-def limit_heap_retention() -> None:
-    """Give large freed blocks back to the OS at once. Each password check allocates argon2id's 19 MiB in a
-    worker thread; glibc's adaptive threshold would soon serve those from per-thread heaps that keep the
-    memory after the hash is done (about 20 MiB per thread and worker, measured). A fixed threshold keeps
-    them in their own mappings, unmapped on free. glibc only; elsewhere this does nothing."""
-    if not sys.platform.startswith("linux"):
-        return
+def hashing_threads(workers: int) -> int:
+    """Password hashes one worker may run at once: its share of the CPUs. More would not add throughput
+    (argon2id is CPU- and memory-bound) but each thread keeps its own 19 MiB of hashing memory."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        pass
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
 
 
 class TokensmithApp(FastAPI):
@@ -87,7 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await rt.start()
         if runtime is None:
             tune_gc()
-            limit_heap_retention()
+            passwords.set_hashing_threads(hashing_threads(settings.workers))
         try:
             yield
         finally:

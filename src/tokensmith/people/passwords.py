@@ -3,8 +3,9 @@ with other parameters are upgraded at the next successful sign-in (``needs_rehas
 
 Hashing is CPU-bound (tens of milliseconds): the ``*_async`` helpers run it in worker threads
 (argon2-cffi releases the GIL), so the event loop keeps serving while a password is checked. The
-threads are a pool of their own, one per CPU: a burst of sign-ins queues there instead of taking every
-thread of the event loop's default executor, and no more 19 MiB hashes run at once than there are CPUs.
+threads are a pool of their own, the worker's share of the CPUs: a burst of sign-ins queues there instead
+of taking every thread of the event loop's default executor, and no more 19 MiB hashes run at once than
+there are CPUs.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def needs_rehash(stored_hash: str) -> bool:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_threads = os.cpu_count() or 2
+
+
+def set_hashing_threads(count: int) -> None:
+    """How many hashes this process runs at once (before the first one). A served worker takes its share
+    of the CPUs: each thread keeps argon2id's 19 MiB once it has hashed (the allocator reuses it for the
+    next hash instead of faulting fresh pages in, which costs more CPU than a third of the hash itself),
+    so threads beyond the CPUs would only cost memory."""
+    global _threads
+    _threads = max(1, count)
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -57,7 +68,7 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="argon2")
+                _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="argon2")
     return _pool
 
 
