@@ -8,7 +8,7 @@ Redis, every counted failure is announced on a pub/sub channel and every process
 request with no recent failure anywhere — the normal case — costs no Redis round trip. While a process is
 not subscribed (start-up, Redis trouble) it checks the shared counter on every request, as without the
 set; between a failure on one instance and its announcement on another (about a millisecond) the other
-instance may still let one attempt through.
+instance may still let one attempt through. While Redis is unreachable every process counts on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import orjson
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+
+from tokensmith.storage.db import is_outage
 
 log = logging.getLogger("tokensmith.ratelimit")
 ANNOUNCE_CHANNEL = "ratelimit-failures"  # under the deployment's redis_namespace
@@ -39,6 +41,10 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self._limiter = FixedWindowRateLimiter(self.storage)
+        # While Redis is unreachable the process counts on its own (logged): the token endpoints keep
+        # working and failures are still throttled, per process, instead of every request failing.
+        self._fallback = FixedWindowRateLimiter(MemoryStorage()) if redis_url else None
+        self._fallback_logged = 0.0
         self._items: dict[int, RateLimitItem] = {}
         self._shared = bool(redis_url)
         # Identifiers counted (here, or announced by another process) in the last minute. A check for
@@ -115,7 +121,7 @@ class RateLimiter:
         item = self._per_minute(per_minute)
         if not self._shared or announce:
             self._note(identifiers)
-        allowed = await self._limiter.hit(item, *identifiers)
+        allowed = await self._counted("hit", item, *identifiers)
         if announce and self._shared and self._redis is not None:
             try:
                 await self._redis.publish(self._channel, orjson.dumps(identifiers))
@@ -130,7 +136,7 @@ class RateLimiter:
         if self.knows_recent_failures and not self.recently_failed(*identifiers):
             return None
         item = self._per_minute(per_minute)
-        if await self._limiter.test(item, *identifiers):
+        if await self._counted("test", item, *identifiers):
             return None
         return await self.retry_after(per_minute, *identifiers)
 
@@ -150,8 +156,20 @@ class RateLimiter:
         return amount, reset
 
     async def retry_after(self, per_minute: int, *identifiers: str) -> int:
-        stats = await self._limiter.get_window_stats(self._per_minute(per_minute), *identifiers)
+        stats = await self._counted("get_window_stats", self._per_minute(per_minute), *identifiers)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def clear(self, per_minute: int, *identifiers: str) -> None:
-        await self._limiter.clear(self._per_minute(per_minute), *identifiers)
+        await self._counted("clear", self._per_minute(per_minute), *identifiers)
+
+    async def _counted(self, operation: str, item: RateLimitItem, *identifiers: str) -> Any:
+        """The shared limiter's answer; while Redis is unreachable, this process's own."""
+        try:
+            return await getattr(self._limiter, operation)(item, *identifiers)
+        except Exception as exc:
+            if self._fallback is None or not is_outage(exc):
+                raise
+            if time.monotonic() - self._fallback_logged > 30:
+                self._fallback_logged = time.monotonic()
+                log.warning("shared rate limits unavailable (%s); counting per process", type(exc).__name__)
+            return await getattr(self._fallback, operation)(item, *identifiers)

@@ -41,7 +41,9 @@ def test_expired_tokens_and_spent_revocations_are_purged(clocked_server: LiveSer
 
         result = live.call(lambda rt: purge_expired(rt, older_than_days=7))
 
-        assert result == {"accessTokens": 1, "revocationEntries": 1}
+        assert result["accessTokens"] == 1
+        # the old JWT's deny-list entry (plus the clients' week-old cache-invalidation entries)
+        assert result["revocationEntries"] >= 1
         assert live.call(_counts) == (1, 1)
         # the fresh opaque token still works; the fresh revoked JWT is still refused
         assert introspect(http, fresh_opaque, opaque.client_id, opaque_secret or "")["active"] is True
