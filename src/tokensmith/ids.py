@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import time
 import uuid
@@ -58,8 +59,13 @@ def uuid7(ms: int | None = None) -> str:
     return _format_uuid(value)
 
 
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+
+
 def uuid7_ms(value: str) -> int | None:
     """The millisecond timestamp of a UUIDv7, or None when ``value`` is not one."""
+    if isinstance(value, str) and _UUID7.match(value):
+        return int(value[:8] + value[9:13], 16)  # the canonical form we issue: the timestamp's hex
     try:
         parsed = uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
