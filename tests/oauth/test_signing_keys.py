@@ -287,3 +287,16 @@ def test_revoking_the_next_key_publishes_a_new_next_key(any_server: LiveServer) 
     result = any_server.call(lambda rt: rotate_keys(rt))
     assert result["active"] == replacement[0]
     assert result["active"] in published_before_rotation
+
+
+def test_concurrent_rotations_leave_one_active_and_one_next_key(any_server: LiveServer) -> None:
+    """Two operators (or a cron job and an operator) rotating at the same moment: they take turns."""
+    async def both(rt: Any) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(rotate_keys(rt), rotate_keys(rt), rotate_keys(rt)))
+
+    results = any_server.call(both)
+    statuses = sorted(key_status(any_server).values())
+    assert statuses.count("active") == 1 and statuses.count("next") == 1
+    assert statuses.count("retired") == 3
+    # each rotation promoted the key the previous one had published
+    assert len({r["active"] for r in results}) == 3

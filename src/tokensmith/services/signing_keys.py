@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from tokensmith.errors import InvalidRequest, NotFound
 from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial, generate_signing_key, load_signing_key
@@ -57,11 +57,25 @@ async def ensure_keys(rt: Any, alg: str | None = None) -> bool:
     return True
 
 
+_KEY_SET_LOCK = 0x6B657973  # "keys"
+
+
+async def _lock_key_set(rt: Any, session: Any) -> None:
+    """Changes to the key set take turns across processes and instances: two rotations at once must not
+    both promote the same next key and leave two next keys behind. PostgreSQL: a transaction-scoped
+    advisory lock; SQLite: its write lock, taken by a write that matches no row before anything is read."""
+    if rt.db.dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEY_SET_LOCK})
+    else:
+        await session.execute(update(SigningKey).where(SigningKey.kid == "").values(status="next"))
+
+
 async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
     """Rotate; returns ``{"active": kid, "next": kid, "retired": kid | None}``."""
     alg = alg or rt.settings.signing_alg
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
+        await _lock_key_set(rt, session)
         rows = (await session.execute(select(SigningKey).where(SigningKey.status.in_(("active", "next"))))).scalars()
         by_status = {r.status: r for r in rows}
         retired_kid = None
@@ -94,6 +108,7 @@ async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = No
 async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
+        await _lock_key_set(rt, session)
         row = await session.get(SigningKey, kid)
         if row is None:
             raise NotFound(f"signing key {kid!r} does not exist")
