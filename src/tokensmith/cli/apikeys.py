@@ -10,13 +10,12 @@ from typing import Any, TypeVar
 
 import typer
 
-from tokensmith.cli.common import emit, fail, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, emit, fail, run_with_runtime
 from tokensmith.errors import MessageError, ValidationFailed
 
 T = TypeVar("T")
 
 app = typer.Typer(help="API keys (server-to-server credentials clientId:secret).", no_args_is_help=True)
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 ACTOR = "cli"
 
 

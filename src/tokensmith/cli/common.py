@@ -16,6 +16,9 @@ from tokensmith.errors import ConfigurationError, ServiceError
 from tokensmith.runtime import Runtime
 from tokensmith.storage.db import is_outage
 
+#: The ``--json`` option every command has (one JSON document on stdout, for scripts).
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
 T = TypeVar("T")
 #: Exit status when the database cannot be reached (retrying later may help).
 EXIT_UNAVAILABLE = 3

@@ -16,7 +16,7 @@ import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import users_exchange
-from tokensmith.cli.common import emit, fail, outage_summary, run_once, run_with_runtime, safe_url
+from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.cli.tokens import tokens_app
 from tokensmith.config import load_settings
@@ -43,7 +43,6 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(apikeys_cli.app, name="apikeys")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
 @app.command()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokensmith.cli.common import emit, run_with_runtime
-from tokensmith.cli.people import JSON_OPT
+from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
 
 tokens_app = typer.Typer(help="Issued access tokens: housekeeping.", no_args_is_help=True)
 

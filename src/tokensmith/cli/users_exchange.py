@@ -7,9 +7,8 @@ from typing import Any
 
 import typer
 
-from tokensmith.cli.common import emit, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 ACTOR = "cli"
 
 
