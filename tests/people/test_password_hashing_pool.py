@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tokensmith.http.app import hashing_threads
+from tokensmith.people.passwords import hashing_threads
 
 
 def _cpus() -> int:

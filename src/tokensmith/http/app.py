@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,16 +32,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
-
-
-def hashing_threads(workers: int) -> int:
-    """Password hashes one worker may run at once: its share of the CPUs. More would not add throughput
-    (argon2id is CPU- and memory-bound) but each thread keeps its own 19 MiB of hashing memory."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, workers))
 
 
 class TokensmithApp(FastAPI):
@@ -78,7 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await rt.start()
         if runtime is None:
             tune_gc()
-            passwords.set_hashing_threads(hashing_threads(settings.workers))
+            passwords.size_pool_for_workers(settings.workers)
         try:
             yield
         finally:

@@ -51,16 +51,25 @@ def needs_rehash(stored_hash: str) -> bool:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_threads = os.cpu_count() or 2
+_threads: int | None = None  # set by size_pool_for_workers(); else every CPU
 
 
-def set_hashing_threads(count: int) -> None:
-    """How many hashes this process runs at once (before the first one). A served worker takes its share
-    of the CPUs: each thread keeps argon2id's 19 MiB once it has hashed (the allocator reuses it for the
-    next hash instead of faulting fresh pages in, which costs more CPU than a third of the hash itself),
-    so threads beyond the CPUs would only cost memory."""
+def hashing_threads(workers: int) -> int:
+    """Password hashes one of ``workers`` processes may run at once: its share of the CPUs. More would not
+    add throughput (argon2id is CPU- and memory-bound) but each thread keeps its own 19 MiB once it has
+    hashed (the allocator reuses it for the next hash instead of faulting fresh pages in, which costs more
+    CPU than a third of the hash itself)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
+
+
+def size_pool_for_workers(workers: int) -> None:
+    """A served worker sizes its hashing pool (before the first hash) by the number of workers."""
     global _threads
-    _threads = max(1, count)
+    _threads = hashing_threads(workers)
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -68,7 +77,7 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="argon2")
+                _pool = ThreadPoolExecutor(max_workers=_threads or hashing_threads(1), thread_name_prefix="argon2")
     return _pool
 
 
