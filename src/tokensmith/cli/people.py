@@ -130,12 +130,11 @@ def users_reset_totp(user: str = typer.Argument(..., help="User id or e-mail."),
 def users_unlock(user: str = typer.Argument(..., help="User id or e-mail."), tenant: str = TENANT_OPT,
                  as_json: bool = JSON_OPT) -> None:
     """Lift a sign-in lockout before it expires."""
-    from tokensmith.people.throttle import throttle
     from tokensmith.people.users import find_user
 
     async def work(rt: Any) -> dict[str, Any]:
         found = await find_user(rt, user, await _tenant(rt, tenant))
-        await throttle(rt).succeeded(found.id, login=False)
+        await rt.login_throttle.succeeded(found.id, login=False)
         rt.audit.record("user.unlocked", tenant_id=found.tenant_id, actor=ACTOR, subject=found.id)
         return found.view()
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.throttle import OncePer
-from tokensmith.apikeys.verifier import ApiKeys, keys_for
+from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.errors import MessageError
 from tokensmith.exchange.request import SessionTokenRequest
-from tokensmith.exchange.users import ExchangeUsers, exchange_users_for
+from tokensmith.exchange.users import ExchangeUsers
 from tokensmith.ids import new_id
 from tokensmith.tokens.formats import IssuedToken
 
@@ -99,16 +99,7 @@ class SessionExchange:
         return token
 
     def start(self) -> None:
-        self.users.start()  # the API keys' own flusher is started by the API key endpoints
+        self.users.start()  # the API keys' own flusher is started by the runtime
 
     async def stop(self) -> None:
         await self.users.stop()
-
-
-def exchange_for(runtime: Any) -> SessionExchange:
-    """The runtime's :class:`SessionExchange` (created on first use)."""
-    exchange = runtime.extensions.get("exchange")
-    if exchange is None:
-        exchange = runtime.extensions["exchange"] = SessionExchange(runtime, keys_for(runtime),
-                                                                    exchange_users_for(runtime))
-    return exchange  # type: ignore[no-any-return]

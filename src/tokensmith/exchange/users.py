@@ -225,7 +225,7 @@ class ExchangeUsers(PeriodicFlusher):
 async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None = None,
                               organisation: str | None = None, limit: int = 100,
                               offset: int = 0) -> list[dict[str, Any]]:
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     await users.flush()  # this process's latest sightings first
     async with rt.db.session() as session:
         query = select(ExchangeUser).where(ExchangeUser.tenant_id == tenant_id)
@@ -239,7 +239,7 @@ async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None =
 
 
 async def get_exchange_user(rt: Any, tenant_id: str, user_id: str) -> dict[str, Any]:
-    await exchange_users_for(rt).flush()
+    await rt.exchange_users.flush()
     async with rt.db.session() as session:
         row = await session.get(ExchangeUser, (tenant_id, user_id))
         if row is None:
@@ -255,7 +255,7 @@ async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, n
     user_id = user_id.strip()
     if not user_id or len(user_id) > 200:
         raise ValidationFailed([{"loc": ["userId"], "msg": "must be 1 to 200 characters", "type": "value_error"}])
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     await users.flush()
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
@@ -286,12 +286,5 @@ async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, n
     return view
 
 
-def exchange_users_for(runtime: Any) -> ExchangeUsers:
-    users = runtime.extensions.get("exchange_users")
-    if users is None:
-        users = runtime.extensions["exchange_users"] = ExchangeUsers(runtime)
-    return users  # type: ignore[no-any-return]
-
-
-__all__: Sequence[str] = ["ExchangeUserNotFound", "ExchangeUsers", "exchange_users_for", "get_exchange_user",
+__all__: Sequence[str] = ["ExchangeUserNotFound", "ExchangeUsers", "get_exchange_user",
                           "list_exchange_users", "set_blocked", "user_view"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
 
@@ -33,11 +33,13 @@ from tokensmith.people.sessions import (
     revoke_session,
     start_login_session,
 )
-from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
 from tokensmith.people.users import normalise_email
-from tokensmith.storage.batching import batcher, retry_deadlocks
+from tokensmith.storage.batching import Batcher, database_batcher, retry_deadlocks
 from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 INVALID_CREDENTIALS = "Invalid email or password"
 INVALID_REFRESH = "Invalid refresh token"
@@ -75,7 +77,7 @@ class Context:
 
 
 async def password_login(rt: Any, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
-    guard = throttle(rt)
+    guard = rt.login_throttle
     email = normalise_email(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
     try:
@@ -146,7 +148,7 @@ async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
 async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenPair:
     """Second step: the ``mfaToken`` of the first step and a TOTP (or recovery) code. Wrong codes count
     towards the account's lockout like wrong passwords."""
-    guard = throttle(rt)
+    guard = rt.login_throttle
     now = utc(rt.clock.now())
     digest = rt.master.secret_hash(mfa_token)
     async with autocommit(rt) as conn:
@@ -241,12 +243,7 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     digest = rt.master.secret_hash(refresh_token)
     new_value = random_token(32)
     new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
-    if rt.db.dialect == "postgresql":
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_pg(rt, items)).submit(
-            (digest, new_row["id"], new_row["token_hash"]))
-    else:
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_portable(rt, items)).submit(
-            (digest, new_row))
+    rotated = await rt.refresh_batcher.submit((digest, new_row))
     if rotated is None:
         await _refused_refresh(rt, digest, utc(rt.clock.now()), ctx)
         raise AssertionError("unreachable")
@@ -259,10 +256,11 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
 
 
-async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[Any]:
+async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
     now = utc(rt.clock.now())
     params = {
-        "digests": [i[0] for i in items], "new_ids": [i[1] for i in items], "new_hashes": [i[2] for i in items],
+        "digests": [i[0] for i in items], "new_ids": [i[1]["id"] for i in items],
+        "new_hashes": [i[1]["token_hash"] for i in items],
         "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
         "touch_before": now - _SESSION_TOUCH,
     }
@@ -271,11 +269,13 @@ async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[A
         async with autocommit(rt) as conn:
             return list((await conn.execute(_ROTATE_PG, params)).all())
 
-    won = {(row.digest, row.new_id): row for row in await retry_deadlocks(run)}
-    return [won.get((digest, new_id)) for digest, new_id, _ in items]
+    won = {(row.digest, row.new_id): _Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role,
+                                              row.permissions, row.project_permissions)
+           for row in await retry_deadlocks(run)}
+    return [won.get((digest, new_row["id"])) for digest, new_row in items]
 
 
-async def _rotate_batch_portable(rt: Any, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
     """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
     UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
     anything is read, and the whole group costs one lock and one commit."""
@@ -376,3 +376,14 @@ async def logout(rt: Any, refresh_token: str, ctx: Context) -> None:
         return
     await revoke_session(rt, row.session_id, reason="logout", actor=f"user:{row.user_id}", ip=ctx.ip,
                          request_id=ctx.request_id)
+
+
+#: A refresh to rotate: the presented token's keyed hash and the row of the token that replaces it.
+_RefreshItem: TypeAlias = tuple[str, dict[str, Any]]
+RefreshBatcher: TypeAlias = Batcher[_RefreshItem, _Rotated | None]
+
+
+def refresh_batcher(rt: Runtime) -> RefreshBatcher:
+    """Concurrent refreshes rotate together: one statement on PostgreSQL, one transaction elsewhere."""
+    run = _rotate_batch_pg if rt.db.dialect == "postgresql" else _rotate_batch_portable
+    return database_batcher(rt.db.dialect, lambda items: run(rt, items))

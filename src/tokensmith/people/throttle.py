@@ -226,11 +226,3 @@ def reset_values(rt: Any, *, login: bool = True) -> dict[str, Any]:
     if login:
         values["last_login_at"] = utc(rt.clock.now())
     return values
-
-
-def throttle(rt: Any) -> LoginThrottle:
-    """The runtime's throttle (one per process)."""
-    existing = rt.extensions.get("people.throttle")
-    if existing is None:
-        existing = rt.extensions["people.throttle"] = LoginThrottle(rt)
-    return existing

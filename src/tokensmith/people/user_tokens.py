@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sqlalchemy import String, any_, bindparam, or_, select, update
+from sqlalchemy import Row, String, any_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from tokensmith.clock import iso_z, utc
@@ -21,8 +21,12 @@ from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import new_id, random_hex
 from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
-from tokensmith.storage.batching import batcher
+from tokensmith.storage.batching import Batcher, database_batcher
 from tokensmith.storage.models import Role, Session, Token, User
+from tokensmith.tokens.formats import IssuedToken
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 _T = Token.__table__
 _S = Session.__table__
@@ -173,7 +177,7 @@ async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
     group, :mod:`tokensmith.storage.batching`)."""
     digest = rt.master.secret_hash(token) if len(token) <= 512 else ""
     request = _Exchange(digest, ip, request_id)
-    row, access = await batcher(rt, "user_tokens", lambda items: _exchange_batch(rt, items)).submit(request)
+    row, access = await rt.user_token_batcher.submit(request)
     if row is None:
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")
@@ -193,10 +197,10 @@ async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
     }
 
 
-async def _exchange_batch(rt: Any, items: list[_Exchange]) -> list[tuple[Any, Any]]:
+async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchanged]:
     """Look the user tokens up, mint an access token for each usable one, store them all, and record
     use (``last_used_at``, audit) at most once a minute per token."""
-    results: list[tuple[Any, Any]] = []
+    results: list[_Exchanged] = []
     rows = _Rows()
     async with autocommit(rt) as conn:
         query, params = _lookup(rt, sorted({i.digest for i in items}))
@@ -285,3 +289,14 @@ async def introspect_refresh_or_user_token(rt: Any, token: str, caller: Any) -> 
     if exp is not None:
         body["exp"] = int(exp)
     return body
+
+
+#: What one exchange found: the user token's row (None when unknown) and the access token (None when
+#: the user token may not be used).
+_Exchanged: TypeAlias = tuple[Row[Any] | None, IssuedToken | None]
+UserTokenBatcher: TypeAlias = Batcher[_Exchange, _Exchanged]
+
+
+def user_token_batcher(rt: Runtime) -> UserTokenBatcher:
+    """Concurrent exchanges share one lookup and one insert."""
+    return database_batcher(rt.db.dialect, lambda items: _exchange_batch(rt, items))

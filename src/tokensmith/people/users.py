@@ -268,10 +268,8 @@ async def update_user(
 async def change_own_password(rt: Any, user_id: str, current: str, new: str, *, actor: str | None = None) -> None:
     """Self-service: the current password is required (wrong ones count towards the account's lockout,
     so a stolen access token cannot be used to guess it); every other sign-in session ends."""
-    from tokensmith.people.throttle import throttle
-
     check_password_policy(new, rt.settings.password_min_length)
-    guard = throttle(rt)
+    guard = rt.login_throttle
     account, attempt = await guard.reserve_account(user_id=user_id)
     if not await verify_password_async(account.password_hash, current):
         await guard.failed(user_id, "", attempt)

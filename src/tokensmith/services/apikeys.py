@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 
 from tokensmith.apikeys.credentials import looks_like_client_id, new_client_id, new_secret
 from tokensmith.apikeys.records import ApiKeyRecord, from_row
-from tokensmith.apikeys.verifier import keys_for
 from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.ids import new_id
 from tokensmith.scopes import is_valid_scope_token, not_covered
@@ -144,7 +143,7 @@ def _record(rt: Any, row: ApiKey, tenant_default: int | None) -> ApiKeyRecord:
 async def _propagate(rt: Any, row_id: str, client_id: str) -> None:
     """After the commit: make every Redis copy stale, then announce the change again (committed this
     time), so no instance can reload the pre-commit state and keep it."""
-    keys = keys_for(rt)
+    keys = rt.apikeys
     await keys.directory.bump_generation(client_id)
     keys.directory.invalidate(client_id)
     await rt.revocations.changed(None, f"apikey:{row_id}")

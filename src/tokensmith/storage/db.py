@@ -98,6 +98,17 @@ class Database:
         if settings.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit: AsyncEngine | None = None
+
+    @property
+    def autocommit_engine(self) -> AsyncEngine:
+        """The engine on which every statement commits by itself (the hot people endpoints: one statement,
+        no transaction round trips), on the same pool. Rebuilt after :meth:`dispose`, which replaces the
+        pool (an options engine keeps the pool it was made with)."""
+        engine = self._autocommit
+        if engine is None or engine.pool is not self.engine.pool:
+            engine = self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine
 
     @property
     def dialect(self) -> str:

@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith import permissions as perm
-from tokensmith.apikeys import InvalidApiKey, created_view, keys_for, parse_api_key, view
+from tokensmith.apikeys import InvalidApiKey, created_view, parse_api_key, view
 from tokensmith.errors import InvalidClient, UnauthorizedClient, ValidationFailed
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
-from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
 from tokensmith.oauth.introspection import INACTIVE
 from tokensmith.oauth.request import OAuthRequest
@@ -101,7 +100,7 @@ def _context(request: Request, principal: Principal) -> dict[str, Any]:
 
 
 def _view(request: Request, record: Any) -> dict[str, Any]:
-    return view(record, keys_for(runtime(request)).usage.pending(record.id))
+    return view(record, runtime(request).apikeys.usage.pending(record.id))
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key (the secret is returned only here)",
@@ -187,7 +186,7 @@ async def introspect_api_key(rt: Any, token: str, caller: Any) -> dict[str, Any]
     ``retry_after`` (the resource server answers 429)."""
     if parse_api_key(token) is None:
         return None
-    keys = keys_for(rt)
+    keys = rt.apikeys
     record, reason = await keys.check(token)
     if record is None or reason != "ok":
         if record is not None:
@@ -227,8 +226,7 @@ def _api_key_caller(previous: Any) -> Any:
         value = req.headers.get("x-api-key")
         if value is None:
             return await previous(request, req) if previous is not None else None
-        rt = runtime(request)
-        keys = keys_for(rt)
+        keys = runtime(request).apikeys
         try:
             record = await keys.authenticate(value, ip=req.client_ip, request_id=req.request_id)
         except InvalidApiKey as exc:
@@ -243,8 +241,5 @@ def _api_key_caller(previous: Any) -> Any:
 
 
 def setup(app: Any) -> None:
-    rt = app.state.runtime
-    keys = keys_for(rt)
     app.state.introspection.register("api_key", introspect_api_key)
     app.state.introspection_caller = _api_key_caller(getattr(app.state, "introspection_caller", None))
-    on_lifespan(app, keys.start, keys.stop)

@@ -9,7 +9,6 @@ CORS is never enabled here: a preflight gets 405 and no response carries ``Acces
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -22,17 +21,14 @@ from tokensmith.apikeys import BrowserRefused
 from tokensmith.clock import iso_z
 from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, parse_session_request
-from tokensmith.exchange.service import SessionExchange, exchange_for
+from tokensmith.exchange.service import SessionExchange
 from tokensmith.exchange.users import get_exchange_user, list_exchange_users, set_blocked
 from tokensmith.http import fastpath
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
-from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
-from tokensmith.storage.db import is_outage
 
-log = logging.getLogger("tokensmith.exchange")
 router = APIRouter(tags=["session exchange"])
 
 PATH = "/api/v1/token/"
@@ -77,7 +73,7 @@ def _headers(scope: dict[str, Any]) -> dict[str, str]:
 
 async def session_token(request: Request) -> Response:
     scope = request.scope
-    exchange: SessionExchange = scope["app"].state.exchange
+    exchange: SessionExchange = scope["app"].state.runtime.exchange
     headers = _headers(scope)
     ip = ip_of(request) if exchange.trusted_proxies else (scope.get("client") or (None,))[0]
     rid = request_id(request)
@@ -171,20 +167,6 @@ async def update_exchange_user(user_id: str, body: UpdateExchangeUser, request: 
 
 
 def setup(app: Any) -> None:
-    rt = app.state.runtime
-    exchange = exchange_for(rt)
-    app.state.exchange = exchange
     app.state.grants.register(TokenExchangeGrant())
     fastpath.register(app, "POST", PATH, session_token)
     fastpath.register(app, "POST", "/api/v1/token", session_token)
-
-    async def start() -> None:
-        exchange.start()
-        try:
-            await exchange.users.ensure_loaded()
-        except Exception as exc:  # loaded before the first exchange instead (503 until then)
-            if not is_outage(exc):
-                raise
-            log.warning("blocked exchange users not loaded at start: %s", type(exc).__name__)
-
-    on_lifespan(app, start, exchange.stop)

@@ -27,7 +27,7 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.verifier import InvalidApiKey
 from tokensmith.errors import InvalidClient, InvalidRequest, InvalidScope, UnauthorizedClient, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
-from tokensmith.exchange.service import UserNotAllowed, exchange_for
+from tokensmith.exchange.service import UserNotAllowed
 from tokensmith.oauth.client_auth import parse_basic
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
@@ -108,7 +108,7 @@ class TokenExchangeGrant:
     authenticates_itself = True  # the caller authenticates with its API key
 
     async def validate(self, rt: Any, req: OAuthRequest, client: Any) -> _Validated:
-        exchange = exchange_for(rt)
+        exchange = rt.exchange
         credential, basic = api_key_credential(req)
         try:
             key = await exchange.keys.authenticate(credential, ip=req.client_ip, request_id=req.request_id)
@@ -129,7 +129,7 @@ class TokenExchangeGrant:
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
     async def create_response(self, rt: Any, req: OAuthRequest, client: Any, validated: _Validated) -> dict[str, Any]:
-        exchange = exchange_for(rt)
+        exchange = rt.exchange
         try:
             token = await exchange.issue(validated.key, validated.user, scopes=validated.scopes, ip=req.client_ip,
                                          request_id=req.request_id, via="rfc8693")
