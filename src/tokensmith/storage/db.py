@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -72,6 +72,13 @@ def is_outage(exc: BaseException) -> bool:
             return True
         error = getattr(error, "orig", None) or error.__cause__
     return False
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows a DML statement matched (``AsyncSession.execute`` is typed as returning a plain Result;
+    for INSERT/UPDATE/DELETE it is a CursorResult)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 class Database:
