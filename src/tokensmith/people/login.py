@@ -76,7 +76,7 @@ class Context:
     request_id: str | None = None
 
 
-async def password_login(rt: Any, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
+async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
     guard = rt.login_throttle
     email = normalise_email(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
@@ -114,7 +114,7 @@ async def password_login(rt: Any, email: str, password: str, ctx: Context) -> To
     return await _signed_in(rt, account, ctx, "password")  # start_session
 
 
-async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
+async def _rehash(rt: Runtime, user_id: str, old_hash: str, password: str) -> None:
     """The stored hash was made with other argon2 parameters: store one with the current ones."""
     new_hash = await hash_password_async(password)
     async with autocommit(rt) as conn:
@@ -123,14 +123,14 @@ async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
     rt.audit.record("user.password_rehashed", subject=user_id)
 
 
-async def _signed_in(rt: Any, account: Any, ctx: Context, method: str) -> TokenPair:
+async def _signed_in(rt: Runtime, account: Any, ctx: Context, method: str) -> TokenPair:
     pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
     rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
                     ip=ctx.ip, request_id=ctx.request_id, session_id=pair.session_id, method=method)
     return pair
 
 
-async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
+async def _mfa_challenge(rt: Runtime, account: Any, ctx: Context) -> MfaChallenge:
     value = random_token(32)
     now = rt.clock.now()
     ttl = rt.settings.mfa_token_ttl
@@ -145,7 +145,7 @@ async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
     return MfaChallenge(value, ttl)
 
 
-async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenPair:
+async def totp_login(rt: Runtime, mfa_token: str, code: str, ctx: Context) -> TokenPair:
     """Second step: the ``mfaToken`` of the first step and a TOTP (or recovery) code. Wrong codes count
     towards the account's lockout like wrong passwords."""
     guard = rt.login_throttle
@@ -238,7 +238,7 @@ SELECT * FROM claimed
 _SESSION_TOUCH = timedelta(seconds=60)
 
 
-async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
+async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
     """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
     digest = rt.master.secret_hash(refresh_token)
     new_value = random_token(32)
@@ -284,7 +284,7 @@ async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list
         return [await _rotate_portable(rt, conn, now, digest, new_row) for digest, new_row in items]
 
 
-async def _rotate_portable(rt: Any, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
+async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
                      .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
@@ -327,7 +327,7 @@ class _RefreshRefused(MessageError):
         super().__init__(INVALID_REFRESH, status=401, code="unauthorized", debug=reason)
 
 
-async def _refused_refresh(rt: Any, digest: str, now: datetime, ctx: Context) -> None:
+async def _refused_refresh(rt: Runtime, digest: str, now: datetime, ctx: Context) -> None:
     """The token could not be rotated: find out why. Reuse within the grace period is a race between
     two refreshes of one client (409, the session lives); later it means the token was copied, and the
     whole session is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2)."""
@@ -363,7 +363,7 @@ async def _refused_refresh(rt: Any, digest: str, now: datetime, ctx: Context) ->
     raise _RefreshRefused("refresh token reused: session revoked")
 
 
-async def logout(rt: Any, refresh_token: str, ctx: Context) -> None:
+async def logout(rt: Runtime, refresh_token: str, ctx: Context) -> None:
     """End the session the refresh token belongs to (used or not: it still names the session). Unknown
     tokens are ignored, so logout is idempotent."""
     digest = rt.master.secret_hash(refresh_token)

@@ -60,7 +60,7 @@ def _record(row: Any) -> UserTokenRecord:
                            revoked_at=row.revoked_at)
 
 
-async def create_user_token(rt: Any, *, user_id: str, tenant_id: str, name: str | None,
+async def create_user_token(rt: Runtime, *, user_id: str, tenant_id: str, name: str | None,
                             actor: str | None = None, ip: str | None = None) -> tuple[UserTokenRecord, str]:
     """Returns (record, token); the token exists only in this return value."""
     name = (name or "").strip() or None
@@ -92,7 +92,7 @@ async def create_user_token(rt: Any, *, user_id: str, tenant_id: str, name: str 
     return record, value
 
 
-async def list_user_tokens(rt: Any, tenant_id: str, *, user_id: str | None = None,
+async def list_user_tokens(rt: Runtime, tenant_id: str, *, user_id: str | None = None,
                            include_revoked: bool = False) -> list[UserTokenRecord]:
     query = select(_T.c.id, _T.c.user_id, _T.c.tenant_id, _T.c.name, _T.c.session_id, _T.c.created_at,
                    _T.c.last_used_at, _T.c.revoked_at).where(_T.c.kind == "user_token", _T.c.tenant_id == tenant_id)
@@ -105,7 +105,7 @@ async def list_user_tokens(rt: Any, tenant_id: str, *, user_id: str | None = Non
     return [_record(r) for r in rows]
 
 
-async def get_user_token(rt: Any, token_id: str, tenant_id: str | None = None) -> UserTokenRecord:
+async def get_user_token(rt: Runtime, token_id: str, tenant_id: str | None = None) -> UserTokenRecord:
     query = select(_T.c.id, _T.c.user_id, _T.c.tenant_id, _T.c.name, _T.c.session_id, _T.c.created_at,
                    _T.c.last_used_at, _T.c.revoked_at).where(_T.c.id == token_id, _T.c.kind == "user_token")
     if tenant_id is not None:
@@ -117,7 +117,7 @@ async def get_user_token(rt: Any, token_id: str, tenant_id: str | None = None) -
     return _record(row)
 
 
-async def revoke_user_token(rt: Any, token_id: str, *, tenant_id: str | None = None, actor: str | None = None,
+async def revoke_user_token(rt: Runtime, token_id: str, *, tenant_id: str | None = None, actor: str | None = None,
                             ip: str | None = None, request_id: str | None = None) -> UserTokenRecord:
     record = await get_user_token(rt, token_id, tenant_id)
     now = utc(rt.clock.now())
@@ -143,7 +143,7 @@ _LOOKUP_PG = (select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
               .where(_T.c.token_hash == any_(bindparam("digests", type_=ARRAY(String))), _T.c.kind == "user_token"))
 
 
-def _lookup(rt: Any, digests: list[str]) -> tuple[Any, dict[str, Any]]:
+def _lookup(rt: Runtime, digests: list[str]) -> tuple[Any, dict[str, Any]]:
     if rt.db.dialect == "postgresql":
         return _LOOKUP_PG, {"digests": digests}
     query = select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM).where(_T.c.token_hash.in_(digests),
@@ -170,7 +170,7 @@ class _Rows:
         self.rows.append(row)
 
 
-async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
+async def exchange_user_token(rt: Runtime, token: str, *, ip: str | None = None,
                               request_id: str | None = None) -> dict[str, Any]:
     """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token, minted with
     the user's role as it is now. Concurrent exchanges are grouped (one lookup and one insert for the whole
@@ -212,7 +212,7 @@ async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchange
             usable = (row is not None and row.revoked_at is None and row.session_id is not None
                       and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id))
             access = None
-            if usable:
+            if usable and row is not None:
                 access = await issue_access_token(
                     rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
                     permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
@@ -228,7 +228,7 @@ async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchange
     return results
 
 
-async def _record_use(rt: Any, conn: Any, used: dict[str, tuple[Any, _Exchange]], now: datetime) -> None:
+async def _record_use(rt: Runtime, conn: Any, used: dict[str, tuple[Any, _Exchange]], now: datetime) -> None:
     recorded = list((await conn.execute(
         update(_T).where(_T.c.id.in_(list(used)),
                          or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
@@ -243,7 +243,7 @@ async def _record_use(rt: Any, conn: Any, used: dict[str, tuple[Any, _Exchange]]
                         ip=item.ip, request_id=item.request_id)
 
 
-async def _count_unknown(rt: Any, ip: str | None) -> None:
+async def _count_unknown(rt: Runtime, ip: str | None) -> None:
     """Unknown tokens count against the caller's IP like failed client authentications."""
     if not ip:
         return
@@ -254,7 +254,7 @@ async def _count_unknown(rt: Any, ip: str | None) -> None:
 
 # ---- introspection (RFC 7662) of sign-in refresh tokens and user tokens -----------------------------
 
-async def introspect_refresh_or_user_token(rt: Any, token: str, caller: Any) -> dict[str, Any] | None:
+async def introspect_refresh_or_user_token(rt: Runtime, token: str, caller: Any) -> dict[str, Any] | None:
     """Registered with the introspection endpoint: None for tokens this feature does not know."""
     if len(token) > 512:
         return None
