@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.credentials import parse_api_key
 from tokensmith.apikeys.directory import ApiKeyDirectory
@@ -21,6 +21,9 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.throttle import OncePer
 from tokensmith.apikeys.usage import UsageRecorder
 from tokensmith.errors import MessageError, RateLimited
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.apikeys")
 
@@ -59,7 +62,7 @@ def has_browser_markers(headers: Mapping[str, str]) -> bool:
 class ApiKeys:
     """The per-process API key machinery (one per runtime: ``rt.apikeys``)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self.directory = ApiKeyDirectory(runtime)
         self.usage = UsageRecorder(runtime)

@@ -17,7 +17,7 @@ batched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.throttle import OncePer
@@ -27,6 +27,9 @@ from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.exchange.users import ExchangeUsers
 from tokensmith.ids import new_id
 from tokensmith.tokens.formats import IssuedToken
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 INVALID_USER = "Invalid user_id provided"
 
@@ -44,7 +47,7 @@ class UserNotAllowed(MessageError):
 
 
 class SessionExchange:
-    def __init__(self, runtime: Any, keys: ApiKeys, users: ExchangeUsers) -> None:
+    def __init__(self, runtime: Runtime, keys: ApiKeys, users: ExchangeUsers) -> None:
         self._rt = runtime
         self.keys = keys
         self.users = users

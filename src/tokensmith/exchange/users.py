@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,9 @@ from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ExchangeUser
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.exchange")
 CHANGE_PREFIX = "exchange-users:"
@@ -93,7 +96,7 @@ class ExchangeUsers(PeriodicFlusher):
     flusher_name = "exchange-users-flusher"
     flusher_log = log
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._blocked: dict[str, frozenset[str]] = {}
         self._loaded = False
@@ -173,7 +176,7 @@ class ExchangeUsers(PeriodicFlusher):
                 return 0
             batch, self._pending = self._pending, {}
             touch = self._rt.settings.exchange_user_touch_interval
-            rows = []
+            rows: list[dict[str, Any]] = []
             for (tenant_id, user_id), seen in batch.items():
                 fingerprint = _fingerprint(seen.user)
                 written = self._written.get((tenant_id, user_id))
@@ -222,7 +225,7 @@ class ExchangeUsers(PeriodicFlusher):
 
 # ---- management (API and CLI) ----
 
-async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None = None,
+async def list_exchange_users(rt: Runtime, tenant_id: str, *, blocked: bool | None = None,
                               organisation: str | None = None, limit: int = 100,
                               offset: int = 0) -> list[dict[str, Any]]:
     users = rt.exchange_users
@@ -238,7 +241,7 @@ async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None =
         return [user_view(r) for r in rows]
 
 
-async def get_exchange_user(rt: Any, tenant_id: str, user_id: str) -> dict[str, Any]:
+async def get_exchange_user(rt: Runtime, tenant_id: str, user_id: str) -> dict[str, Any]:
     await rt.exchange_users.flush()
     async with rt.db.session() as session:
         row = await session.get(ExchangeUser, (tenant_id, user_id))
@@ -247,7 +250,7 @@ async def get_exchange_user(rt: Any, tenant_id: str, user_id: str) -> dict[str, 
         return user_view(row)
 
 
-async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, notes: str | None = None,
+async def set_blocked(rt: Runtime, tenant_id: str, user_id: str, blocked: bool, *, notes: str | None = None,
                       actor: str | None = None, ip: str | None = None,
                       request_id: str | None = None) -> dict[str, Any]:
     """Block (or unblock) a user of a tenant; a user not seen yet can be blocked in advance. Effective for
