@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.services.clients import ClientRecord
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -35,7 +38,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return unquote_plus(user), unquote_plus(password)
 
 
-async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool = False) -> ClientRecord:
+async def authenticate_client(rt: Runtime, req: OAuthRequest, *, allow_public: bool = False) -> ClientRecord:
     basic = parse_basic(req.headers.get("authorization"))
     # RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted."
     form_id = req.get("client_id")
@@ -96,7 +99,7 @@ async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool 
     return client
 
 
-def _previous_secret_ok(rt: Any, client: ClientRecord, secret: str) -> bool:
+def _previous_secret_ok(rt: Runtime, client: ClientRecord, secret: str) -> bool:
     if client.previous_secret_hash is None or client.previous_secret_expires_at is None:
         return False
     if client.previous_secret_expires_at <= rt.clock.now():

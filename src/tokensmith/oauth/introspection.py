@@ -4,11 +4,14 @@ reported inactive, as is anything unknown, expired or revoked (§2.2: ``{"active
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import InvalidRequest
 from tokensmith.oauth.client_auth import authenticate_client
 from tokensmith.oauth.request import OAuthRequest
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -36,7 +39,7 @@ def access_token_response(claims: dict[str, Any], token_type: str = "Bearer") ->
     return body
 
 
-async def introspect(rt: Any, registry: IntrospectionRegistry, req: OAuthRequest,
+async def introspect(rt: Runtime, registry: IntrospectionRegistry, req: OAuthRequest,
                      caller: Any = None) -> dict[str, Any]:
     """``caller`` is an already authenticated principal (e.g. an API key); else client auth applies."""
     if caller is None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
-def server_metadata(rt: Any, grant_types: list[str]) -> dict[str, Any]:
+def server_metadata(rt: Runtime, grant_types: list[str]) -> dict[str, Any]:
     base = rt.settings.issuer
     token_auth_methods = ["client_secret_basic", "client_secret_post"]
     metadata: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
@@ -14,11 +14,14 @@ from tokensmith.oauth.client_auth import authenticate_client
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.storage.models import Token
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 # Other features (refresh tokens, user tokens) register revokers: they return True when they handled it.
 Revoker = Callable[[Any, str, Any, OAuthRequest], Awaitable[bool]]
 
 
-async def revoke_access_token(rt: Any, token: str, client: Any, req: OAuthRequest) -> bool:
+async def revoke_access_token(rt: Runtime, token: str, client: Any, req: OAuthRequest) -> bool:
     info, _ = await rt.verifier.verify_access_token(token)
     if info is None:
         return False
@@ -40,7 +43,7 @@ async def revoke_access_token(rt: Any, token: str, client: Any, req: OAuthReques
     return True
 
 
-async def revoke(rt: Any, revokers: list[Revoker], req: OAuthRequest) -> None:
+async def revoke(rt: Runtime, revokers: list[Revoker], req: OAuthRequest) -> None:
     client = await authenticate_client(rt, req, allow_public=True)
     token = req.form.get("token")
     if not token:

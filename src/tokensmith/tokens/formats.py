@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import ServiceUnavailable
 from tokensmith.ids import new_row_id, random_token, uuid7
 from tokensmith.jose.tokens import sign_jwt
 from tokensmith.storage.batching import Batcher
 from tokensmith.storage.models import Token
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._opaque_rows: Batcher[dict[str, Any], None] = Batcher(self._insert_rows, max_size=256,
                                                                    max_inflight=1)

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from tokensmith.ids import uuid7_ms
 from tokensmith.jose.tokens import JwtVerificationError, validate_claims, verify_jwt
 from tokensmith.storage.models import Token
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ SIGNATURE_MEMO_SIZE = 4096
 
 
 class TokenVerifier:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         # blake2b-128 of a JWT whose signature and header verified -> (its claims, the key's kid)
         self._verified: dict[bytes, tuple[dict[str, Any], str]] = {}

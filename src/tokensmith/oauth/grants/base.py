@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokensmith.errors import UnsupportedGrantType
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.services.clients import ClientRecord
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 class Grant(Protocol):
@@ -17,11 +20,11 @@ class Grant(Protocol):
     #: the grant authenticates the caller itself (e.g. token exchange with an API key)
     authenticates_itself: bool
 
-    async def validate(self, rt: Any, req: OAuthRequest, client: ClientRecord | None) -> Any:
+    async def validate(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None) -> Any:
         """Check the request; return the validated state passed to ``create_response``."""
         ...
 
-    async def create_response(self, rt: Any, req: OAuthRequest, client: ClientRecord | None,
+    async def create_response(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None,
                               validated: Any) -> dict[str, Any]:
         ...
 

@@ -21,7 +21,7 @@ allowed for the key, invalid user fields) is ``invalid_request``; a spent rate l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.verifier import InvalidApiKey
@@ -32,6 +32,9 @@ from tokensmith.oauth.client_auth import parse_basic
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.scopes import not_covered, parse_scope
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 USER_ID_TOKEN_TYPE = "urn:tokensmith:params:oauth:token-type:user-id"
@@ -107,7 +110,7 @@ class TokenExchangeGrant:
     allows_public_clients = False
     authenticates_itself = True  # the caller authenticates with its API key
 
-    async def validate(self, rt: Any, req: OAuthRequest, client: Any) -> _Validated:
+    async def validate(self, rt: Runtime, req: OAuthRequest, client: Any) -> _Validated:
         exchange = rt.exchange
         credential, basic = api_key_credential(req)
         try:
@@ -128,7 +131,8 @@ class TokenExchangeGrant:
         scopes = check_scope_within_key(key, req)
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
-    async def create_response(self, rt: Any, req: OAuthRequest, client: Any, validated: _Validated) -> dict[str, Any]:
+    async def create_response(self, rt: Runtime, req: OAuthRequest, client: Any,
+                              validated: _Validated) -> dict[str, Any]:
         exchange = rt.exchange
         try:
             token = await exchange.issue(validated.key, validated.user, scopes=validated.scopes, ip=req.client_ip,
