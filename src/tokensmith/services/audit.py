@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -14,8 +14,11 @@ from tokensmith.audit.chain import event_fields
 from tokensmith.storage.db import is_outage
 from tokensmith.storage.models import AuditEvent
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-async def _rows(rt: Any, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[AuditEvent]:
+
+async def _rows(rt: Runtime, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[AuditEvent]:
     async with rt.db.sessions() as session:
         query = select(AuditEvent).where(AuditEvent.seq > since_seq).order_by(AuditEvent.seq)
         if event_type:
@@ -35,7 +38,7 @@ class UnreadableRow:
     unreadable: bool = True
 
 
-async def _readable_rows(rt: Any, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[Any]:
+async def _readable_rows(rt: Runtime, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[Any]:
     """Every row in order; a row that cannot be read is yielded as :class:`UnreadableRow` (a finding of
     the verification, not a crash of it)."""
     last = since_seq
@@ -57,7 +60,7 @@ async def _readable_rows(rt: Any, since_seq: int = 0, event_type: str | None = N
         while True:
             try:
                 async with rt.db.sessions() as session:
-                    row = (await session.execute(after(select(AuditEvent)))).scalar()
+                    found = (await session.execute(after(select(AuditEvent)))).scalar()
             except Exception as exc:
                 if is_outage(exc):
                     raise
@@ -67,17 +70,17 @@ async def _readable_rows(rt: Any, since_seq: int = 0, event_type: str | None = N
                 last = int(raw[0])
                 yield UnreadableRow(last, str(raw[1]), str(raw[2]))
                 break
-            if row is None:  # pragma: no cover - the failing row vanished meanwhile
+            if found is None:  # pragma: no cover - the failing row vanished meanwhile
                 return
-            last = row.seq
-            yield row
+            last = found.seq
+            yield found
 
 
-async def verify(rt: Any) -> tuple[int, list[ChainProblem]]:
+async def verify(rt: Runtime) -> tuple[int, list[ChainProblem]]:
     return await verify_chain(_readable_rows(rt), rt.master.audit_key)
 
 
-async def head(rt: Any) -> tuple[int, str] | None:
+async def head(rt: Runtime) -> tuple[int, str] | None:
     """(seq, hash) of the newest event. A chain cannot show that rows were cut off its end: keep the head
     somewhere else (a ticket, another system) and compare it with a later verification."""
     async with rt.db.sessions() as session:
@@ -86,7 +89,7 @@ async def head(rt: Any) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row else None
 
 
-async def export(rt: Any, since_seq: int = 0, event_type: str | None = None) -> list[str]:
+async def export(rt: Runtime, since_seq: int = 0, event_type: str | None = None) -> list[str]:
     lines = []
     async for row in _readable_rows(rt, since_seq, event_type):
         if isinstance(row, UnreadableRow):

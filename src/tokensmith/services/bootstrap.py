@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, text
@@ -18,6 +18,9 @@ from tokensmith.people.passwords import hash_password
 from tokensmith.services.signing_keys import ensure_keys
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import Role, Tenant, User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 try:
     import fcntl
@@ -34,7 +37,7 @@ BUILTIN_ROLES: dict[str, list[str]] = {
 }
 
 
-async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
+async def ensure_tenant(rt: Runtime, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
     async with rt.db.session() as session:
         tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar()
         if tenant is None:
@@ -51,7 +54,7 @@ async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = 
 
 
 @asynccontextmanager
-async def _init_lock(rt: Any) -> AsyncIterator[None]:
+async def _init_lock(rt: Runtime) -> AsyncIterator[None]:
     """Serialise ``initialise`` across instances that start at the same time: on PostgreSQL a session
     advisory lock, on a SQLite file an exclusive ``flock`` on a lock file next to it. Whoever comes second
     finds everything in place."""
@@ -85,7 +88,8 @@ def _admin_email(value: str) -> str:
         raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from exc
 
 
-async def initialise(rt: Any, *, admin_email: str | None = None, admin_password: str | None = None) -> dict[str, Any]:
+async def initialise(rt: Runtime, *, admin_email: str | None = None,
+                     admin_password: str | None = None) -> dict[str, Any]:
     email = _admin_email(admin_email) if admin_email else None
     async with _init_lock(rt):
         await upgrade(rt.db)
@@ -116,7 +120,7 @@ async def initialise(rt: Any, *, admin_email: str | None = None, admin_password:
             "admin_email": email, "admin_created": admin_created}
 
 
-async def tenant_id_for(rt: Any, slug: str) -> str:
+async def tenant_id_for(rt: Runtime, slug: str) -> str:
     """The id of tenant ``slug``; the default tenant is created on first use."""
     from tokensmith.errors import NotFound
 

@@ -10,27 +10,31 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.errors import InvalidRequest, NotFound
 from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial, generate_signing_key, load_signing_key
 from tokensmith.storage.models import ApiKey, OAuthClient, SigningKey
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 PUBLISHED = ("active", "next", "retired")
 LOGIN_ACCESS_TTL = 900
 USER_TOKEN_ACCESS_TTL = 600
 
 
-def _row(rt: Any, key: SigningKeyMaterial, status: str, now: datetime) -> SigningKey:
+def _row(rt: Runtime, key: SigningKeyMaterial, status: str, now: datetime) -> SigningKey:
     sealed = rt.master.seal(key.private_pem(), key.kid.encode())
     return SigningKey(kid=key.kid, alg=key.alg, status=status, private_key_enc=sealed,
                       public_jwk=key.public_jwk, created_at=now,
                       activated_at=now if status == "active" else None)
 
 
-async def longest_token_ttl(rt: Any, session: Any) -> int:
+async def longest_token_ttl(rt: Runtime, session: AsyncSession) -> int:
     """The longest access-token lifetime any credential can currently get."""
     client_max = (await session.execute(select(func.max(OAuthClient.access_token_ttl)))).scalar() or 0
     key_max = (await session.execute(select(func.max(ApiKey.token_ttl)))).scalar() or 0
@@ -38,7 +42,7 @@ async def longest_token_ttl(rt: Any, session: Any) -> int:
     return int(min(longest, rt.settings.max_token_ttl)) + rt.settings.jwt_leeway
 
 
-async def ensure_keys(rt: Any, alg: str | None = None) -> bool:
+async def ensure_keys(rt: Runtime, alg: str | None = None) -> bool:
     """Create the first active and next keys when there is no active key; True when created."""
     alg = alg or rt.settings.signing_alg
     async with rt.db.session() as session:
@@ -60,7 +64,7 @@ async def ensure_keys(rt: Any, alg: str | None = None) -> bool:
 _KEY_SET_LOCK = 0x6B657973  # "keys"
 
 
-async def _lock_key_set(rt: Any, session: Any) -> None:
+async def _lock_key_set(rt: Runtime, session: AsyncSession) -> None:
     """Changes to the key set take turns across processes and instances: two rotations at once must not
     both promote the same next key and leave two next keys behind. PostgreSQL: a transaction-scoped
     advisory lock; SQLite: its write lock, taken by a write that matches no row before anything is read."""
@@ -70,7 +74,7 @@ async def _lock_key_set(rt: Any, session: Any) -> None:
         await session.execute(update(SigningKey).where(SigningKey.kid == "").values(status="next"))
 
 
-async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
+async def rotate_keys(rt: Runtime, alg: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
     """Rotate; returns ``{"active": kid, "next": kid, "retired": kid | None}``."""
     alg = alg or rt.settings.signing_alg
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
@@ -105,7 +109,7 @@ async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = No
     return result
 
 
-async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
+async def revoke_key(rt: Runtime, kid: str, *, actor: str | None = None) -> None:
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
         await _lock_key_set(rt, session)
@@ -131,7 +135,7 @@ async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
     await rt.reload_keys()
 
 
-async def list_keys(rt: Any) -> list[dict[str, Any]]:
+async def list_keys(rt: Runtime) -> list[dict[str, Any]]:
     async with rt.db.session() as session:
         rows = (await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars().all()
 
@@ -146,7 +150,7 @@ async def list_keys(rt: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def load_keyring(rt: Any) -> KeyRing:
+async def load_keyring(rt: Runtime) -> KeyRing:
     """Decrypt and parse every published key (once per change, never per request)."""
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
