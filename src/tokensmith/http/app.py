@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith import __version__
 from tokensmith.clock import Clock
@@ -38,7 +39,7 @@ class TokensmithApp(FastAPI):
     """FastAPI with tokensmith's outermost layers: request context (request id, access log, metrics,
     last-resort error handling) around the fast-path dispatcher, around FastAPI's own stack."""
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP goes straight to our stack: FastAPI's own __call__ would first ask OpenTelemetry's global
         # providers (environment look-ups) on every request, for instrumentation tokensmith does not use.
         stack = self.middleware_stack
@@ -48,7 +49,7 @@ class TokensmithApp(FastAPI):
             return
         await super().__call__(scope, receive, send)
 
-    def build_middleware_stack(self) -> Any:
+    def build_middleware_stack(self) -> ASGIApp:
         inner = FastPathRouter(super().build_middleware_stack(), self, self.state.fast_routes)
         rt = self.state.runtime
         return RequestContextMiddleware(inner, runtime_getter=lambda: rt, metrics=rt.metrics,

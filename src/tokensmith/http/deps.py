@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from tokensmith.http.client_ip import client_ip
 from tokensmith.oauth.request import OAuthRequest, parse_form
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-def runtime(request: Request) -> Any:
-    return request.app.state.runtime
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
 def request_id(request: Request) -> str | None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.config import Settings
 from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
 from tokensmith.http.responses import json_response
 from tokensmith.storage.db import is_outage
@@ -43,11 +45,11 @@ def error_response(exc: ServiceError, path: str = "") -> Response:
     return json_response(exc.body(), exc.status, exc.headers, no_store=no_store)
 
 
-def unavailable(settings: Any, exc: BaseException, path: str = "") -> Response:
+def unavailable(settings: Settings, exc: BaseException, path: str = "") -> Response:
     return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__), path)
 
 
-def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Response:
+def unexpected_response(exc: BaseException, settings: Settings, path: str = "") -> Response:
     """An exception that escaped the handlers: a service error keeps its mapping, a lost database is a 503,
     anything else a bare 500 (logged)."""
     if isinstance(exc, ServiceError):
@@ -58,7 +60,7 @@ def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Re
     return json_response({"error": "server_error"}, 500)
 
 
-def install(app: Any) -> None:
+def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
         return error_response(exc, request.url.path)

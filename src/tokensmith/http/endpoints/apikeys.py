@@ -8,9 +8,9 @@ Errors are ``{"error": "<message>"}`` (400 validation errors are the usual list 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +24,9 @@ from tokensmith.http.responses import json_response
 from tokensmith.oauth.introspection import INACTIVE
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.services import apikeys as service
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 router = APIRouter(tags=["api keys"])
 
@@ -179,7 +182,7 @@ async def rotate_api_key(key_id: str, request: Request, body: RotateApiKey | Non
 
 # ---- RFC 7662: API keys at the introspection endpoint ----
 
-async def introspect_api_key(rt: Any, token: str, caller: Any) -> dict[str, Any] | None:
+async def introspect_api_key(rt: Runtime, token: str, caller: Any) -> dict[str, Any] | None:
     """``token_type_hint=api_key`` (also tried for any token shaped like ``clientId:secret``). An active
     answer counts as one use of the key (rate limit, ``lastUsedAt``): a resource server introspects a key
     when it is presented to it. Over the limit the key is still active, with ``rate_limited: true`` and
@@ -240,6 +243,6 @@ def _api_key_caller(previous: Any) -> Any:
     return hook
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     app.state.introspection.register("api_key", introspect_api_key)
     app.state.introspection_caller = _api_key_caller(getattr(app.state, "introspection_caller", None))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from tokensmith import permissions as perm
 from tokensmith.apikeys import BrowserRefused
@@ -66,7 +67,7 @@ async def _read_body(request: Request) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
+def _headers(scope: Scope) -> dict[str, str]:
     # One pass over the raw headers instead of a linear scan per lookup (names are lower case in ASGI).
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
@@ -166,7 +167,7 @@ async def update_exchange_user(user_id: str, body: UpdateExchangeUser, request: 
     return json_response(view)
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     app.state.grants.register(TokenExchangeGrant())
     fastpath.register(app, "POST", PATH, session_token)
     fastpath.register(app, "POST", "/api/v1/token", session_token)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,7 +34,7 @@ _TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     grants = GrantRegistry()
     grants.register(ClientCredentialsGrant())
     app.state.grants = grants

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,7 +37,7 @@ class CreateUserToken(BaseModel):
     name: str | None = Field(None, max_length=200)
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     fastpath.register(app, "POST", "/api/user/oauth2/token", _exchange)
     registry = getattr(app.state, "introspection", None)
     if registry is not None:
