@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +40,7 @@ ChangeListener = Callable[[str], Awaitable[None] | None]
 
 
 class RevocationFeed:
-    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Any = None,
+    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Redis | None = None,
                  namespace: str = "tokensmith") -> None:
         self._channel = f"{namespace}:{CHANNEL}"
         self._db = db
@@ -198,7 +199,7 @@ class RevocationFeed:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="revocation-poll"))
         if self._redis is not None:
-            self._tasks.append(asyncio.create_task(self._subscribe_loop(), name="revocation-subscribe"))
+            self._tasks.append(asyncio.create_task(self._subscribe_loop(self._redis), name="revocation-subscribe"))
 
     async def stop(self) -> None:
         if self._publishing:
@@ -221,10 +222,10 @@ class RevocationFeed:
                 if not is_outage(exc):
                     log.exception("revocation poll failed")
 
-    async def _subscribe_loop(self) -> None:
+    async def _subscribe_loop(self, redis: Redis) -> None:
         while True:
             try:
-                pubsub = self._redis.pubsub()
+                pubsub = redis.pubsub()
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
