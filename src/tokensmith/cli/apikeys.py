@@ -22,7 +22,7 @@ app = typer.Typer(help="API keys (server-to-server credentials clientId:secret).
 ACTOR = "cli"
 
 
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run ``work``; validation errors become one readable line on stderr."""
 
     async def readable(rt: Runtime) -> T:

@@ -51,7 +51,7 @@ class TokensmithApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = FastPathRouter(super().build_middleware_stack(), self, self.state.fast_routes)
-        rt = self.state.runtime
+        rt: Runtime = self.state.runtime
         return RequestContextMiddleware(inner, runtime_getter=lambda: rt, metrics=rt.metrics,
                                         access_log=self.state.access_log)
 

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 
 from tokensmith.errors import InsufficientScope, InvalidToken
+from tokensmith.http.deps import runtime
 from tokensmith.scopes import covered_by_any
 
 
@@ -50,7 +51,7 @@ async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise InvalidToken("a Bearer access token is required")
-    rt = request.app.state.runtime
+    rt = runtime(request)
     info, reason = await rt.verifier.verify_access_token(token)
     if info is None:
         rt.metrics.auth_failures.labels("bearer").inc()

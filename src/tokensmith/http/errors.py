@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from tokensmith.config import Settings
 from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
+from tokensmith.http.deps import runtime
 from tokensmith.http.responses import json_response
 from tokensmith.storage.db import is_outage
 
@@ -77,4 +78,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        return unexpected_response(exc, request.app.state.runtime.settings, request.url.path)
+        return unexpected_response(exc, runtime(request).settings, request.url.path)

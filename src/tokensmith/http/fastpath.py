@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.errors import ServiceError
+from tokensmith.http.deps import runtime
 from tokensmith.http.errors import error_response, unavailable
 from tokensmith.storage.db import is_outage
 
@@ -52,7 +53,7 @@ class FastPathRouter:
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            response = unavailable(self._fastapi_app.state.runtime.settings, exc, scope["path"])
+            response = unavailable(runtime(request).settings, exc, scope["path"])
         await response(scope, receive, send)
 
 

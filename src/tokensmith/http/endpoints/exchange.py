@@ -74,7 +74,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 async def session_token(request: Request) -> Response:
     scope = request.scope
-    exchange: SessionExchange = scope["app"].state.runtime.exchange
+    exchange: SessionExchange = runtime(request).exchange
     headers = _headers(scope)
     ip = ip_of(request) if exchange.trusted_proxies else (scope.get("client") or (None,))[0]
     rid = request_id(request)
