@@ -18,9 +18,9 @@ Refresh-token rotation is in :mod:`tokensmith.people.refresh` (``refresh`` is re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError, RateLimited
@@ -41,9 +41,9 @@ INVALID_MFA_TOKEN = "Invalid or expired MFA token"
 INVALID_CODE = "Invalid authentication code"
 DISABLED = "This account is disabled"
 
-_T = Token.__table__
-_S = Session.__table__
-_U = User.__table__
+_T = cast(Table, Token.__table__)
+_S = cast(Table, Session.__table__)
+_U = cast(Table, User.__table__)
 
 
 def _unauthorized(message: str) -> MessageError:
