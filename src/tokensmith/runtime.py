@@ -22,7 +22,7 @@ from tokensmith.exchange.service import SessionExchange
 from tokensmith.exchange.users import ExchangeUsers
 from tokensmith.jose.keyring import KeyRing
 from tokensmith.observability.metrics import Metrics
-from tokensmith.people.login import RefreshBatcher, refresh_batcher
+from tokensmith.people.refresh import RefreshBatcher, refresh_batcher
 from tokensmith.people.throttle import LoginThrottle
 from tokensmith.people.user_tokens import UserTokenBatcher, user_token_batcher
 from tokensmith.ratelimit import RateLimiter
