@@ -35,10 +35,11 @@ async def raw_chunks(db: Database, after: int = 0, until: int | None = None,
         driver: Any = (await conn.get_raw_connection()).driver_connection
 
         async def fetch(last: int) -> list[RawRow]:
-            args = (last, chunk) if until is None else (last, chunk, until)
             if db.dialect == "postgresql":
+                args = (last, chunk) if until is None else (last, chunk, until)
                 return [tuple(r) for r in await driver.fetch(sql, *args)]
-            return list(await driver.execute_fetchall(sql, args))
+            # SQLite's "?" parameters bind in the order they appear
+            return list(await driver.execute_fetchall(sql, (last, chunk) if until is None else (last, until, chunk)))
 
         pending = asyncio.ensure_future(fetch(after))
         while True:

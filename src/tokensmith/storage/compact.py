@@ -110,3 +110,8 @@ class CanonicalJSON(TypeDecorator[dict[str, Any]]):
     def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any]:
         result: dict[str, Any] = orjson.loads(value) if value else {}
         return result
+
+
+def utc_micros(ts: float) -> int:
+    """A clock reading (seconds since the epoch) as integer microseconds."""
+    return round(ts * 1_000_000)
