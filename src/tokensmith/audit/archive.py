@@ -82,9 +82,8 @@ async def _start(rt: Any, first: int, keys: dict[str, Any]) -> tuple[str, str | 
 
 
 async def archive(rt: Any, before_us: int, path: Path, *, prune: bool = False) -> ArchiveResult:
-    """Write the events up to the newest checkpoint before ``before_us`` to ``path``; optionally prune."""
-    if await asyncio.to_thread(path.exists):
-        raise InvalidRequest(f"{path} exists; archives are never overwritten")
+    """Write the events up to the newest checkpoint before ``before_us`` to ``path`` (a directory: a file
+    named after the seq range in it); optionally prune them."""
     keys = await verification_keys(rt)
     checkpoint, checkpoint_event = await _boundary(rt, before_us, keys)
     span = await bounds(rt.db)
@@ -92,13 +91,21 @@ async def archive(rt: Any, before_us: int, path: Path, *, prune: bool = False) -
     first = span[0]
     if checkpoint.seq < first:
         raise InvalidRequest(f"the events up to seq {checkpoint.seq} are already pruned")
+    if await asyncio.to_thread(path.is_dir):
+        path = path / f"audit-{first:012d}-{checkpoint.seq:012d}.jsonl.gz"
+    if await asyncio.to_thread(path.exists):
+        raise InvalidRequest(f"{path} exists; archives are never overwritten")
     prev_hash, prev_jws = await _start(rt, first, keys)
     header = {"format": FORMAT, "version": 1, "first_seq": first, "last_seq": checkpoint.seq,
               "prev_hash": prev_hash, "prev_checkpoint": prev_jws, "checkpoint": checkpoint.jws,
               "checkpoint_event": checkpoint_event}
     walker = ChainWalker(rt.master.audit_key, last_seq=first - 1, last_hash=prev_hash)
     partial = path.with_name(path.name + ".partial")
-    with gzip.open(partial, "wb", compresslevel=6) as out:
+    try:
+        raw = open(partial, "xb")  # noqa: ASYNC230 - exclusive: one archiver per file at a time
+    except FileExistsError as exc:
+        raise InvalidRequest(f"{partial} exists: another archive of these events is being written") from exc
+    with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
         out.write(orjson.dumps(header) + b"\n")
         async for rows in raw_chunks(rt.db, after=first - 1, until=checkpoint.seq):
             walker.feed(rows)
