@@ -152,7 +152,7 @@ async def test_a_forged_checkpoint_event_in_the_database_is_reported(rt: Runtime
     await record(rt, 5)
     made = await create_checkpoint(rt)
     assert made is not None
-    head, payload, signature = made.jws.split(".")
+    head, _payload, signature = made.jws.split(".")
     other = await create_checkpoint(rt)  # a valid signature over other claims
     assert other is not None
     forged = f"{head}.{other.jws.split('.')[1]}.{signature}"
