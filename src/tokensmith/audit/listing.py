@@ -2,7 +2,7 @@
 
 Each page is one index range scan, so it costs the same on page 1 and page 10,000 and at ten million
 rows: by ``seq`` (``ix_audit_events_tenant_seq``; with a type, actor or subject filter the index of that
-column), or -- with a time range -- by ``(at, seq)`` (``ix_audit_events_at_seq``), since ``seq`` order and
+column), or -- with a time range -- by ``(at, seq)`` (``ix_audit_events_tenant_at_seq``), since ``seq`` order and
 time order differ slightly (events recorded during an outage are written late). The cursor names the
 last row of the page; it is opaque to clients.
 """

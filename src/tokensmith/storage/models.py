@@ -218,7 +218,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_type_seq", "type", "seq"),
         Index("ix_audit_events_actor_seq", "actor", "seq"),
         Index("ix_audit_events_subject_seq", "subject", "seq"),
-        Index("ix_audit_events_at_seq", "at", "seq"),
+        Index("ix_audit_events_tenant_at_seq", "tenant_id", "at", "seq"),
     )
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(PackedText, unique=True)

@@ -67,7 +67,7 @@ def _create_compact() -> None:
     )
     for name, columns in (("tenant_seq", ["tenant_id", "seq"]), ("type_seq", ["type", "seq"]),
                           ("actor_seq", ["actor", "seq"]), ("subject_seq", ["subject", "seq"]),
-                          ("at_seq", ["at", "seq"])):
+                          ("tenant_at_seq", ["tenant_id", "at", "seq"])):
         op.create_index(f"ix_audit_events_{name}", "audit_events", columns)
 
 
@@ -106,7 +106,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _set_aside(["ix_audit_events_tenant_seq", "ix_audit_events_type_seq", "ix_audit_events_actor_seq",
-                "ix_audit_events_subject_seq", "ix_audit_events_at_seq"])
+                "ix_audit_events_subject_seq", "ix_audit_events_tenant_at_seq"])
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
