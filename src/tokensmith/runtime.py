@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.audit import AuditLog
+from tokensmith.audit.retention import AuditSchedule
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
 from tokensmith.crypto import MasterKeys
@@ -50,6 +51,7 @@ class Runtime:
         self._change_listeners: list[ChangeListener] = []
         self.audit = AuditLog(self.db, self.master.audit_key, self.clock,
                               flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size)
+        self.audit_schedule = AuditSchedule(self)
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
@@ -109,6 +111,7 @@ class Runtime:
         self.apikeys.start()
         self.exchange.start()
         if background:
+            self.audit_schedule.start()
             self.revocations.start()
             self.limiter.start()
             await self._preload_exchange_users()
@@ -164,6 +167,7 @@ class Runtime:
         await self.apikeys.stop()
         await self.limiter.stop()
         await self.revocations.stop()
+        await self.audit_schedule.stop()
         await self.audit.stop()
         if self.redis is not None:
             await self.redis.aclose()
