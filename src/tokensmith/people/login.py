@@ -23,7 +23,7 @@ from sqlalchemy import JSON, String, bindparam, column, or_, select, text, updat
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError, RateLimited
-from tokensmith.ids import new_id, random_token
+from tokensmith.ids import new_id, random_token, uuid7_ms
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
 from tokensmith.people.sessions import (
@@ -45,6 +45,7 @@ REFRESH_RACE = "Refresh token already used; use the token returned by the concur
 INVALID_MFA_TOKEN = "Invalid or expired MFA token"
 INVALID_CODE = "Invalid authentication code"
 DISABLED = "This account is disabled"
+TENANT_DISABLED = "This account's organisation is disabled"
 
 _T = Token.__table__
 _S = Session.__table__
@@ -106,6 +107,7 @@ async def password_login(rt: Any, email: str, password: str, ctx: Context) -> To
         rt.audit.record("login.failed", tenant_id=tenant_id, subject=uid, ip=ctx.ip, request_id=ctx.request_id,
                         reason="account disabled")
         raise MessageError(DISABLED, status=403, code="forbidden")
+    _refuse_disabled_tenant(rt, account, ctx)
     if account.totp_enabled:  # second_factor
         await guard.give_back(account.id)
         return await _mfa_challenge(rt, account, ctx)
@@ -121,7 +123,16 @@ async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
     rt.audit.record("user.password_rehashed", subject=user_id)
 
 
+def _refuse_disabled_tenant(rt: Any, account: Any, ctx: Context) -> None:
+    """Only after a correct password (like a disabled account), so the answer reveals nothing new."""
+    if rt.tenants.is_disabled(account.tenant_id):
+        rt.audit.record("login.failed", tenant_id=account.tenant_id, subject=account.id, ip=ctx.ip,
+                        request_id=ctx.request_id, reason="tenant disabled")
+        raise MessageError(TENANT_DISABLED, status=403, code="forbidden")
+
+
 async def _signed_in(rt: Any, account: Any, ctx: Context, method: str) -> TokenPair:
+    _refuse_disabled_tenant(rt, account, ctx)
     pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
     rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
                     ip=ctx.ip, request_id=ctx.request_id, session_id=pair.session_id, method=method)
@@ -250,6 +261,12 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     if rotated is None:
         await _refused_refresh(rt, digest, utc(rt.clock.now()), ctx)
         raise AssertionError("unreachable")
+    if (rt.tenants.is_disabled(rotated.tenant_id)
+            or rt.revocations.issued_before_cutoff("tenant", rotated.tenant_id, uuid7_ms(rotated.id))):
+        # The session dies with it: a refresh token issued before a disable stays dead after the enable.
+        await revoke_session(rt, rotated.session_id, reason="tenant disabled", actor="system", ip=ctx.ip,
+                             request_id=ctx.request_id)
+        raise _RefreshRefused("tenant disabled")
     access = await issue_access_token(
         rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
         permissions=rotated.permissions or [], project_permissions=rotated.project_permissions or [],
