@@ -151,3 +151,12 @@ def test_delete_needs_a_disabled_tenant_without_live_credentials(any_server: Liv
 
     kept = [e for e in audit_events(any_server) if e["tenant_id"] == tenant["id"]]
     assert {"tenant.created", "tenant.disabled", "tenant.deleted", "apikey.created"} <= {e["type"] for e in kept}
+
+
+def test_tenants_are_in_the_served_openapi(server: LiveServer) -> None:
+    with server.client() as http:
+        paths = http.get("/openapi.json").json()["paths"]
+    assert {"get", "post"} <= set(paths["/tenants"])
+    assert {"get", "patch", "delete"} <= set(paths["/tenants/{ref}"])
+    assert "post" in paths["/tenants/{ref}/disable"] and "post" in paths["/tenants/{ref}/enable"]
+    assert "adminEmail" in str(paths["/tenants"]["post"]["requestBody"])

@@ -96,7 +96,8 @@ def validate_rate_limit(value: int | None) -> int | None:
 
 async def _find(session: Any, ref: str) -> Tenant:
     """A tenant by id or slug."""
-    row = (await session.execute(select(Tenant).where((Tenant.id == ref) | (Tenant.slug == ref)))).scalar()
+    row: Tenant | None = (await session.execute(
+        select(Tenant).where((Tenant.id == ref) | (Tenant.slug == ref)))).scalar()
     if row is None:
         raise NotFound(f"tenant {ref!r} does not exist")
     return row
