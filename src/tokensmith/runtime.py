@@ -20,6 +20,7 @@ from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
 from tokensmith.storage.db import Database, is_outage
+from tokensmith.tenants import TenantStates
 from tokensmith.tokens import TokenIssuer, TokenVerifier
 
 log = logging.getLogger("tokensmith.runtime")
@@ -50,6 +51,7 @@ class Runtime:
         self.verifier = TokenVerifier(self)
         self.extensions: dict[str, Any] = {}
         self._change_listeners: list[Any] = []
+        self.tenants = TenantStates(self)
         self.started = False
         self._revocations_loaded = False
         self._recovery: asyncio.Task[None] | None = None
@@ -103,16 +105,19 @@ class Runtime:
     @property
     def loaded(self) -> bool:
         """Ready to serve: a signing key and the full revocation view are in memory."""
-        return self.keyring.active is not None and self._revocations_loaded
+        return self.keyring.active is not None and self._revocations_loaded and self.tenants.loaded
 
     async def ensure_loaded(self) -> None:
-        """Load what a start-up outage prevented: the key ring and the full revocation view (the feed's
-        regular polling only looks back a few seconds, so it cannot stand in for the full load)."""
+        """Load what a start-up outage prevented: the key ring, the full revocation view (the feed's
+        regular polling only looks back a few seconds, so it cannot stand in for the full load) and which
+        tenants are disabled."""
         if self.keyring.active is None:
             await self.reload_keys()
         if not self._revocations_loaded:
             await self.revocations.load()
             self._revocations_loaded = True
+        if not self.tenants.loaded:
+            await self.tenants.load()
 
     async def _recover(self) -> None:
         delay = 0.5
@@ -135,6 +140,7 @@ class Runtime:
         await self.limiter.stop()
         await self.revocations.stop()
         await self.audit_schedule.stop()
+        await self.tenants.stop()
         await self.audit.stop()
         if self.redis is not None:
             await self.redis.aclose()

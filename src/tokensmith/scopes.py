@@ -3,6 +3,9 @@
 Scopes are ``Resource.action`` (``Patient.read``), with ``*`` as a wildcard for either part
 (``Patient.*``, ``*.read``) and ``*`` alone for everything (every scope string, ``openid`` included).
 Anything else (``openid``, ``api``) matches only itself. The resource is what precedes the first dot.
+Platform resources (``Tenant``: managing tenants is for the platform's operators) are the exception: no
+wildcard resource stands for them (not ``*``, not ``*.read``), so a tenant admin holding ``*`` never holds
+``Tenant.write``; only a scope naming the resource (``Tenant.*``, ``Tenant.read``) does.
 RFC 6749 §3.3 defines the scope string: space-delimited, case-sensitive tokens of ``%x21 / %x23-5B /
 %x5D-7E``.
 """
@@ -13,6 +16,8 @@ import re
 from collections.abc import Iterable
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+#: Resources no wildcard covers (see the module docstring).
+PLATFORM_RESOURCES = frozenset({"Tenant"})
 
 
 def is_valid_scope_token(token: str) -> bool:
@@ -42,19 +47,23 @@ def _split(scope: str) -> tuple[str, str] | None:
 def covers(granted: str, requested: str) -> bool:
     """True when every concrete scope ``requested`` stands for is also one ``granted`` stands for.
 
-    ``*`` alone is full access: it covers every scope, and only ``*`` covers it (``*.*`` stands for every
+    ``*`` alone is full access within a tenant: it covers every scope but the platform ones, and only ``*``
+    covers it (``*.*`` stands for every
     ``Resource.action`` but not for ``openid``). A wildcard is a whole part, never a glob (``Pat*.read`` is
     a literal resource name).
     """
-    if granted == requested or granted == "*":
+    if granted == requested:
         return True
     if requested == "*":
         return False
-    g = _split(granted)
     r = _split(requested)
+    platform = r is not None and r[0] in PLATFORM_RESOURCES
+    if granted == "*":
+        return not platform
+    g = _split(granted)
     if g is None or r is None:
         return False
-    resource_ok = g[0] == "*" or g[0] == r[0]
+    resource_ok = g[0] == r[0] or (g[0] == "*" and not platform)
     action_ok = g[1] == "*" or g[1] == r[1]
     return resource_ok and action_ok
 

@@ -16,6 +16,7 @@ import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import audit as audit_cli
+from tokensmith.cli import tenants as tenants_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
@@ -41,6 +42,7 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(usertokens_app, name="usertokens")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(apikeys_cli.app, name="apikeys")
+app.add_typer(tenants_cli.app, name="tenants")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 
 

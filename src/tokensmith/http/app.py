@@ -21,6 +21,7 @@ from tokensmith.http.endpoints import (
     health,
     oauth,
     sessions,
+    tenants,
     user_tokens,
     users,
     wellknown,
@@ -34,7 +35,7 @@ from tokensmith.runtime import Runtime
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit]
+                               audit, tenants]
 
 
 def tune_gc() -> None:

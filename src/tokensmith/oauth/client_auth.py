@@ -84,6 +84,8 @@ async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool 
         reason = "wrong secret"
     elif client.auth_method not in (method, "client_secret_basic", "client_secret_post"):
         reason = f"client may not use {method}"
+    if reason is None and client is not None and rt.tenants.is_disabled(client.tenant_id):
+        reason = "tenant disabled"
     if reason is not None:
         await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)
         await rt.limiter.hit(limit * 5, "client-auth-fail-ip", ip, announce=True)

@@ -64,6 +64,8 @@ class TokenVerifier:
             return "jti revoked"
         if feed.is_sid_revoked(claims.get("sid")):
             return "session revoked"
+        if self._rt.tenants.is_disabled(claims.get("tenant")):
+            return "tenant disabled"
         issued_ms = uuid7_ms(jti) if isinstance(jti, str) else None
         if issued_ms is None:
             iat = claims.get("iat")
