@@ -222,7 +222,7 @@ class OAuthClientAuthenticator:
             rt.audit.record("client.auth_throttled", subject=client_id[:100], ip=req.client_ip,
                             request_id=req.request_id)
             raise RateLimited(retry, "too many failed client authentications; retry later", oauth=True)
-        client = await rt.clients.get(client_id) if len(client_id) <= 100 else None
+        client: ClientRecord | None = await rt.clients.get(client_id) if len(client_id) <= 100 else None
         reason = self._refusal(client, secret, method)
         if reason is not None:
             await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from tokensmith.ids import random_token
 from tokensmith.storage.batching import Batcher
@@ -35,7 +35,7 @@ class OpaqueFormat:
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
         if issuance.conn is not None:
-            await issuance.conn.execute(Token.__table__.insert(), row)
+            await issuance.conn.execute(insert(Token), row)
             return value
         # Group commit: concurrent issuances share one transaction and one multi-row INSERT; each
         # caller still returns only after its row is committed (introspection anywhere finds it).
@@ -44,7 +44,7 @@ class OpaqueFormat:
 
     async def _insert_rows(self, rows: list[dict[str, Any]]) -> list[None]:
         async with self._rt.db.session() as session:
-            await session.execute(Token.__table__.insert(), rows)
+            await session.execute(insert(Token), rows)
         return [None] * len(rows)
 
     async def verify(self, token: str) -> tuple[TokenInfo | None, str]:
