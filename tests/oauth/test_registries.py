@@ -176,6 +176,13 @@ async def test_service_documentation_is_listed_only_while_the_page_is_served(inp
     assert all("service_documentation" not in m for m in await _discovery(inproc))
 
 
-def test_caller_policies_are_hashable_and_cached() -> None:
-    assert CallerPolicy(frozenset({CLIENT})) == CONFIDENTIAL_CLIENTS
-    assert hash(CallerPolicy(frozenset({CLIENT}))) == hash(CONFIDENTIAL_CLIENTS)
+async def test_methods_are_computed_once_per_policy_and_again_after_a_registration(inproc: InProcess) -> None:
+    registry = inproc.server.client_auth
+    policy = CallerPolicy(frozenset({CLIENT}), allow_public=True)
+    first = registry.methods_for(policy)
+    assert registry.methods_for(policy) is first
+    assert [m.name for m in first[0]] == ["client_secret_basic", "client_secret_post"]
+    assert [m.name for m in first[1]] == ["none"]
+    assert registry.methods_for(CONFIDENTIAL_CLIENTS)[1] == ()  # no public clients there
+    registry.register(HeaderSecret(inproc))
+    assert [m.name for m in registry.methods_for(policy)[0]][-1] == "toy_header"
