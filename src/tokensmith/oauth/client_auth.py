@@ -77,7 +77,8 @@ class ClientAuthMethod(Protocol):
     #: ``await authenticate(presented, req)``: the authenticated caller; raises :class:`InvalidClient`
     #: (or 429 when throttled). An attribute, so that methods sharing one checker bind it directly (no
     #: extra coroutine per request).
-    authenticate: Callable[[Presented, OAuthRequest], Awaitable[Any]]
+    @property
+    def authenticate(self) -> Callable[[Presented, OAuthRequest], Awaitable[Any]]: ...
 
 
 class ClientAuthRegistry:
