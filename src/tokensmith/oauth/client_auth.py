@@ -110,7 +110,7 @@ class ClientAuthRegistry:
 
     def identify(self, req: OAuthRequest, policy: CallerPolicy) -> Presented:
         """The one method whose credentials ``req`` carries (synchronous: no await on the hot path)."""
-        strong, public = self.methods_for(policy)
+        strong, public = self._by_policy.get(policy) or self.methods_for(policy)
         exclusive = len(strong) + len(public) == 1
         found: Presented | None = None
         for method in strong:

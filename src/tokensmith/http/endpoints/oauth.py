@@ -44,7 +44,7 @@ def _server(request: Request) -> AuthorizationServer:
 
 async def _token(request: Request) -> Response:
     req = await oauth_request(request)
-    body = await _server(request).token(req)
+    body = await request.app.state.authorization.token(req)
     return json_response(body, no_store=True)
 
 
