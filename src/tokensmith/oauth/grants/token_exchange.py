@@ -30,6 +30,7 @@ from tokensmith.exchange.service import UserNotAllowed, exchange_for
 from tokensmith.oauth.client_auth import API_KEY, CallerPolicy
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
+from tokensmith.permissions import without_management
 from tokensmith.scopes import ScopeLanguages, parse_scope
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -105,7 +106,8 @@ class TokenExchangeGrant:
             exchange.refused(key, "invalid request", user_id=(req.get("subject_token") or "")[:200] or None,
                              ip=req.client_ip, request_id=req.request_id, via="rfc8693")
             raise
-        scopes = check_scope_within_key(key, req, self._scopes)
+        # RFC 6749 §3.3: the granted scope may be narrower; a session token never manages (docs/security.md)
+        scopes = without_management(check_scope_within_key(key, req, self._scopes))
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
     async def create_response(self, rt: Any, req: OAuthRequest, caller: ApiKeyRecord,
