@@ -21,7 +21,7 @@ from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.tenants import TenantStates
-from tokensmith.tokens import TokenIssuer, TokenVerifier
+from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
 log = logging.getLogger("tokensmith.runtime")
 
@@ -47,8 +47,9 @@ class Runtime:
         self.revocations.on_change(self._on_change)
         self.limiter = RateLimiter(settings.redis_url, self.redis, settings.redis_namespace)
         self.clients = ClientDirectory(self)
-        self.issuer = TokenIssuer(self)
-        self.verifier = TokenVerifier(self)
+        self.token_formats = default_token_formats(self)  # one registry: issuing and verifying
+        self.issuer = TokenIssuer(self, self.token_formats)
+        self.verifier = TokenVerifier(self, self.token_formats)
         self.extensions: dict[str, Any] = {}
         self._change_listeners: list[Any] = []
         self.tenants = TenantStates(self)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
 #: Resources no wildcard covers (see the module docstring).
@@ -76,3 +77,64 @@ def not_covered(granted: Iterable[str], requested: Iterable[str]) -> list[str]:
     """The requested scopes that the granted set does not cover (empty when all are allowed)."""
     granted = list(granted)
     return [r for r in requested if not covered_by_any(granted, r)]
+
+
+# ---- scope languages ----------------------------------------------------------------------------------
+
+class ScopeLanguage(Protocol):
+    """One scope syntax and its matching rule (``Resource.action`` here; SMART v1/v2 can be added)."""
+
+    name: str
+
+    def recognises(self, scope: str) -> bool:
+        """True for scope strings written in this language."""
+        ...
+
+    def covers(self, granted: str, requested: str) -> bool:
+        """True when ``granted`` stands for everything ``requested`` (a scope of this language) does."""
+        ...
+
+
+class ResourceAction:
+    """``Resource.action`` with whole-part wildcards: the default language, recognising every scope."""
+
+    name = "resource.action"
+
+    def recognises(self, scope: str) -> bool:
+        return True
+
+    def covers(self, granted: str, requested: str) -> bool:
+        return covers(granted, requested)
+
+
+class ScopeLanguages:
+    """The scope languages the authorization server understands. A requested scope is judged by the
+    first registered language that recognises it, the default language last."""
+
+    def __init__(self, default: ScopeLanguage | None = None) -> None:
+        self.default: ScopeLanguage = default or ResourceAction()
+        self._specific: list[ScopeLanguage] = []
+
+    def register(self, language: ScopeLanguage) -> None:
+        self._specific.append(language)
+
+    @property
+    def names(self) -> list[str]:
+        return [lang.name for lang in self._specific] + [self.default.name]
+
+    def language_of(self, scope: str) -> ScopeLanguage:
+        for language in self._specific:
+            if language.recognises(scope):
+                return language
+        return self.default
+
+    def not_covered(self, granted: Iterable[str], requested: Iterable[str]) -> list[str]:
+        if not self._specific and isinstance(self.default, ResourceAction):
+            return not_covered(granted, requested)  # the common case, without a dispatch per scope
+        granted = list(granted)
+        missing = []
+        for scope in requested:
+            language = self.language_of(scope)
+            if not any(language.covers(g, scope) for g in granted):
+                missing.append(scope)
+        return missing

@@ -178,6 +178,9 @@ def clients_create(
     token_format: str = typer.Option("jwt", "--token-format", help="jwt or opaque."),
     tenant: str = typer.Option("default", help="Tenant slug."),
     client_id: str | None = typer.Option(None, help="Choose the client id (default: random)."),
+    auth_method: str = typer.Option("client_secret_basic", "--auth-method",
+                                    help="How the client sends its secret (RFC 7591 token_endpoint_auth_method): "
+                                         "client_secret_basic (HTTP Basic) or client_secret_post (form body)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create a confidential client for the client_credentials grant; prints the secret once."""
@@ -188,7 +191,7 @@ def clients_create(
         tid = await tenant_id_for(rt, tenant)
         record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
                                              access_token_ttl=lifetime, access_token_format=token_format,
-                                             client_id=client_id, actor="cli")
+                                             client_id=client_id, auth_method=auth_method, actor="cli")
         return _client_view(record, secret)
 
     emit(run_with_runtime(work), as_json,

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tokensmith import __version__
+from tokensmith.authorization import build_authorization_server
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                         redoc_url=None, openapi_url="/openapi.json")
     app.state.runtime = rt
     app.state.metrics = metrics
+    app.state.authorization = build_authorization_server(rt)  # once per runtime; endpoints dispatch to it
     errors.install(app)
     for module in ENDPOINT_MODULES:
         setup = getattr(module, "setup", None)

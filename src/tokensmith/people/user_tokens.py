@@ -253,8 +253,20 @@ async def _count_unknown(rt: Any, ip: str | None) -> None:
 
 # ---- introspection (RFC 7662) of sign-in refresh tokens and user tokens -----------------------------
 
-async def introspect_refresh_or_user_token(rt: Any, token: str, caller: Any) -> dict[str, Any] | None:
-    """Registered with the introspection endpoint: None for tokens this feature does not know."""
+class RefreshOrUserTokenIntrospector:
+    """RFC 7662 for sign-in refresh tokens and user tokens (registered in :mod:`tokensmith.authorization`)."""
+
+    hint = "refresh_token"
+
+    def __init__(self, rt: Any) -> None:
+        self._rt = rt
+
+    async def introspect(self, token: str, caller: Any) -> dict[str, Any] | None:
+        return await introspect_refresh_or_user_token(self._rt, token)
+
+
+async def introspect_refresh_or_user_token(rt: Any, token: str) -> dict[str, Any] | None:
+    """None for tokens this feature does not know."""
     if len(token) > 512:
         return None
     digest = rt.master.secret_hash(token)

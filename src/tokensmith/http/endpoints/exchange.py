@@ -29,7 +29,6 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
-from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.storage.db import is_outage
 
 log = logging.getLogger("tokensmith.exchange")
@@ -174,7 +173,6 @@ def setup(app: Any) -> None:
     rt = app.state.runtime
     exchange = exchange_for(rt)
     app.state.exchange = exchange
-    app.state.grants.register(TokenExchangeGrant())
     fastpath.register(app, "POST", PATH, session_token)
     fastpath.register(app, "POST", "/api/v1/token", session_token)
 
