@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.audit import AuditLog
 from tokensmith.audit.retention import AuditSchedule
+from tokensmith.authorization import build_authorization_server
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
 from tokensmith.crypto import MasterKeys
@@ -30,7 +31,8 @@ from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
 from tokensmith.storage.db import Database, is_outage
-from tokensmith.tokens import TokenIssuer, TokenVerifier
+from tokensmith.tenants import TenantStates
+from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
 log = logging.getLogger("tokensmith.runtime")
 
@@ -57,8 +59,10 @@ class Runtime:
         self.revocations.on_change(self._on_change)
         self.limiter = RateLimiter(settings.redis_url, self.redis, settings.redis_namespace)
         self.clients = ClientDirectory(self)
-        self.issuer = TokenIssuer(self)
-        self.verifier = TokenVerifier(self)
+        self.token_formats = default_token_formats(self)  # one registry: issuing and verifying
+        self.issuer = TokenIssuer(self, self.token_formats)
+        self.verifier = TokenVerifier(self, self.token_formats)
+        self.tenants = TenantStates(self)
         # feature components (each registers its cache invalidation with on_change)
         self.apikeys = ApiKeys(self)
         self.exchange_users = ExchangeUsers(self)
@@ -66,6 +70,8 @@ class Runtime:
         self.login_throttle = LoginThrottle(self)
         self.refresh_batcher: RefreshBatcher = refresh_batcher(self)
         self.user_token_batcher: UserTokenBatcher = user_token_batcher(self)
+        # the protocol core, over the components above (HTTP endpoints and the guard dispatch to it)
+        self.authorization = build_authorization_server(self)
         self.started = False
         self._revocations_loaded = False
         self._recovery: asyncio.Task[None] | None = None
@@ -132,16 +138,19 @@ class Runtime:
     @property
     def loaded(self) -> bool:
         """Ready to serve: a signing key and the full revocation view are in memory."""
-        return self.keyring.active is not None and self._revocations_loaded
+        return self.keyring.active is not None and self._revocations_loaded and self.tenants.loaded
 
     async def ensure_loaded(self) -> None:
-        """Load what a start-up outage prevented: the key ring and the full revocation view (the feed's
-        regular polling only looks back a few seconds, so it cannot stand in for the full load)."""
+        """Load what a start-up outage prevented: the key ring, the full revocation view (the feed's
+        regular polling only looks back a few seconds, so it cannot stand in for the full load) and which
+        tenants are disabled."""
         if self.keyring.active is None:
             await self.reload_keys()
         if not self._revocations_loaded:
             await self.revocations.load()
             self._revocations_loaded = True
+        if not self.tenants.loaded:
+            await self.tenants.load()
 
     async def _recover(self) -> None:
         delay = 0.5
@@ -168,6 +177,7 @@ class Runtime:
         await self.limiter.stop()
         await self.revocations.stop()
         await self.audit_schedule.stop()
+        await self.tenants.stop()
         await self.audit.stop()
         if self.redis is not None:
             await self.redis.aclose()

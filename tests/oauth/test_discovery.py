@@ -30,8 +30,14 @@ def test_discovery_document(any_server: LiveServer, document: str) -> None:
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["token_endpoint_auth_methods_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["introspection_endpoint_auth_methods_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["revocation_endpoint_auth_methods_supported"])
-    assert meta["code_challenge_methods_supported"] == ["S256"]
-    assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    # Nothing that is not served: no authorization endpoint (so no response types, no PKCE), no ID tokens.
+    assert meta["response_types_supported"] == []
+    for absent in ("authorization_endpoint", "code_challenge_methods_supported", "scopes_supported",
+                   "subject_types_supported", "id_token_signing_alg_values_supported"):
+        assert absent not in meta
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert meta["service_documentation"] == f"{issuer}/docs"  # the page is served
     # RFC 8414 §2: the signing algorithms of token endpoint auth are listed only with a method that uses them.
     methods = set(meta["token_endpoint_auth_methods_supported"])
     if "token_endpoint_auth_signing_alg_values_supported" in meta:

@@ -32,13 +32,14 @@ def test_revoked_token_is_inactive(any_server: LiveServer, fmt: str) -> None:
 
 @formats
 def test_revocation_with_client_secret_post_and_any_hint(server: LiveServer, fmt: str) -> None:
-    record, secret = server.create_client(access_token_format=fmt)
+    record, secret = server.create_client(access_token_format=fmt, auth_method="client_secret_post")
+    creds = {"client_id": record.client_id, "client_secret": secret or ""}
     with server.client() as http:
-        token = get_token(http, record.client_id, secret or "")["access_token"]
-        resp = http.post("/oauth/revoke", data={"token": token, "token_type_hint": "refresh_token",
-                                                "client_id": record.client_id, "client_secret": secret})
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials", **creds}).json()["access_token"]
+        resp = http.post("/oauth/revoke", data={"token": token, "token_type_hint": "refresh_token", **creds})
         assert resp.status_code == 200, resp.text
-        assert introspect(http, token, record.client_id, secret or "") == INACTIVE
+        info = http.post("/oauth/introspect", data={"token": token, **creds})
+        assert info.json() == INACTIVE
 
 
 @formats

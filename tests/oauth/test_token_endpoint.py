@@ -116,7 +116,7 @@ def test_client_scopes_within_a_role_are_the_allowance(server: LiveServer) -> No
 
 @path_param
 def test_client_secret_post(any_server: LiveServer, path: str) -> None:
-    record, secret = any_server.create_client(scopes=["api.read"])
+    record, secret = any_server.create_client(scopes=["api.read"], auth_method="client_secret_post")
     with any_server.client() as http:
         resp = http.post(path, data={**CC, "client_id": record.client_id, "client_secret": secret})
     assert resp.status_code == 200, resp.text
@@ -133,9 +133,9 @@ def test_basic_credentials_are_form_urlencoded_before_base64(server: LiveServer,
         resp = http.post("/oauth/token", data=CC, headers=basic(client_id, secret))
         assert resp.status_code == 200, resp.text
         assert jwt_parts(resp.json()["access_token"])[1]["client_id"] == client_id
-        # The same id also works with client_secret_post (form encoding done by httpx).
+        # The client registered client_secret_basic (the RFC 7591 default): the form is refused.
         post = http.post("/oauth/token", data={**CC, "client_id": client_id, "client_secret": secret})
-        assert post.status_code == 200, post.text
+        assert post.status_code == 401, post.text
 
 
 def test_basic_credentials_are_url_decoded_character_by_character(server: LiveServer) -> None:

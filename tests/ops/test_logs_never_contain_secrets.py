@@ -24,7 +24,7 @@ def test_no_secret_reaches_the_logs(tmp_path: Path) -> None:
     with server, httpx.Client(base_url=server.url, timeout=10) as http:
         jwt_client = server.cli("clients", "create", "--name", "jwt", "--scope", "api.read", "--json")
         opaque_client = server.cli("clients", "create", "--name", "opaque", "--scope", "api.read",
-                                   "--token-format", "opaque", "--json")
+                                   "--token-format", "opaque", "--auth-method", "client_secret_post", "--json")
         a = json.loads(jwt_client.stdout)
         b = json.loads(opaque_client.stdout)
         secrets += [a["client_secret"], b["client_secret"]]
@@ -50,8 +50,8 @@ def test_no_secret_reaches_the_logs(tmp_path: Path) -> None:
         for token in (jwt_token, opaque_token):
             info = http.post("/oauth/introspect", data={"token": token}, auth=(a["client_id"], a["client_secret"]))
             assert info.json()["active"] is True
-        assert http.post("/oauth/revoke", data={"token": opaque_token},
-                         auth=(b["client_id"], b["client_secret"])).status_code == 200
+        assert http.post("/oauth/revoke", data={"token": opaque_token, "client_id": b["client_id"],
+                                                "client_secret": b["client_secret"]}).status_code == 200
         assert http.post("/oauth/revoke", data={"token": jwt_token, "token_type_hint": "access_token"},
                          auth=(a["client_id"], a["client_secret"])).status_code == 200
 

@@ -121,12 +121,17 @@ def test_disabling_a_user_ends_their_sessions(server: LiveServer) -> None:
 
 
 def test_the_last_owner_stays(server: LiveServer) -> None:
-    owner = make_user(server, "owner@example.com", role="owner")
+    # In a tenant of its own: the platform tenant's owners also hold Tenant.*, which its admins cannot touch.
+    from tokensmith.services.bootstrap import ensure_tenant
+
+    tenant_id = server.call(lambda rt: ensure_tenant(rt, "clinic")).id
+    owner = make_user(server, "owner@example.com", role="owner", tenant_id=tenant_id)
     with server.client() as http:
-        admin = admin_headers(server, http)
+        make_user(server, "admin@example.com", role="admin", tenant_id=tenant_id)
+        admin = bearer(tokens(http, "admin@example.com")["accessToken"])
         demote = http.patch(f"/users/{owner.id}", json={"role": "admin"}, headers=admin)
         disable = http.patch(f"/users/{owner.id}", json={"disabled": True}, headers=admin)
-        make_user(server, "owner2@example.com", role="owner")
+        make_user(server, "owner2@example.com", role="owner", tenant_id=tenant_id)
         then = http.patch(f"/users/{owner.id}", json={"role": "admin"}, headers=admin)
     assert demote.status_code == 409 and disable.status_code == 409
     assert then.status_code == 200

@@ -63,6 +63,9 @@ class ApiKeyDirectory:
     # ---- invalidation ----
     def _on_change(self, what: str) -> None:
         kind, _, key_id = what.partition(":")
+        if kind == "tenant":  # e.g. a new default rate limit: rare, so every copy goes
+            self.invalidate()
+            return
         if kind != "apikey":
             return
         client_id = self._client_ids.pop(key_id, None)

@@ -92,6 +92,8 @@ class ApiKeys:
         reason = record.unusable_reason(now)
         if reason is not None:
             return record, reason
+        if self._rt.tenants.is_disabled(record.tenant_id):
+            return record, "tenant disabled"
         return record, "ok"
 
     async def authenticate(self, value: str | None, *, ip: str | None = None,

@@ -16,6 +16,7 @@ import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import audit as audit_cli
+from tokensmith.cli import tenants as tenants_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
@@ -45,6 +46,7 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(usertokens_app, name="usertokens")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(apikeys_cli.app, name="apikeys")
+app.add_typer(tenants_cli.app, name="tenants")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 
 
@@ -180,6 +182,9 @@ def clients_create(
     token_format: str = typer.Option("jwt", "--token-format", help="jwt or opaque."),
     tenant: str = typer.Option("default", help="Tenant slug."),
     client_id: str | None = typer.Option(None, help="Choose the client id (default: random)."),
+    auth_method: str = typer.Option("client_secret_basic", "--auth-method",
+                                    help="How the client sends its secret (RFC 7591 token_endpoint_auth_method): "
+                                         "client_secret_basic (HTTP Basic) or client_secret_post (form body)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create a confidential client for the client_credentials grant; prints the secret once."""
@@ -190,7 +195,7 @@ def clients_create(
         tid = await tenant_id_for(rt, tenant)
         record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
                                              access_token_ttl=lifetime, access_token_format=token_format,
-                                             client_id=client_id, actor="cli")
+                                             client_id=client_id, auth_method=auth_method, actor="cli")
         return _client_view(record, secret)
 
     emit(run_with_runtime(work), as_json,

@@ -22,6 +22,7 @@ from tokensmith.http.endpoints import (
     health,
     oauth,
     sessions,
+    tenants,
     user_tokens,
     users,
     wellknown,
@@ -35,7 +36,7 @@ from tokensmith.runtime import Runtime
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit]
+                               audit, tenants]
 
 
 def tune_gc() -> None:
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                         redoc_url=None, openapi_url="/openapi.json")
     app.state.runtime = rt
     app.state.metrics = metrics
+    app.state.authorization = rt.authorization  # built by the runtime; endpoints dispatch to it
     errors.install(app)
     for module in ENDPOINT_MODULES:
         setup = getattr(module, "setup", None)

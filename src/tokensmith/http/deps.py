@@ -31,4 +31,4 @@ def ip_of(request: Request) -> str | None:
 async def oauth_request(request: Request) -> OAuthRequest:
     form = parse_form(request.headers.get("content-type"), await request.body())
     return OAuthRequest(form=form, headers=request.headers, client_ip=ip_of(request),
-                        request_id=request_id(request))
+                        request_id=request_id(request), path=request.scope.get("path"))

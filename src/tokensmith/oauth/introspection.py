@@ -1,33 +1,55 @@
 """RFC 7662 — Token Introspection. The caller must authenticate (§2.1); a token of another tenant is
-reported inactive, as is anything unknown, expired or revoked (§2.2: ``{"active": false}`` only)."""
+reported inactive, as is anything unknown, expired or revoked (§2.2: ``{"active": false}`` only).
+
+Introspectors are registered per credential kind (``token_type_hint``): access tokens (every registered
+token format, :mod:`tokensmith.tokens`), refresh and user tokens, API keys. A hint only says which one to
+try first (§2.1: "the server MAY ... extend its search across all of its supported token types")."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from tokensmith.errors import InvalidRequest
-from tokensmith.oauth.client_auth import authenticate_client
-from tokensmith.oauth.request import OAuthRequest
-
-if TYPE_CHECKING:
-    from tokensmith.runtime import Runtime
+from tokensmith.oauth.client_auth import Caller
 
 INACTIVE: dict[str, Any] = {"active": False}
 
-# token_type_hint -> extra introspectors (API keys, refresh tokens, …) registered by other features.
-Introspector = Callable[[Any, str, Any], Awaitable[dict[str, Any] | None]]
+
+class Introspector(Protocol):
+    #: the ``token_type_hint`` it answers (RFC 7662 §2.1, IANA "OAuth Token Type Hints")
+    hint: str
+
+    async def introspect(self, token: str, caller: Caller) -> dict[str, Any] | None:
+        """The RFC 7662 response for a token of this kind, or None when the token is not of this kind."""
+        ...
 
 
 class IntrospectionRegistry:
     def __init__(self) -> None:
         self.by_hint: dict[str, Introspector] = {}
-        self.fallbacks: list[Introspector] = []
+        self._order: list[Introspector] = []
 
-    def register(self, hint: str, introspector: Introspector, *, fallback: bool = True) -> None:
-        self.by_hint[hint] = introspector
-        if fallback:
-            self.fallbacks.append(introspector)
+    def register(self, introspector: Introspector) -> None:
+        """Tried in registration order when no hint (or a wrong one) is given."""
+        self.by_hint[introspector.hint] = introspector
+        self._order.append(introspector)
+
+    @property
+    def hints(self) -> list[str]:
+        return list(self.by_hint)
+
+    async def introspect(self, token: str, hint: str | None, caller: Caller) -> dict[str, Any]:
+        first = self.by_hint.get(hint) if hint else None
+        if first is not None:
+            body = await first.introspect(token, caller)
+            if body is not None:
+                return _same_tenant(body, caller.tenant_id)
+        for other in self._order:
+            if other is first:
+                continue
+            body = await other.introspect(token, caller)
+            if body is not None:
+                return _same_tenant(body, caller.tenant_id)
+        return INACTIVE
 
 
 def access_token_response(claims: dict[str, Any], token_type: str = "Bearer") -> dict[str, Any]:
@@ -37,30 +59,6 @@ def access_token_response(claims: dict[str, Any], token_type: str = "Bearer") ->
         if name in claims:
             body[name] = claims[name]
     return body
-
-
-async def introspect(rt: Runtime, registry: IntrospectionRegistry, req: OAuthRequest,
-                     caller: Any = None) -> dict[str, Any]:
-    """``caller`` is an already authenticated principal (e.g. an API key); else client auth applies."""
-    if caller is None:
-        caller = await authenticate_client(rt, req)
-    token = req.form.get("token")
-    if not token:
-        raise InvalidRequest("token is required")
-    hint = req.form.get("token_type_hint")
-    tenant = getattr(caller, "tenant_id", None)
-    if hint and hint in registry.by_hint and hint != "access_token":
-        body = await registry.by_hint[hint](rt, token, caller)
-        if body is not None:
-            return _same_tenant(body, tenant)
-    info, _reason = await rt.verifier.verify_access_token(token)
-    if info is not None:
-        return _same_tenant(access_token_response(info.claims), tenant)
-    for other in registry.fallbacks:
-        body = await other(rt, token, caller)
-        if body is not None:
-            return _same_tenant(body, tenant)
-    return INACTIVE
 
 
 def _same_tenant(body: dict[str, Any], tenant: str | None) -> dict[str, Any]:

@@ -17,6 +17,8 @@ class OAuthRequest:
     headers: Mapping[str, str]  # lower-case names
     client_ip: str | None = None
     request_id: str | None = None
+    #: the endpoint's path (audit records say where a credential was used)
+    path: str | None = None
 
     def get(self, name: str) -> str | None:
         value = self.form.get(name)

@@ -42,6 +42,7 @@ INVALID_CREDENTIALS = "Invalid email or password"
 INVALID_MFA_TOKEN = "Invalid or expired MFA token"
 INVALID_CODE = "Invalid authentication code"
 DISABLED = "This account is disabled"
+TENANT_DISABLED = "This account's organisation is disabled"
 
 _T = Token.__table__
 _S = Session.__table__
@@ -102,6 +103,7 @@ async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -
         rt.audit.record("login.failed", tenant_id=tenant_id, subject=uid, ip=ctx.ip, request_id=ctx.request_id,
                         reason="account disabled")
         raise MessageError(DISABLED, status=403, code="forbidden")
+    _refuse_disabled_tenant(rt, account, ctx)
     if account.totp_enabled:  # second_factor
         await guard.give_back(account.id)
         return await _mfa_challenge(rt, account, ctx)
@@ -117,7 +119,16 @@ async def _rehash(rt: Runtime, user_id: str, old_hash: str, password: str) -> No
     rt.audit.record("user.password_rehashed", subject=user_id)
 
 
+def _refuse_disabled_tenant(rt: Runtime, account: Any, ctx: Context) -> None:
+    """Only after a correct password (like a disabled account), so the answer reveals nothing new."""
+    if rt.tenants.is_disabled(account.tenant_id):
+        rt.audit.record("login.failed", tenant_id=account.tenant_id, subject=account.id, ip=ctx.ip,
+                        request_id=ctx.request_id, reason="tenant disabled")
+        raise MessageError(TENANT_DISABLED, status=403, code="forbidden")
+
+
 async def _signed_in(rt: Runtime, account: Any, ctx: Context, method: str) -> TokenPair:
+    _refuse_disabled_tenant(rt, account, ctx)
     pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
     rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
                     ip=ctx.ip, request_id=ctx.request_id, session_id=pair.session_id, method=method)

@@ -25,7 +25,7 @@ from sqlalchemy import JSON, String, bindparam, column, or_, select, text, updat
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError
-from tokensmith.ids import random_token
+from tokensmith.ids import random_token, uuid7_ms
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.sessions import TokenPair, issue_access_token, refresh_token_row, revoke_session
 from tokensmith.storage.batching import Batcher, database_batcher, retry_deadlocks
@@ -102,6 +102,12 @@ async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
     rotated = await rt.refresh_batcher.submit((digest, new_row))
     if rotated is None:  # not rotatable: a retry gets a new pair, anything else raises
         rotated, new_value = await _refused_refresh(rt, digest, ctx)
+    if (rt.tenants.is_disabled(rotated.tenant_id)
+            or rt.revocations.issued_before_cutoff("tenant", rotated.tenant_id, uuid7_ms(rotated.id))):
+        # The session dies with it: a refresh token issued before a disable stays dead after the enable.
+        await revoke_session(rt, rotated.session_id, reason="tenant disabled", actor="system", ip=ctx.ip,
+                             request_id=ctx.request_id)
+        raise _RefreshRefused("tenant disabled")
     access = await issue_access_token(
         rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
         permissions=rotated.permissions or [], project_permissions=rotated.project_permissions or [],

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokensmith.clock import iso_z
 from tokensmith.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tokensmith.ids import new_id
-from tokensmith.scopes import is_valid_scope_token, not_covered
-from tokensmith.storage.models import Role
+from tokensmith.scopes import PLATFORM_RESOURCES, is_valid_scope_token, not_covered
+from tokensmith.storage.models import Role, Tenant
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -68,6 +68,19 @@ async def find_role(session: AsyncSession, tenant_id: str, name: str) -> Role:
     return row
 
 
+async def _check_platform_permissions(session: Any, tenant_id: str, permissions: list[str]) -> None:
+    """Platform permissions (``Tenant.*``) mean something only in the platform's own tenant; elsewhere a
+    role never carries them, whoever creates it (the CLI operator included)."""
+    from tokensmith.tenants import PLATFORM_TENANT
+
+    platform = [p for p in permissions if p.partition(".")[0] in PLATFORM_RESOURCES]
+    if not platform:
+        return
+    slug = (await session.execute(select(Tenant.slug).where(Tenant.id == tenant_id))).scalar()
+    if slug != PLATFORM_TENANT:
+        raise Forbidden(f"platform permissions exist only in the platform's own tenant: {' '.join(platform)}")
+
+
 async def create_role(rt: Runtime, *, tenant_id: str, name: str, permissions: list[str],
                       granted: tuple[str, ...] | None = None, actor: str | None = None) -> RoleRecord:
     if not ROLE_NAME.match(name):
@@ -76,6 +89,7 @@ async def create_role(rt: Runtime, *, tenant_id: str, name: str, permissions: li
     check_grantable(granted, permissions)
     try:
         async with rt.db.session() as session:
+            await _check_platform_permissions(session, tenant_id, permissions)
             exists = (await session.execute(
                 select(Role.id).where(Role.tenant_id == tenant_id, Role.name == name))).first()
             if exists:

@@ -182,6 +182,8 @@ async def exchange_user_token(rt: Runtime, token: str, *, ip: str | None = None,
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")
     if access is None:
+        if rt.tenants.is_disabled(row.tenant_id) and row.revoked_at is None:
+            raise Gone("the user token's tenant is disabled", code="invalid_grant")
         if row.status != "active" and row.revoked_at is None:
             raise Gone("the user token's user is disabled", code="invalid_grant")
         raise Gone("the user token has been revoked", code="invalid_grant")
@@ -210,7 +212,8 @@ async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchange
         for item in items:
             row = found.get(item.digest)
             usable = (row is not None and row.revoked_at is None and row.session_id is not None
-                      and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id))
+                      and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id)
+                      and not rt.tenants.is_disabled(row.tenant_id))
             access = None
             if usable and row is not None:
                 access = await issue_access_token(
@@ -254,8 +257,20 @@ async def _count_unknown(rt: Runtime, ip: str | None) -> None:
 
 # ---- introspection (RFC 7662) of sign-in refresh tokens and user tokens -----------------------------
 
-async def introspect_refresh_or_user_token(rt: Runtime, token: str, caller: Any) -> dict[str, Any] | None:
-    """Registered with the introspection endpoint: None for tokens this feature does not know."""
+class RefreshOrUserTokenIntrospector:
+    """RFC 7662 for sign-in refresh tokens and user tokens (registered in :mod:`tokensmith.authorization`)."""
+
+    hint = "refresh_token"
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    async def introspect(self, token: str, caller: Any) -> dict[str, Any] | None:
+        return await introspect_refresh_or_user_token(self._rt, token)
+
+
+async def introspect_refresh_or_user_token(rt: Runtime, token: str) -> dict[str, Any] | None:
+    """None for tokens this feature does not know."""
     if len(token) > 512:
         return None
     digest = rt.master.secret_hash(token)
@@ -279,7 +294,9 @@ async def introspect_refresh_or_user_token(rt: Runtime, token: str, caller: Any)
         exp = min(exp, idle_end) if exp is not None else idle_end
     inactive = (row.revoked_at is not None or row.session_revoked_at is not None or row.used_at is not None
                 or row.status != "active" or (exp is not None and exp <= now)
-                or rt.revocations.is_sid_revoked(row.session_id))
+                or rt.revocations.is_sid_revoked(row.session_id) or rt.tenants.is_disabled(row.tenant_id)
+                or (row.kind == "refresh" and rt.revocations.issued_before_cutoff(
+                    "tenant", row.tenant_id, int(row.created_at.timestamp() * 1000))))
     if inactive:
         return {"active": False}
     body: dict[str, Any] = {"active": True, "token_type": "refresh_token" if row.kind == "refresh" else "user_token",

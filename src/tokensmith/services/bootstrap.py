@@ -35,6 +35,14 @@ BUILTIN_ROLES: dict[str, list[str]] = {
     "developer": ["ApiKey.*", "Client.*", "App.*", "UserToken.*", "Session.*", "*.read"],
     "member": ["UserToken.*", "Session.*", "*.read"],
 }
+#: The platform's own tenant's owners also run the platform (``/tenants``); no wildcard stands for it.
+PLATFORM_OWNER_PERMISSIONS = ["*", "Tenant.*"]
+
+
+def builtin_roles(slug: str) -> dict[str, list[str]]:
+    if slug != DEFAULT_TENANT:
+        return BUILTIN_ROLES
+    return {**BUILTIN_ROLES, "owner": PLATFORM_OWNER_PERMISSIONS}
 
 
 async def ensure_tenant(rt: Runtime, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
@@ -45,11 +53,16 @@ async def ensure_tenant(rt: Runtime, slug: str = DEFAULT_TENANT, name: str | Non
             session.add(tenant)
             await session.flush()
             rt.audit.record("tenant.created", tenant_id=tenant.id, subject=slug)
-        existing = set((await session.execute(select(Role.name).where(Role.tenant_id == tenant.id))).scalars())
-        for role_name, permissions in BUILTIN_ROLES.items():
-            if role_name not in existing:
+        existing = {r.name: r for r in (await session.execute(
+            select(Role).where(Role.tenant_id == tenant.id))).scalars()}
+        for role_name, permissions in builtin_roles(slug).items():
+            role = existing.get(role_name)
+            if role is None:
                 session.add(Role(id=new_id(), tenant_id=tenant.id, name=role_name, permissions=permissions,
                                  builtin=True))
+            elif role.builtin and not set(permissions) <= set(role.permissions or ()):
+                # a deployment from before platform permissions: its platform owners gain Tenant.*
+                role.permissions = list(dict.fromkeys([*(role.permissions or ()), *permissions]))
         return tenant
 
 

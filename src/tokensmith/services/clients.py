@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
-TOKEN_FORMATS = ("jwt", "opaque")
+#: RFC 7591 §2 methods a client may register (``none`` is implied by ``is_confidential=False``)
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,9 @@ async def create_client(
     actor: str | None = None,
 ) -> tuple[ClientRecord, str | None]:
     """Create a client; returns (record, secret). The secret exists only in this return value."""
-    if access_token_format not in TOKEN_FORMATS:
-        raise InvalidRequest(f"access token format must be one of {TOKEN_FORMATS}")
+    rt.token_formats.get(access_token_format)  # InvalidRequest naming the registered formats
+    if auth_method not in CLIENT_AUTH_METHODS:
+        raise InvalidRequest(f"token_endpoint_auth_method must be one of {CLIENT_AUTH_METHODS}")
     ttl = access_token_ttl or rt.settings.client_token_ttl
     if ttl <= 0 or ttl > rt.settings.max_token_ttl:
         raise InvalidRequest(f"access token lifetime must be between 1 and {rt.settings.max_token_ttl} seconds")

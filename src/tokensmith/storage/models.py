@@ -73,6 +73,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     default_rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    #: Set while the tenant is disabled: none of its credentials work (see tokensmith.tenants).
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Role(Base):

@@ -1,6 +1,6 @@
 """API key management (spec E): ``/api-keys``, authorised by a Bearer access token whose principal holds
-``ApiKey.read`` / ``ApiKey.write``; plus API keys at the introspection endpoint (RFC 7662):
-``token=<clientId>:<secret>&token_type_hint=api_key``, and ``X-API-Key`` as the introspection caller.
+``ApiKey.read`` / ``ApiKey.write``. API keys at the introspection endpoint (RFC 7662) and as a caller are
+protocol features: :mod:`tokensmith.apikeys.introspection` and :mod:`tokensmith.apikeys.caller`.
 
 Errors are ``{"error": "<message>"}`` (400 validation errors are the usual list of ``{loc, msg, type}``).
 """
@@ -8,25 +8,20 @@ Errors are ``{"error": "<message>"}`` (400 validation errors are the usual list 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith import permissions as perm
-from tokensmith.apikeys import InvalidApiKey, created_view, parse_api_key, view
-from tokensmith.errors import InvalidClient, UnauthorizedClient, ValidationFailed
+from tokensmith.apikeys import created_view, view
+from tokensmith.errors import ValidationFailed
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.responses import json_response
-from tokensmith.oauth.introspection import INACTIVE
-from tokensmith.oauth.request import OAuthRequest
 from tokensmith.services import apikeys as service
-
-if TYPE_CHECKING:
-    from tokensmith.runtime import Runtime
 
 router = APIRouter(tags=["api keys"])
 
@@ -179,70 +174,3 @@ async def rotate_api_key(key_id: str, request: Request, body: RotateApiKey | Non
     created["previousSecretExpiresAt"] = view(record)["previousSecretExpiresAt"]
     return json_response(created, 200, no_store=True)
 
-
-# ---- RFC 7662: API keys at the introspection endpoint ----
-
-async def introspect_api_key(rt: Runtime, token: str, caller: Any) -> dict[str, Any] | None:
-    """``token_type_hint=api_key`` (also tried for any token shaped like ``clientId:secret``). An active
-    answer counts as one use of the key (rate limit, ``lastUsedAt``): a resource server introspects a key
-    when it is presented to it. Over the limit the key is still active, with ``rate_limited: true`` and
-    ``retry_after`` (the resource server answers 429)."""
-    if parse_api_key(token) is None:
-        return None
-    keys = rt.apikeys
-    record, reason = await keys.check(token)
-    if record is None or reason != "ok":
-        if record is not None:
-            keys.audit_refusal(record, reason, None, None)
-        return INACTIVE
-    tenant = getattr(caller, "tenant_id", None)
-    if tenant is not None and tenant != record.tenant_id:
-        return INACTIVE
-    body: dict[str, Any] = {
-        "active": True,
-        "token_type": "api_key",
-        "client_id": record.client_id,
-        "sub": record.client_id,
-        "api_key_id": record.id,
-        "tenant": record.tenant_id,
-        "iat": int(record.created_at),
-    }
-    if record.scopes:
-        body["scope"] = " ".join(record.scopes)
-    if record.expires_at is not None:
-        body["exp"] = int(record.expires_at)
-    keys.usage.touch(record.id, rt.clock.now())
-    if record.effective_rate_limit is not None:
-        body["rate_limit"] = record.effective_rate_limit
-        retry = await keys.over_limit(record)
-        if retry is not None:
-            body["rate_limited"] = True
-            body["retry_after"] = retry
-    return body
-
-
-def _api_key_caller(previous: Any) -> Any:
-    """``X-API-Key`` authenticates the introspection caller (a resource server holding a key); without the
-    header the previous hook, or client authentication, applies."""
-
-    async def hook(request: Request, req: OAuthRequest) -> Any:
-        value = req.headers.get("x-api-key")
-        if value is None:
-            return await previous(request, req) if previous is not None else None
-        keys = runtime(request).apikeys
-        try:
-            record = await keys.authenticate(value, ip=req.client_ip, request_id=req.request_id)
-        except InvalidApiKey as exc:
-            raise InvalidClient("invalid API key", debug=exc.reason) from None
-        if keys.refuse_browser(record, req.headers, ip=req.client_ip, request_id=req.request_id,
-                               endpoint="/oauth/introspect"):
-            raise UnauthorizedClient("API keys are for servers only: this request carries browser markers")
-        await keys.consume(record, ip=req.client_ip, request_id=req.request_id, oauth=True)
-        return record
-
-    return hook
-
-
-def setup(app: FastAPI) -> None:
-    app.state.introspection.register("api_key", introspect_api_key)
-    app.state.introspection_caller = _api_key_caller(getattr(app.state, "introspection_caller", None))

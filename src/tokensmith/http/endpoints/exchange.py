@@ -28,7 +28,6 @@ from tokensmith.http import fastpath
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.responses import json_response
-from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 
 router = APIRouter(tags=["session exchange"])
 
@@ -168,6 +167,5 @@ async def update_exchange_user(user_id: str, body: UpdateExchangeUser, request: 
 
 
 def setup(app: FastAPI) -> None:
-    app.state.grants.register(TokenExchangeGrant())
     fastpath.register(app, "POST", PATH, session_token)
     fastpath.register(app, "POST", "/api/v1/token", session_token)

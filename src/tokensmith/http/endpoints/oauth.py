@@ -9,13 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.http import fastpath
-from tokensmith.http.deps import oauth_request, runtime
+from tokensmith.http.deps import oauth_request
 from tokensmith.http.responses import json_response
-from tokensmith.oauth.grants import GrantRegistry
-from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
-from tokensmith.oauth.introspection import IntrospectionRegistry, introspect
-from tokensmith.oauth.revocation import revoke, revoke_access_token
-from tokensmith.oauth.token_endpoint import handle_token_request
+from tokensmith.oauth.server import AuthorizationServer
 
 router = APIRouter(tags=["oauth"])
 
@@ -35,20 +31,20 @@ _TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def setup(app: FastAPI) -> None:
-    grants = GrantRegistry()
-    grants.register(ClientCredentialsGrant())
-    app.state.grants = grants
-    app.state.introspection = IntrospectionRegistry()
-    app.state.revokers = [revoke_access_token]
     # Hot endpoints: dispatched ahead of FastAPI (see tokensmith.http.fastpath).
     fastpath.register(app, "POST", "/oauth/token", _token)
     fastpath.register(app, "POST", "/identity-server/connect/token", _token)
     fastpath.register(app, "POST", "/oauth/introspect", _introspection)
 
 
+def _server(request: Request) -> AuthorizationServer:
+    server: AuthorizationServer = request.app.state.authorization
+    return server
+
+
 async def _token(request: Request) -> Response:
     req = await oauth_request(request)
-    body = await handle_token_request(runtime(request), request.app.state.grants, req)
+    body = await request.app.state.authorization.token(req)
     return json_response(body, no_store=True)
 
 
@@ -71,16 +67,12 @@ async def introspection(request: Request) -> Response:
 
 async def _introspection(request: Request) -> Response:
     req = await oauth_request(request)
-    caller = None
-    hook = getattr(request.app.state, "introspection_caller", None)
-    if hook is not None:
-        caller = await hook(request, req)
-    body = await introspect(runtime(request), request.app.state.introspection, req, caller)
+    body = await _server(request).introspect(req)
     return json_response(body, no_store=True)
 
 
 @router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", openapi_extra=_FORM_DOC)
 async def revocation(request: Request) -> Response:
     req = await oauth_request(request)
-    await revoke(runtime(request), request.app.state.revokers, req)
+    await _server(request).revoke(req)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})

@@ -39,9 +39,6 @@ class CreateUserToken(BaseModel):
 
 def setup(app: FastAPI) -> None:
     fastpath.register(app, "POST", "/api/user/oauth2/token", _exchange)
-    registry = getattr(app.state, "introspection", None)
-    if registry is not None:
-        registry.register("refresh_token", service.introspect_refresh_or_user_token)
 
 
 async def _exchange(request: Request) -> Response:

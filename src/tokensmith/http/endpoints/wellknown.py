@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from tokensmith.http.deps import runtime
 from tokensmith.http.responses import json_response
-from tokensmith.oauth.metadata import server_metadata
+from tokensmith.oauth.metadata import DOCS_PATH
 
 router = APIRouter(tags=["discovery"])
 
@@ -20,11 +20,20 @@ async def jwks(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=300"})
 
 
+def _metadata(request: Request) -> Response:
+    """Derived from the authorization server's registries; ``service_documentation`` only while the
+    documentation page is really routed."""
+    app = request.app
+    docs = any(getattr(route, "path", None) == DOCS_PATH for route in app.router.routes)
+    return json_response(app.state.authorization.metadata(service_documentation=docs))
+
+
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
 async def oauth_metadata(request: Request) -> Response:
-    return json_response(server_metadata(runtime(request), request.app.state.grants.grant_types))
+    return _metadata(request)
 
 
-@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+@router.get("/.well-known/openid-configuration",
+            summary="The RFC 8414 metadata at the OpenID discovery address (tokensmith issues no ID tokens yet)")
 async def openid_configuration(request: Request) -> Response:
-    return json_response(server_metadata(runtime(request), request.app.state.grants.grant_types))
+    return _metadata(request)

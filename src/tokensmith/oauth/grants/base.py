@@ -1,13 +1,14 @@
-"""The grant contract: ``validate`` checks the request against the spec and the client, then
-``create_response`` issues tokens. Both steps raise :class:`tokensmith.errors.OAuthError`."""
+"""The grant contract: ``validate`` checks the request against the spec and the caller, then
+``create_response`` issues tokens. Both steps raise :class:`tokensmith.errors.OAuthError`. The token
+endpoint authenticates the caller first, with a method the grant's :class:`CallerPolicy` accepts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tokensmith.errors import UnsupportedGrantType
+from tokensmith.oauth.client_auth import CallerPolicy
 from tokensmith.oauth.request import OAuthRequest
-from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -15,17 +16,17 @@ if TYPE_CHECKING:
 
 class Grant(Protocol):
     grant_type: str
-    #: public clients (no secret) may use this grant (with PKCE where the grant requires it)
-    allows_public_clients: bool
-    #: the grant authenticates the caller itself (e.g. token exchange with an API key)
-    authenticates_itself: bool
+    #: who may use the grant: OAuth clients (public ones too, where the grant protects itself, e.g. PKCE),
+    #: or API keys (the token exchange)
+    callers: CallerPolicy
+    #: the ``response_type`` values of the authorization endpoint this grant serves (RFC 8414 §2)
+    response_types: tuple[str, ...]
 
-    async def validate(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None) -> Any:
+    async def validate(self, rt: Runtime, req: OAuthRequest, caller: Any) -> Any:
         """Check the request; return the validated state passed to ``create_response``."""
         ...
 
-    async def create_response(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None,
-                              validated: Any) -> dict[str, Any]:
+    async def create_response(self, rt: Runtime, req: OAuthRequest, caller: Any, validated: Any) -> dict[str, Any]:
         ...
 
 
@@ -51,6 +52,9 @@ class GrantRegistry:
         if grant is None:
             raise UnsupportedGrantType(f"grant type {grant_type[:100]!r} is not supported")
         return grant
+
+    def __iter__(self) -> Any:
+        return iter(self._grants.values())
 
     @property
     def grant_types(self) -> list[str]:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import InvalidRequest, InvalidScope, UnauthorizedClient
+from tokensmith.oauth.client_auth import CONFIDENTIAL_CLIENTS
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
-from tokensmith.scopes import not_covered, parse_scope
+from tokensmith.scopes import ScopeLanguages, parse_scope
 from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
@@ -26,11 +27,11 @@ def check_client_allows_grant(client: ClientRecord, grant_type: str) -> None:
         raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
 
 
-def check_scope_within_role(client: ClientRecord, requested: list[str]) -> list[str]:
+def check_scope_within_role(client: ClientRecord, requested: list[str], languages: ScopeLanguages) -> list[str]:
     """§3.3: an absent scope means the client's whole allowance; anything beyond it is invalid_scope."""
     if not requested:
         return list(client.allowed_scopes)
-    beyond = not_covered(client.allowed_scopes, requested)
+    beyond = languages.not_covered(client.allowed_scopes, requested)
     if beyond:
         raise InvalidScope(f"scope not allowed for this client: {' '.join(beyond)[:200]}")
     return requested
@@ -38,8 +39,11 @@ def check_scope_within_role(client: ClientRecord, requested: list[str]) -> list[
 
 class ClientCredentialsGrant:
     grant_type = "client_credentials"
-    allows_public_clients = False
-    authenticates_itself = False
+    callers = CONFIDENTIAL_CLIENTS
+    response_types: tuple[str, ...] = ()
+
+    def __init__(self, scopes: ScopeLanguages) -> None:
+        self._scopes = scopes
 
     async def validate(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None) -> _Validated:
         # §4.4: "The client credentials grant type MUST only be used by confidential clients."
@@ -50,7 +54,7 @@ class ClientCredentialsGrant:
             requested = parse_scope(req.form.get("scope"))
         except ValueError as exc:
             raise InvalidScope(str(exc)) from exc
-        scopes = check_scope_within_role(client, requested)
+        scopes = check_scope_within_role(client, requested, self._scopes)
         resource = req.get("resource")  # RFC 8707: the audience the client asks for
         if resource is not None and not resource.startswith(("http://", "https://", "urn:")):
             raise InvalidRequest("resource must be an absolute URI")

@@ -24,15 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
-from tokensmith.apikeys.verifier import InvalidApiKey
-from tokensmith.errors import InvalidClient, InvalidRequest, InvalidScope, UnauthorizedClient, ValidationFailed
+from tokensmith.errors import InvalidRequest, InvalidScope, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
 from tokensmith.exchange.service import UserNotAllowed
-from tokensmith.oauth.client_auth import parse_basic
+from tokensmith.oauth.client_auth import API_KEY, CallerPolicy
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.permissions import without_management
-from tokensmith.scopes import not_covered, parse_scope
+from tokensmith.scopes import ScopeLanguages, parse_scope
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -51,21 +50,6 @@ class _Validated:
     user: SessionTokenRequest
     scopes: list[str]
     issued_token_type: str
-
-
-def api_key_credential(req: OAuthRequest) -> tuple[str | None, bool]:
-    """The ``clientId:secret`` the caller presented (``X-API-Key``, HTTP Basic or the form), and whether
-    HTTP Basic was used (RFC 6749 §5.2: then 401 carries ``WWW-Authenticate``)."""
-    header = req.headers.get("x-api-key")
-    if header is not None:
-        return header, False
-    basic = parse_basic(req.headers.get("authorization"))
-    if basic is not None:
-        return f"{basic[0]}:{basic[1]}", True
-    client_id, secret = req.form.get("client_id"), req.form.get("client_secret")
-    if client_id and secret:
-        return f"{client_id}:{secret}", False
-    return None, False
 
 
 def check_subject(req: OAuthRequest) -> SessionTokenRequest:
@@ -95,12 +79,12 @@ def check_requested_token_type(req: OAuthRequest) -> str:
     return requested
 
 
-def check_scope_within_key(key: ApiKeyRecord, req: OAuthRequest) -> list[str]:
+def check_scope_within_key(key: ApiKeyRecord, req: OAuthRequest, languages: ScopeLanguages) -> list[str]:
     try:
         requested = parse_scope(req.form.get("scope"))
     except ValueError as exc:
         raise InvalidScope(str(exc)) from exc
-    beyond = not_covered(key.scopes, requested)
+    beyond = languages.not_covered(key.scopes, requested)
     if beyond:
         raise InvalidScope(f"scope beyond the API key's scopes: {' '.join(beyond)[:200]}")
     return requested
@@ -108,20 +92,16 @@ def check_scope_within_key(key: ApiKeyRecord, req: OAuthRequest) -> list[str]:
 
 class TokenExchangeGrant:
     grant_type = GRANT_TYPE
-    allows_public_clients = False
-    authenticates_itself = True  # the caller authenticates with its API key
+    #: the caller is an API key (:mod:`tokensmith.apikeys.caller`: ``X-API-Key``, HTTP Basic or the form)
+    callers = CallerPolicy(frozenset({API_KEY}))
+    response_types: tuple[str, ...] = ()
 
-    async def validate(self, rt: Runtime, req: OAuthRequest, client: Any) -> _Validated:
+    def __init__(self, scopes: ScopeLanguages) -> None:
+        self._scopes = scopes
+
+    async def validate(self, rt: Runtime, req: OAuthRequest, caller: ApiKeyRecord) -> _Validated:
         exchange = rt.exchange
-        credential, basic = api_key_credential(req)
-        try:
-            key = await exchange.keys.authenticate(credential, ip=req.client_ip, request_id=req.request_id)
-        except InvalidApiKey as exc:
-            raise InvalidClient("invalid API key", basic=basic, debug=exc.reason) from None
-        if exchange.keys.refuse_browser(key, req.headers, ip=req.client_ip, request_id=req.request_id,
-                                        endpoint="/oauth/token"):
-            raise UnauthorizedClient("API keys are for servers only: this request carries browser markers")
-        await exchange.keys.consume(key, ip=req.client_ip, request_id=req.request_id, oauth=True)
+        key = caller
         issued_token_type = check_requested_token_type(req)
         try:
             user = check_subject(req)
@@ -130,10 +110,10 @@ class TokenExchangeGrant:
                              ip=req.client_ip, request_id=req.request_id, via="rfc8693")
             raise
         # RFC 6749 §3.3: the granted scope may be narrower; a session token never manages (docs/security.md)
-        scopes = without_management(check_scope_within_key(key, req))
+        scopes = without_management(check_scope_within_key(key, req, self._scopes))
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
-    async def create_response(self, rt: Runtime, req: OAuthRequest, client: Any,
+    async def create_response(self, rt: Runtime, req: OAuthRequest, caller: ApiKeyRecord,
                               validated: _Validated) -> dict[str, Any]:
         exchange = rt.exchange
         try:

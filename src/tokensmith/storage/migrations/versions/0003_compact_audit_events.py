@@ -16,7 +16,7 @@ from alembic import op
 from tokensmith.storage.compact import CanonicalJSON, HexDigest, Micros, PackedText
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,37 @@
+"""The one place the authorization server is assembled: every grant, client-authentication method,
+introspector, revoker and scope language tokensmith ships, one registration line each (token formats are
+the runtime's registry, :func:`tokensmith.tokens.default_token_formats`, shared with every issuer). Adding
+one is a new module plus a line here — see ``docs/architecture.md``, "Extension points"."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tokensmith.apikeys.caller import ApiKeyAsCaller
+from tokensmith.apikeys.introspection import ApiKeyIntrospector
+from tokensmith.oauth.client_auth import register_client_methods
+from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
+from tokensmith.oauth.server import AuthorizationServer
+from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
+from tokensmith.tokens.access import AccessTokenIntrospector, AccessTokenRevoker
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
+
+def build_authorization_server(rt: Runtime) -> AuthorizationServer:
+    server = AuthorizationServer(rt, formats=rt.token_formats)
+    # client authentication (RFC 6749 §2.3): client_secret_basic, client_secret_post, none; API keys
+    register_client_methods(server.client_auth, rt)
+    server.client_auth.register(ApiKeyAsCaller(rt))
+    # grants (RFC 6749 §4, RFC 8693)
+    server.grants.register(ClientCredentialsGrant(server.scopes))
+    server.grants.register(TokenExchangeGrant(server.scopes))
+    # introspection (RFC 7662) and revocation (RFC 7009) per credential kind, tried in this order
+    server.introspectors.register(AccessTokenIntrospector(rt))
+    server.introspectors.register(RefreshOrUserTokenIntrospector(rt))
+    server.introspectors.register(ApiKeyIntrospector(rt))
+    server.revokers.register(AccessTokenRevoker(rt))
+    # scope languages: Resource.action is the default (server.scopes); SMART v1/v2 register here
+    return server
