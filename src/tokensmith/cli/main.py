@@ -270,27 +270,42 @@ def keys_revoke(kid: str, as_json: bool = JSON_OPT) -> None:
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = JSON_OPT) -> None:
-    """Check the audit hash chain; exit status 1 when it was tampered with.
+    """Check the audit hash chain and look for events recorded but never written; exit status 1 when
+    the chain was tampered with or events are missing.
 
     Also prints the head (newest seq and hash): keep it elsewhere, since no chain can show that rows
     were cut off its end."""
+    from tokensmith.audit.unwritten import unwritten_report
     from tokensmith.services.audit import head, verify
 
     async def work(rt: Any) -> dict[str, Any]:
         count, problems = await verify(rt)
         last = await head(rt)
-        return {"ok": not problems, "events": count,
+        unwritten = await unwritten_report(rt)
+        return {"ok": not problems and not unwritten["missing"], "chain_ok": not problems, "events": count,
                 "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
-                "head": {"seq": last[0], "hash": last[1]} if last else None}
+                "head": {"seq": last[0], "hash": last[1]} if last else None, "unwritten": unwritten}
 
     result = run_with_runtime(work)
-    emit(result, as_json, lambda r: (
-        f"audit chain OK ({r['events']} events"
-        + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r["head"] else "") + ")")
-        if r["ok"] else
-        "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
+    emit(result, as_json, _verify_text)
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+def _verify_text(r: dict[str, Any]) -> str:
+    if r["chain_ok"]:
+        text = (f"audit chain OK ({r['events']} events"
+                + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r["head"] else "") + ")")
+    else:
+        text = "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"])
+    u = r["unwritten"]
+    if u["missing"]:
+        text += (f"\nevents recorded but not written: {u['missing']} (crashed process: {u['crashed']}, "
+                 f"stalled writer: {u['overdue']}, dead letter: {u['dead_letter']})")
+        text += "".join(f"\n  {e['at']} {e['type']} {e['id']}" for e in u["examples"])
+    if u["sanitised"]:
+        text += f"\nevents stored in sanitised form (refused by the database as sent): {u['sanitised']}"
+    return text
 
 
 @audit_app.command("export")
