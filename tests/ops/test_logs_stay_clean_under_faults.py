@@ -61,8 +61,8 @@ def _traffic(http: httpx.Client, admin: dict[str, str], refresh: list[str], key:
     statuses.append(_status(lambda: http.post("/users", json={
         "email": f"nul-{M}@example.com", "password": f"nul-pw-{M}-x1y2z3", "name": f"nulname-{M}\x00"},
         headers=admin)))
-    raw = ('{"email": "sur-%s@example.com", "password": "sur-pw-%s-q9w8e7", "name": "surname-%s\\ud800"}'
-           % (M, M, M))
+    raw = '{"email": "sur-M@example.com", "password": "sur-pw-M-q9w8e7", "name": "surname-M\\ud800"}'.replace(
+        "M", M)
     statuses.append(_status(lambda: http.post("/users", content=raw,
                                               headers={**admin, "Content-Type": "application/json"})))
     statuses.append(_status(lambda: http.patch(f"/exchange-users/uid-{M}", json={"notes": f"note-{M}\x00"},

@@ -193,16 +193,16 @@ class ExchangeUsers(PeriodicFlusher):
                 })
             if not rows:
                 return 0
-            written: list[dict[str, Any]] = []
+            stored: list[dict[str, Any]] = []
             try:
-                count = await write_setting_aside(rows, lambda part: self._write(part, written), self._set_aside)
+                count = await write_setting_aside(rows, lambda part: self._write(part, stored), self._set_aside)
             except BaseException:
                 for key, seen in batch.items():
                     self._pending.setdefault(key, seen)
                 raise
             if len(self._written) > MAX_REMEMBERED:
                 self._written.clear()
-            for row in written:
+            for row in stored:
                 key = (row["tenant_id"], row["user_id"])
                 self._written[key] = (batch[key].at, _fingerprint(batch[key].user))
             return count
