@@ -46,6 +46,7 @@ def test_token_events_survive_kill_9_and_are_replayed_once(tmp_path: Path) -> No
     server.proc.kill()  # SIGKILL right after the responses
     server.proc.wait(10)
     assert _issued(server) == []  # nothing was written before the kill
+    assert list((tmp_path / "audit-spool").glob("*/audit-*.spool"))
 
     # Before the restart, verify reports the events recorded but never written and fails.
     verdict = _cli(server, "audit", "verify", "--json")
@@ -74,3 +75,4 @@ def test_token_events_survive_kill_9_and_are_replayed_once(tmp_path: Path) -> No
     again = _issued(server)
     assert len(again) == N and len({e["id"] for e in again}) == N
     assert _cli(server, "audit", "verify").returncode == 0
+    assert not list((tmp_path / "audit-spool").glob("*/audit-*.spool"))  # replayed segments are deleted

@@ -98,7 +98,7 @@ class AuditSpool:
         self._next = 0
         self._segments: dict[int, _Segment] = {}
         self._adopted_locks: list[tuple[int, Path]] = []
-        self._adopted_next = -1
+        self._adopted_next = -2  # adopted segments count down from -2 (-1: "not spooled")
         self._failing = False
 
     # ---- the hot path ----
@@ -160,7 +160,7 @@ class AuditSpool:
             return
         del self._segments[number]
         segment.path.unlink(missing_ok=True)
-        if not any(n < 0 for n in self._segments):
+        if not any(n < -1 for n in self._segments):
             self._release_adopted_owners()
 
     def dead_letter(self, event: Any) -> None:
@@ -201,7 +201,7 @@ class AuditSpool:
                 segment.open_events += 1
                 records.append((number, record))
             self._release_if_done(number)
-        if not any(n < 0 for n in self._segments):
+        if not any(n < -1 for n in self._segments):
             self._release_adopted_owners()
         return [dict(record, segment=number) for number, record in records]
 
