@@ -167,9 +167,15 @@ class Settings(BaseSettings):
         30 * 24 * 3600, gt=0, description="A sign-in session ends this long (s) after the sign-in, however "
         "often it is refreshed.")
     refresh_reuse_grace: float = Field(
-        10.0, ge=0, description="An already-used refresh token presented within this many seconds of its "
-        "use is refused with 409 without ending the session (two concurrent refreshes of one client); "
-        "later, it is treated as stolen and the whole session is revoked. 0: every reuse revokes.")
+        2.0, ge=0, description="An already-used refresh token presented within this many seconds of the "
+        "latest token issued from it is refused with 409 without ending the session (two concurrent "
+        "refreshes of one client). Keep it below `db_retry_after`, so that a client retrying as a 503 told "
+        "it to is judged by `refresh_retry_window` instead. 0: no such grace.")
+    refresh_retry_window: float = Field(
+        60.0, ge=0, description="An already-used refresh token presented again within this many seconds of "
+        "its use, while its successor has never been used, is a retry after a lost reply (a 503, a timeout): "
+        "the unused successor is invalidated and a new pair issued. Later, or once the successor was used, "
+        "the reuse revokes the whole session. 0: every reuse outside the grace period revokes.")
     login_max_failures: int = Field(
         5, gt=0, description="Failed sign-in attempts (wrong password or wrong second-factor code) after "
         "which an account is locked.")
