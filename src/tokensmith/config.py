@@ -136,6 +136,19 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A background writer (audit log, API-key usage, exchange users) that has had "
         "writes pending for longer than this many seconds without writing them is stalled: `/readyz` fails "
         "naming it and `tokensmith_writer_stalled{writer=...}` is 1.")
+    audit_checkpoint_interval: float = Field(
+        300.0, ge=0, description="Seconds between signed checkpoints of the audit chain head (an "
+        "`audit.checkpoint` event holding a JWS signed with the active signing key). "
+        "`tokensmith audit verify --since-checkpoint` checks only what came after the newest one. 0: only on "
+        "demand (`tokensmith audit checkpoint`).")
+    audit_retention_days: float = Field(
+        0.0, ge=0, description="Audit events older than this many days are archived (up to the newest "
+        "checkpoint before that age) to `audit_archive_dir` and deleted from the database. 0: the database "
+        "keeps every event.")
+    audit_archive_dir: str | None = Field(
+        None, description="Where the retention job writes its archive files (gzip JSON lines, "
+        "`audit-<first seq>-<last seq>.jsonl.gz`). Default: `audit-archive` next to the SQLite file, or in "
+        "the working directory.")
     client_auth_failures_per_minute: int = Field(
         10,
         gt=0,

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from tokensmith.audit import AuditLog
+from tokensmith.audit.retention import AuditSchedule
 from tokensmith.audit.spool import AuditSpool
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
@@ -46,6 +47,7 @@ class Runtime:
                               stall_after=settings.writer_stall_after, metrics=self.metrics)
         #: every background writer of this process (``/readyz`` and the stall gauge look at them)
         self.writers: list[PeriodicFlusher] = [self.audit]
+        self.audit_schedule = AuditSchedule(self)
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
@@ -106,6 +108,7 @@ class Runtime:
         if background:
             self.audit.replay_spool()  # a serving process takes over what a crashed one left
             self.audit.start()
+            self.audit_schedule.start()
             self.revocations.start()
             self.limiter.start()
         self.started = True
@@ -148,6 +151,7 @@ class Runtime:
             self._recovery = None
         await self.limiter.stop()
         await self.revocations.stop()
+        await self.audit_schedule.stop()
         await self.audit.stop()
         if self.redis is not None:
             await self.redis.aclose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tokensmith.audit.sanitise import MARKER
 from tokensmith.audit.spool import spooled
@@ -54,7 +54,9 @@ async def unwritten_report(rt: Any) -> dict[str, Any]:
             in_flight += 1
     async with rt.db.sessions() as session:
         sanitised = (await session.execute(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.data[MARKER].as_string().is_not(None))
+            # ``data`` is stored as canonical JSON text (no whitespace): a text match finds the marker key
+            select(func.count()).select_from(AuditEvent).where(text("data LIKE :marker"))
+            .params(marker=f'%"{MARKER}":%')
         )).scalar_one()
     missing = crashed + overdue + dead
     return {"crashed": len(crashed), "overdue": len(overdue), "dead_letter": len(dead), "in_flight": in_flight,
