@@ -69,12 +69,12 @@ class Settings(BaseSettings):
         "`tokensmith.master-key` next to the database) and relaxed checks. Never use it in production.",
     )
     database_url: str = Field(
-        "sqlite+aiosqlite:///./tokensmith.db",
+        "sqlite+aiosqlite:///./tokensmith.db", repr=False,
         description="SQLAlchemy async URL. Default: a SQLite file in the working directory. "
         "PostgreSQL: `postgresql+asyncpg://user:pass@host/db`.",
     )
     redis_url: str | None = Field(
-        None,
+        None, repr=False,
         description="Redis URL for shared rate limits, revocation fan-out and caches across instances. "
         "Unset: everything stays in process (fine for one instance).",
     )
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",
     )
     master_key: str | None = Field(
-        None,
+        None, repr=False,
         description="Secret from which the keys for hashing secrets, encrypting signing keys and chaining "
         "the audit log are derived (HKDF). At least 32 characters. Required outside development.",
     )
@@ -124,6 +124,18 @@ class Settings(BaseSettings):
         0.2, gt=0, description="Seconds between audit-log batch writes (events are never written per request)."
     )
     audit_batch_size: int = Field(500, gt=0, description="Most audit events written in one batch.")
+    audit_spool: bool = Field(
+        True, description="Append every audit event to a local crash spool before the response that caused it "
+        "leaves, and replay it at start-up (events survive `kill -9`; docs/security.md). One `write()` per "
+        "event, no `fsync`.")
+    audit_spool_dir: str | None = Field(
+        None, description="Directory of the crash spool (one sub-directory per database). Unset: `audit-spool` "
+        "next to the SQLite file, or in the working directory for other databases — give PostgreSQL "
+        "deployments a local, persistent directory of their own.")
+    writer_stall_after: float = Field(
+        60.0, gt=0, description="A background writer (audit log, API-key usage, exchange users) that has had "
+        "writes pending for longer than this many seconds without writing them is stalled: `/readyz` fails "
+        "naming it and `tokensmith_writer_stalled{writer=...}` is 1.")
     audit_checkpoint_interval: float = Field(
         300.0, ge=0, description="Seconds between signed checkpoints of the audit chain head (an "
         "`audit.checkpoint` event holding a JWS signed with the active signing key). "
@@ -279,6 +291,19 @@ class Settings(BaseSettings):
             return None
         tail = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(tail) if tail and tail != ":memory:" else None
+
+    def audit_spool_path(self) -> Path | None:
+        """The crash spool's directory for this database (None: the spool is off)."""
+        if not self.audit_spool:
+            return None
+        from tokensmith.audit.spool import spool_directory
+
+        if self.audit_spool_dir:
+            base = Path(self.audit_spool_dir)
+        else:
+            db_path = self.sqlite_path()
+            base = (db_path.parent if db_path else Path.cwd()) / "audit-spool"
+        return spool_directory(base, self.database_url)
 
     def resolved_master_key(self) -> str:
         """The master key; in development a generated one, persisted next to the database."""

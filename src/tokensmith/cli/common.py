@@ -78,6 +78,12 @@ def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool =
 
 
 def outage_summary(exc: BaseException) -> str:
+    """One line on why the database cannot be reached. A statement's error is named by kind only (its text
+    would carry SQL and values); a connection error's text (address, errno) is kept."""
+    from tokensmith.storage.db import describe_db_error
+
+    if getattr(exc, "statement", None) is not None:
+        return describe_db_error(exc)
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 

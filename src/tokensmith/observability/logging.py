@@ -13,6 +13,7 @@ import logging
 import logging.config
 import re
 import time
+import traceback
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -49,6 +50,39 @@ class JsonFormatter(logging.Formatter):
             entry["exc_type"] = record.exc_info[0].__name__
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+    def formatException(self, ei: Any) -> str:
+        """A traceback without the text of database errors: that text carries the SQL, and values in the
+        driver's message (``invalid input for query argument $2: '…'``) and in ``DETAIL`` lines. Such an
+        exception shows as its class, SQLSTATE and statement kind; the frames are kept."""
+        exc = ei[1]
+        chain = _chain(exc)
+        if not any(_is_database_error(e) for e in chain):
+            return super().formatException(ei)
+        from tokensmith.storage.db import describe_db_error
+
+        lines = ["Traceback (most recent call last), database error text withheld:\n"]
+        for error in reversed(chain):
+            lines.extend(traceback.format_tb(error.__traceback__))
+            text = describe_db_error(error) if _is_database_error(error) else redact(str(error))[:300]
+            lines.append(f"{type(error).__module__}.{type(error).__qualname__}: {text}\n")
+        return "".join(lines).rstrip("\n")
+
+
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "psycopg")
+
+
+def _is_database_error(error: BaseException) -> bool:
+    return type(error).__module__.startswith(_DATABASE_MODULES) or hasattr(error, "statement")
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first."""
+    found: list[BaseException] = []
+    while exc is not None and exc not in found and len(found) < 20:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
 
 
 def _numeric_level(level: str) -> int:
