@@ -107,8 +107,9 @@ class Settings(BaseSettings):
     max_token_ttl: int = Field(
         90 * 24 * 3600,
         gt=0,
-        description="Upper bound (s) of any access-token lifetime; retired signing keys stay published "
-        "at least this long unless a shorter bound is known from the clients.",
+        description="Upper bound (s) of an OAuth client's access-token lifetime, checked when the client is "
+        "created. (A retired signing key stays published as long as the longest lifetime in use: every "
+        "client's and API key's, and every lifetime configured here.)",
     )
     jwt_leeway: int = Field(30, ge=0, description="Clock skew (s) tolerated when validating `exp`/`nbf`/`iat`.")
     revocation_poll_interval: float = Field(
