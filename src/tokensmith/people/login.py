@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
 
 from tokensmith.clock import utc
+from tokensmith.emails import email_lookup_key
 from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
 from tokensmith.people.db import autocommit, transaction
@@ -35,7 +36,6 @@ from tokensmith.people.sessions import (
 )
 from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
-from tokensmith.people.users import normalise_email
 from tokensmith.storage.batching import batcher, retry_deadlocks
 from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
 
@@ -76,7 +76,7 @@ class Context:
 
 async def password_login(rt: Any, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
     guard = throttle(rt)
-    email = normalise_email(email)
+    email = email_lookup_key(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
     try:
         account, attempt = await guard.reserve_account(email=email)  # find_account + reserve_attempt

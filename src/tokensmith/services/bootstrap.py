@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, text
 
+from tokensmith.emails import InvalidEmail, account_email
 from tokensmith.errors import InvalidRequest
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import hash_password
@@ -80,9 +80,9 @@ async def _init_lock(rt: Any) -> AsyncIterator[None]:
 
 def _admin_email(value: str) -> str:
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from exc
+        return account_email(value)
+    except InvalidEmail as exc:
+        raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from None
 
 
 async def initialise(rt: Any, *, admin_email: str | None = None, admin_password: str | None = None) -> dict[str, Any]:
