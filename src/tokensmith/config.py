@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tokensmith.errors import ConfigurationError
@@ -87,10 +87,11 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",
     )
-    master_key: str | None = Field(
+    master_key: SecretStr | None = Field(
         None,
         description="Secret from which the keys for hashing secrets, encrypting signing keys and chaining "
-        "the audit log are derived (HKDF). At least 32 characters. Required outside development.",
+        "the audit log are derived (HKDF). At least 32 characters. Required outside development. Never "
+        "shown: `repr`, dumps and messages print `**********`.",
     )
     default_audience: str | None = Field(
         None, description="`aud` of access tokens when the request names no resource. Default: the issuer."
@@ -234,7 +235,7 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "development":
             return self
-        if _weak_master_key((self.master_key or "").strip()):
+        if _weak_master_key(self._master_key_value().strip()):
             raise ConfigurationError(
                 "TOKENSMITH_MASTER_KEY is missing, shorter than 32 characters or a placeholder; "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
@@ -262,10 +263,14 @@ class Settings(BaseSettings):
         tail = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(tail) if tail and tail != ":memory:" else None
 
+    def _master_key_value(self) -> str:
+        return self.master_key.get_secret_value() if self.master_key is not None else ""
+
     def resolved_master_key(self) -> str:
-        """The master key; in development a generated one, persisted next to the database."""
-        if self.master_key:
-            return self.master_key
+        """The master key; in development a generated one, persisted next to the database. The one place
+        the secret is read out of its ``SecretStr``."""
+        if self._master_key_value():
+            return self._master_key_value()
         if not self.is_development:  # pragma: no cover - the validator already refused this
             raise ConfigurationError("TOKENSMITH_MASTER_KEY is required")
         db_path = self.sqlite_path()
@@ -323,6 +328,9 @@ def _doc_type(annotation: Any) -> str:
     names = []
     for arg in get_args(annotation) or (annotation,):
         if arg is type(None):
+            continue
+        if arg is SecretStr:
+            names.append("str (secret)")
             continue
         origin = get_origin(arg)
         names.append(f"list of {get_args(arg)[0].__name__}" if origin is list else getattr(arg, "__name__", str(arg)))
