@@ -94,7 +94,10 @@ class LiveServer:
             except Exception:
                 pass
         try:
-            self.call(self.runtime.stop(), timeout=10)
+            if self._thread is not None:
+                self.call(self.runtime.stop(), timeout=10)
+            else:
+                self._loop.run_until_complete(self.runtime.stop())
         except Exception:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -115,7 +118,11 @@ class LiveServer:
         return self.call(lambda rt: create_client(rt, **kw))
 
     def __enter__(self) -> LiveServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a start that failed half-way must not leave its socket, loop or runtime open
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
