@@ -49,8 +49,8 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 def requirement(*schemes: str, optional: bool = False) -> list[dict[str, list[str]]]:
     """An operation's ``security``: any one of ``schemes`` (or none, when ``optional``: the credentials may
     come in the request body instead)."""
-    anyone: list[dict[str, list[str]]] = [{}] if optional else []
-    return [{name: []} for name in schemes] + anyone
+    required = [{name: list[str]()} for name in schemes]
+    return required + ([{}] if optional else [])
 
 
 #: Token, introspection: an OAuth client (Basic or form) or an API key.
