@@ -93,13 +93,14 @@ class LiveServer:
                 self._serve_future.result(timeout=15)
             except Exception:
                 pass
-        try:
-            if self._thread is not None:
-                self.call(self.runtime.stop(), timeout=10)
-            else:
-                self._loop.run_until_complete(self.runtime.stop())
-        except Exception:
-            pass
+        for step in (self.runtime.stop, _cancel_the_rest):
+            try:
+                if self._thread is not None:
+                    self.call(step(), timeout=10)
+                else:
+                    self._loop.run_until_complete(step())
+            except Exception:
+                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(5)
@@ -126,6 +127,17 @@ class LiveServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+async def _cancel_the_rest() -> None:
+    """What ``asyncio.run`` does before it closes its loop: cancel the tasks still running (a request being
+    answered, a session being closed) and let them finish, so that none is destroyed pending and no
+    coroutine is left unawaited for the garbage collector."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 class TcpProxy:
