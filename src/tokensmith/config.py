@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tokensmith.errors import ConfigurationError
@@ -87,10 +87,11 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",
     )
-    master_key: str | None = Field(
+    master_key: SecretStr | None = Field(
         None, repr=False,
         description="Secret from which the keys for hashing secrets, encrypting signing keys and chaining "
-        "the audit log are derived (HKDF). At least 32 characters. Required outside development.",
+        "the audit log are derived (HKDF). At least 32 characters. Required outside development. Never "
+        "shown: `repr`, dumps and messages print `**********`.",
     )
     default_audience: str | None = Field(
         None, description="`aud` of access tokens when the request names no resource. Default: the issuer."
@@ -107,8 +108,9 @@ class Settings(BaseSettings):
     max_token_ttl: int = Field(
         90 * 24 * 3600,
         gt=0,
-        description="Upper bound (s) of any access-token lifetime; retired signing keys stay published "
-        "at least this long unless a shorter bound is known from the clients.",
+        description="Upper bound (s) of an OAuth client's access-token lifetime, checked when the client is "
+        "created. (A retired signing key stays published as long as the longest lifetime in use: every "
+        "client's and API key's, and every lifetime configured here.)",
     )
     jwt_leeway: int = Field(30, ge=0, description="Clock skew (s) tolerated when validating `exp`/`nbf`/`iat`.")
     revocation_poll_interval: float = Field(
@@ -264,7 +266,7 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "development":
             return self
-        if _weak_master_key((self.master_key or "").strip()):
+        if _weak_master_key(self._master_key_value().strip()):
             raise ConfigurationError(
                 "TOKENSMITH_MASTER_KEY is missing, shorter than 32 characters or a placeholder; "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
@@ -305,10 +307,14 @@ class Settings(BaseSettings):
             base = (db_path.parent if db_path else Path.cwd()) / "audit-spool"
         return spool_directory(base, self.database_url)
 
+    def _master_key_value(self) -> str:
+        return self.master_key.get_secret_value() if self.master_key is not None else ""
+
     def resolved_master_key(self) -> str:
-        """The master key; in development a generated one, persisted next to the database."""
-        if self.master_key:
-            return self.master_key
+        """The master key; in development a generated one, persisted next to the database. The one place
+        the secret is read out of its ``SecretStr``."""
+        if self._master_key_value():
+            return self._master_key_value()
         if not self.is_development:  # pragma: no cover - the validator already refused this
             raise ConfigurationError("TOKENSMITH_MASTER_KEY is required")
         db_path = self.sqlite_path()
@@ -366,6 +372,9 @@ def _doc_type(annotation: Any) -> str:
     names = []
     for arg in get_args(annotation) or (annotation,):
         if arg is type(None):
+            continue
+        if arg is SecretStr:
+            names.append("str (secret)")
             continue
         origin = get_origin(arg)
         names.append(f"list of {get_args(arg)[0].__name__}" if origin is list else getattr(arg, "__name__", str(arg)))

@@ -18,6 +18,8 @@ from tokensmith.storage.db import is_outage
 
 #: The ``--json`` option every command has (one JSON document on stdout, for scripts).
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+#: The ``--tenant`` option of every command that acts within one tenant (the tenant is never positional).
+TENANT_OPT = typer.Option("default", "--tenant", help="Tenant slug.")
 
 T = TypeVar("T")
 #: Exit status when the database cannot be reached (retrying later may help).

@@ -9,14 +9,13 @@ from typing import Any
 
 import typer
 
-from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, run_with_runtime
 
 users_app = typer.Typer(help="Users (people who sign in) and exchange users.", no_args_is_help=True)
 roles_app = typer.Typer(help="Roles: named permission sets.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sign-in and user-token sessions.", no_args_is_help=True)
 usertokens_app = typer.Typer(help="Personal user tokens (long-lived, revocable).", no_args_is_help=True)
 
-TENANT_OPT = typer.Option("default", help="Tenant slug.")
 ACTOR = "cli"
 
 

@@ -28,6 +28,7 @@ from tokensmith.http import fastpath
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
+from tokensmith.http.openapi import API_KEY_ONLY
 from tokensmith.http.responses import json_response
 from tokensmith.storage.db import is_outage
 
@@ -102,8 +103,7 @@ async def session_token(request: Request) -> Response:
 
 
 _DOC: dict[str, Any] = {
-    "parameters": [{"name": "X-Api-Key", "in": "header", "required": True, "schema": {"type": "string"},
-                    "description": "`<clientId>:<secret>` of an API key. Servers only: never from a browser."}],
+    "security": API_KEY_ONLY,  # the X-API-Key header
     "requestBody": {"required": True, "content": {"application/json": {
         "schema": SessionTokenRequest.model_json_schema()}}},
 }
