@@ -93,10 +93,14 @@ class LiveServer:
                 self._serve_future.result(timeout=15)
             except Exception:
                 pass
-        try:
-            self.call(self.runtime.stop(), timeout=10)
-        except Exception:
-            pass
+        for step in (self.runtime.stop, _cancel_the_rest):
+            try:
+                if self._thread is not None:
+                    self.call(step(), timeout=10)
+                else:
+                    self._loop.run_until_complete(step())
+            except Exception:
+                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(5)
@@ -115,10 +119,25 @@ class LiveServer:
         return self.call(lambda rt: create_client(rt, **kw))
 
     def __enter__(self) -> LiveServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a start that failed half-way must not leave its socket, loop or runtime open
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+async def _cancel_the_rest() -> None:
+    """What ``asyncio.run`` does before it closes its loop: cancel the tasks still running (a request being
+    answered, a session being closed) and let them finish, so that none is destroyed pending and no
+    coroutine is left unawaited for the garbage collector."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 class TcpProxy:

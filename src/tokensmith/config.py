@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tokensmith.errors import ConfigurationError
@@ -69,12 +69,12 @@ class Settings(BaseSettings):
         "`tokensmith.master-key` next to the database) and relaxed checks. Never use it in production.",
     )
     database_url: str = Field(
-        "sqlite+aiosqlite:///./tokensmith.db",
+        "sqlite+aiosqlite:///./tokensmith.db", repr=False,
         description="SQLAlchemy async URL. Default: a SQLite file in the working directory. "
         "PostgreSQL: `postgresql+asyncpg://user:pass@host/db`.",
     )
     redis_url: str | None = Field(
-        None,
+        None, repr=False,
         description="Redis URL for shared rate limits, revocation fan-out and caches across instances. "
         "Unset: everything stays in process (fine for one instance).",
     )
@@ -87,10 +87,11 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Public base URL of the service; the `iss` of every token and the base of discovery URLs.",
     )
-    master_key: str | None = Field(
-        None,
+    master_key: SecretStr | None = Field(
+        None, repr=False,
         description="Secret from which the keys for hashing secrets, encrypting signing keys and chaining "
-        "the audit log are derived (HKDF). At least 32 characters. Required outside development.",
+        "the audit log are derived (HKDF). At least 32 characters. Required outside development. Never "
+        "shown: `repr`, dumps and messages print `**********`.",
     )
     default_audience: str | None = Field(
         None, description="`aud` of access tokens when the request names no resource. Default: the issuer."
@@ -107,8 +108,9 @@ class Settings(BaseSettings):
     max_token_ttl: int = Field(
         90 * 24 * 3600,
         gt=0,
-        description="Upper bound (s) of any access-token lifetime; retired signing keys stay published "
-        "at least this long unless a shorter bound is known from the clients.",
+        description="Upper bound (s) of an OAuth client's access-token lifetime, checked when the client is "
+        "created. (A retired signing key stays published as long as the longest lifetime in use: every "
+        "client's and API key's, and every lifetime configured here.)",
     )
     jwt_leeway: int = Field(30, ge=0, description="Clock skew (s) tolerated when validating `exp`/`nbf`/`iat`.")
     revocation_poll_interval: float = Field(
@@ -124,6 +126,18 @@ class Settings(BaseSettings):
         0.2, gt=0, description="Seconds between audit-log batch writes (events are never written per request)."
     )
     audit_batch_size: int = Field(500, gt=0, description="Most audit events written in one batch.")
+    audit_spool: bool = Field(
+        True, description="Append every audit event to a local crash spool before the response that caused it "
+        "leaves, and replay it at start-up (events survive `kill -9`; docs/security.md). One `write()` per "
+        "event, no `fsync`.")
+    audit_spool_dir: str | None = Field(
+        None, description="Directory of the crash spool (one sub-directory per database). Unset: `audit-spool` "
+        "next to the SQLite file, or in the working directory for other databases — give PostgreSQL "
+        "deployments a local, persistent directory of their own.")
+    writer_stall_after: float = Field(
+        60.0, gt=0, description="A background writer (audit log, API-key usage, exchange users) that has had "
+        "writes pending for longer than this many seconds without writing them is stalled: `/readyz` fails "
+        "naming it and `tokensmith_writer_stalled{writer=...}` is 1.")
     audit_checkpoint_interval: float = Field(
         300.0, ge=0, description="Seconds between signed checkpoints of the audit chain head (an "
         "`audit.checkpoint` event holding a JWS signed with the active signing key). "
@@ -252,7 +266,7 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "development":
             return self
-        if _weak_master_key((self.master_key or "").strip()):
+        if _weak_master_key(self._master_key_value().strip()):
             raise ConfigurationError(
                 "TOKENSMITH_MASTER_KEY is missing, shorter than 32 characters or a placeholder; "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
@@ -280,10 +294,27 @@ class Settings(BaseSettings):
         tail = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(tail) if tail and tail != ":memory:" else None
 
+    def audit_spool_path(self) -> Path | None:
+        """The crash spool's directory for this database (None: the spool is off)."""
+        if not self.audit_spool:
+            return None
+        from tokensmith.audit.spool import spool_directory
+
+        if self.audit_spool_dir:
+            base = Path(self.audit_spool_dir)
+        else:
+            db_path = self.sqlite_path()
+            base = (db_path.parent if db_path else Path.cwd()) / "audit-spool"
+        return spool_directory(base, self.database_url)
+
+    def _master_key_value(self) -> str:
+        return self.master_key.get_secret_value() if self.master_key is not None else ""
+
     def resolved_master_key(self) -> str:
-        """The master key; in development a generated one, persisted next to the database."""
-        if self.master_key:
-            return self.master_key
+        """The master key; in development a generated one, persisted next to the database. The one place
+        the secret is read out of its ``SecretStr``."""
+        if self._master_key_value():
+            return self._master_key_value()
         if not self.is_development:  # pragma: no cover - the validator already refused this
             raise ConfigurationError("TOKENSMITH_MASTER_KEY is required")
         db_path = self.sqlite_path()
@@ -341,6 +372,9 @@ def _doc_type(annotation: Any) -> str:
     names = []
     for arg in get_args(annotation) or (annotation,):
         if arg is type(None):
+            continue
+        if arg is SecretStr:
+            names.append("str (secret)")
             continue
         origin = get_origin(arg)
         names.append(f"list of {get_args(arg)[0].__name__}" if origin is list else getattr(arg, "__name__", str(arg)))

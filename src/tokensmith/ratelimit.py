@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -40,7 +40,10 @@ class RateLimiter:
         self.storage: Storage
         if redis_url:
             uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-            self.storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{namespace}-rl")
+            # On the runtime's connection pool when there is one: its timeouts apply, and closing the
+            # runtime's client closes the limiter's connections too (none is left to the garbage collector).
+            pool: dict[str, Any] = {"connection_pool": redis.connection_pool} if redis is not None else {}
+            self.storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{namespace}-rl", **pool)
         else:
             self.storage = MemoryStorage()
         self._limiter = FixedWindowRateLimiter(self.storage)

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.audit import AuditLog
 from tokensmith.audit.retention import AuditSchedule
+from tokensmith.audit.spool import AuditSpool
 from tokensmith.authorization import build_authorization_server
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
@@ -31,6 +32,7 @@ from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
 from tokensmith.storage.db import Database, is_outage
+from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.tenants import TenantStates
 from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
@@ -51,8 +53,13 @@ class Runtime:
         self.keyring = KeyRing()
         self.metrics = Metrics()
         self._change_listeners: list[ChangeListener] = []
+        spool_dir = settings.audit_spool_path()
         self.audit = AuditLog(self.db, self.master.audit_key, self.clock,
-                              flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size)
+                              flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size,
+                              spool=AuditSpool(spool_dir) if spool_dir is not None else None,
+                              stall_after=settings.writer_stall_after, metrics=self.metrics)
+        #: every background writer of this process (``/readyz`` and the stall gauge look at them)
+        self.writers: list[PeriodicFlusher] = [self.audit]
         self.audit_schedule = AuditSchedule(self)
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
@@ -75,6 +82,15 @@ class Runtime:
         self.started = False
         self._revocations_loaded = False
         self._recovery: asyncio.Task[None] | None = None
+
+    def add_writer(self, writer: PeriodicFlusher) -> None:
+        """Register a background writer; it is judged on this runtime's clock and stall bound."""
+        writer.init_health(self.clock, self.settings.writer_stall_after, self.metrics)
+        self.writers.append(writer)
+
+    def stalled_writers(self) -> list[str]:
+        """Names of the writers stalled right now (the gauge is refreshed on the way)."""
+        return [w.flusher_name for w in self.writers if w.health.report()]
 
     def on_change(self, listener: ChangeListener) -> None:
         """Register ``listener(what: str)`` for ``changed`` feed entries (cache invalidation)."""
@@ -113,6 +129,8 @@ class Runtime:
             log.error("database unreachable at start-up; will keep retrying")
             if background:
                 self._recovery = asyncio.create_task(self._recover(), name="start-up-recovery")
+        if background:
+            self.audit.replay_spool()  # a serving process takes over what a crashed one left
         self.audit.start()
         self.apikeys.start()
         self.exchange.start()

@@ -95,3 +95,30 @@ def test_invalid_client_options_fail_cleanly(cli: Cli) -> None:
     assert_clean_failure(cli("clients", "create", "--name", "b", "--lifetime", "-1", ok=False), "lifetime")
     assert_clean_failure(cli("clients", "create", "--name", "b", "--tenant", "nowhere", ok=False), "nowhere")
     assert_clean_failure(cli("clients", "rotate-secret", "fixed-id", "--grace", "-5", ok=False), "grace")
+
+
+def test_create_with_export_sets_the_shell_variables(cli: Cli) -> None:
+    """``eval "$(tokensmith clients create … --export)"`` leaves CLIENT_ID and CLIENT_SECRET in the shell."""
+    import subprocess
+
+    from tests.cli.helpers import TOKENSMITH
+
+    cli.env["TOKENSMITH_MASTER_KEY"] = TEST_MASTER_KEY  # the in-process server below uses the same key
+    cli("init")
+    script = (f'eval "$({TOKENSMITH} clients create --name billing --scope "a.read b.read" --export)"\n'
+              'printf "%s\\n%s\\n" "$CLIENT_ID" "$CLIENT_SECRET"\n')
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=cli.workdir, env=cli.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    client_id, secret = done.stdout.splitlines()
+    listed = {c["client_id"]: c for c in cli("clients", "list", "--json").json()}
+    assert listed[client_id]["name"] == "billing" and len(secret) >= 32
+
+    with LiveServer(make_settings(cli.env["TOKENSMITH_DATABASE_URL"]), init=False) as live, live.client() as http:
+        assert _token(http, client_id, secret).status_code == 200
+
+
+def test_create_refuses_json_and_export_together(cli: Cli) -> None:
+    result = cli("clients", "create", "--name", "x", "--json", "--export", ok=False)
+    assert_clean_failure(result, "--json and --export exclude each other")
+    assert result.code == 2

@@ -85,13 +85,19 @@ def test_a_block_reaches_another_instance_within_a_second(pair: tuple[LiveServer
 
 
 def test_users_block_cli(tmp_path: object) -> None:
+    """``users block USER_ID [--tenant SLUG]``, like every other command that acts within a tenant."""
     cli = Cli(tmp_path)  # type: ignore[arg-type]
     cli("init")
-    blocked = cli("users", "block", "default", "doc-7", "--notes", "left the clinic", "--json").json()
+    blocked = cli("users", "block", "doc-7", "--notes", "left the clinic", "--json").json()
     assert blocked["userId"] == "doc-7" and blocked["blocked"] is True and blocked["notes"] == "left the clinic"
-    listed = cli("users", "exchange-list", "default", "--blocked", "--json").json()
+    listed = cli("users", "exchange-list", "--tenant", "default", "--blocked", "--json").json()
     assert [u["userId"] for u in listed] == ["doc-7"]
-    assert cli("users", "unblock", "default", "doc-7", "--json").json()["blocked"] is False
-    assert cli("users", "exchange-list", "default", "--blocked", "--json").json() == []
-    refused = cli("users", "unblock", "default", "nobody", ok=False)
+    assert cli("users", "unblock", "doc-7", "--tenant", "default", "--json").json()["blocked"] is False
+    assert cli("users", "exchange-list", "--blocked", "--json").json() == []
+    refused = cli("users", "unblock", "nobody", ok=False)
     assert refused.code != 0 and "Exchange user not found" in refused.stderr
+    unknown_tenant = cli("users", "block", "doc-7", "--tenant", "elsewhere", ok=False)
+    assert unknown_tenant.code == 1 and "tenant 'elsewhere' does not exist" in unknown_tenant.stderr
+    # The old positional form is a usage error, never "block a user called 'default'".
+    old_form = cli("users", "block", "default", "doc-8", ok=False)
+    assert old_form.code == 2 and "doc-8" in old_form.stderr

@@ -50,9 +50,9 @@ class ServeProcess:
 
     def start(self, timeout: float = 60, until: str = "/readyz") -> ServeProcess:
         """Start and wait until ``until`` answers 200."""
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([TOKENSMITH, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-                                     cwd=self.workdir, env=self.env, stdout=log, stderr=log)
+        with self.log_path.open("ab") as log:  # the child writes through its own copy of the descriptor
+            self.proc = subprocess.Popen([TOKENSMITH, "serve", "--port", str(self.port), "--workers",
+                                          str(self.workers)], cwd=self.workdir, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
             assert self.proc.poll() is None, f"serve exited early:\n{self.logs()}"

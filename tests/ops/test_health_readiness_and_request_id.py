@@ -23,7 +23,8 @@ def test_healthz_and_readyz(server: LiveServer) -> None:
         ready = http.get("/readyz")
         assert ready.status_code == 200
         assert ready.json() == {"status": "ready",
-                                "checks": {"database": "ok", "signing_key": "ok", "revocations": "ok"}}
+                                "checks": {"database": "ok", "signing_key": "ok", "revocations": "ok",
+                                           "writers": "ok"}}
 
 
 def test_not_ready_without_a_signing_key_until_init(sqlite_url: str) -> None:

@@ -3,7 +3,7 @@ its JSON views for the management API (spec E)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,8 @@ class ApiKeyRecord:
     tenant_id: str
     client_id: str
     name: str
-    secret_hash: str
-    previous_secret_hash: str | None
+    secret_hash: str = field(repr=False)
+    previous_secret_hash: str | None = field(repr=False)
     previous_secret_expires_at: float | None
     scopes: tuple[str, ...]
     expires_at: float | None

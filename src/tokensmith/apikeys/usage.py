@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, or_, update
 
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ApiKey
+from tokensmith.storage.setaside import data_error_reason, write_setting_aside
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -36,6 +37,7 @@ class UsageRecorder(PeriodicFlusher):
         self._rt = runtime
         self._pending: dict[str, float] = {}
         self._lock = asyncio.Lock()
+        runtime.add_writer(self)
 
     @property
     def flush_interval(self) -> float:
@@ -49,6 +51,10 @@ class UsageRecorder(PeriodicFlusher):
     def pending(self, key_id: str) -> float | None:
         return self._pending.get(key_id)
 
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
     async def flush(self) -> int:
         async with self._lock:
             if not self._pending:
@@ -56,11 +62,18 @@ class UsageRecorder(PeriodicFlusher):
             batch, self._pending = self._pending, {}
             rows = [{"key_id": k, "used_at": datetime.fromtimestamp(v, UTC)} for k, v in batch.items()]
             try:
-                async with self._rt.db.session() as session:
-                    await session.execute(_UPDATE, rows)
+                return await write_setting_aside(rows, self._write, self._set_aside)
             except BaseException:
                 for key_id, at in batch.items():  # keep them for the next attempt
                     self._pending.setdefault(key_id, at)
                 raise
-            return len(rows)
+
+    async def _write(self, rows: list[dict[str, Any]]) -> int:
+        async with self._rt.db.session() as session:
+            await session.execute(_UPDATE, rows)
+        return len(rows)
+
+    async def _set_aside(self, row: dict[str, Any], exc: BaseException) -> int:
+        self.health.dead_letter("lastUsedAt update", data_error_reason(exc))
+        return 0
 

@@ -8,6 +8,11 @@ with consecutive ``seq``. Concurrent writers from other workers or instances the
 outage in memory (bounded) and are written when it comes back; a batch whose outcome is unknown (the
 connection died around COMMIT) is written again without the events that did make it, so nothing is
 written twice and the queue never wedges.
+
+Each event is also appended to the crash spool (:mod:`tokensmith.audit.spool`) as it is recorded, and
+replayed from there after a crash. An event the database refuses (a NUL in a text, a value too long)
+does not block the others: the batch is bisected down to it (:mod:`tokensmith.storage.setaside`) and
+it is written in a sanitised, marked form in its place (:mod:`tokensmith.audit.sanitise`).
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tokensmith.audit.chain import GENESIS, event_fields, link
+from tokensmith.audit.sanitise import minimal, sanitised
+from tokensmith.audit.spool import AuditSpool
 from tokensmith.clock import Clock
 from tokensmith.ids import new_row_id
-from tokensmith.storage.db import Database
+from tokensmith.storage.db import Database, is_data_error
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import AuditEvent
+from tokensmith.storage.setaside import data_error_reason, write_setting_aside
 
 log = logging.getLogger("tokensmith.audit")
 _ADVISORY_LOCK_ID = 0x746F6B656E  # "token"
@@ -46,6 +54,8 @@ class PendingEvent:
     request_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_row_id)
+    segment: int = -1  # the spool segment holding it (-1: not spooled)
+    replayed: bool = False  # from a dead process's spool: may already be in the table
 
     @property
     def at(self) -> datetime:
@@ -57,7 +67,10 @@ class AuditLog(PeriodicFlusher):
     flusher_log = log
 
     def __init__(self, db: Database, key: bytes, clock: Clock, *, flush_interval: float = 0.2,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, spool: AuditSpool | None = None, stall_after: float = 60.0,
+                 metrics: Any = None) -> None:
+        self.init_health(clock, stall_after, metrics)
+        self.spool = spool
         self._db = db
         self._key = key
         self._clock = clock
@@ -73,12 +86,38 @@ class AuditLog(PeriodicFlusher):
                **data: Any) -> None:
         """Queue one event. Never blocks and never raises; ``data`` must hold no secret."""
         if len(self._pending) >= MAX_PENDING:
-            self._pending.popleft()
+            self._pending.popleft()  # its spool segment is kept: replayed at the next start
             self.dropped += 1
-            log.error("audit queue full; oldest event dropped")
-        self._pending.append(PendingEvent(type=type_, ts=self._clock.now(),
-                                          tenant_id=tenant_id, actor=actor, subject=subject, ip=ip,
-                                          request_id=request_id, data=data))
+            log.error("audit queue full; oldest event dropped from memory")
+        event = PendingEvent(type=type_, ts=self._clock.now(), tenant_id=tenant_id, actor=actor, subject=subject,
+                             ip=ip, request_id=request_id, data=data)
+        if self.spool is not None:
+            event.segment = self.spool.append(event)  # before the response leaves
+        self._pending.append(event)
+
+    def replay_spool(self) -> int:
+        """Queue, ahead of everything, the events a crashed process spooled but never wrote."""
+        if self.spool is None:
+            return 0
+        records = self.spool.adopt()
+        for record in reversed(records):
+            self._pending.appendleft(PendingEvent(
+                type=record["type"], ts=float(record["ts"]), tenant_id=record.get("tenant_id"),
+                actor=record.get("actor"), subject=record.get("subject"), ip=record.get("ip"),
+                request_id=record.get("request_id"), data=record.get("data") or {}, id=record["id"],
+                segment=record["segment"], replayed=True))
+        if records:
+            log.warning("audit spool: %d events of a stopped process queued again", len(records))
+        return len(records)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.spool is not None:
+            self.spool.close()  # what could not be written stays spooled for the next start
 
     @property
     def pending(self) -> int:
@@ -92,10 +131,12 @@ class AuditLog(PeriodicFlusher):
         """Write everything queued; returns the number of events written."""
         written = 0
         async with self._lock:
+            if self.spool is not None and self._pending:
+                self.spool.rotate()  # events recorded from now on go to a new segment
             while self._pending:
                 batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
                 try:
-                    written += await self._write_with_retry(batch)
+                    written += await write_setting_aside(batch, self._write_with_retry, self._set_aside)
                 except BaseException:
                     # The batch may or may not be in (a connection lost after COMMIT was sent): the next
                     # attempt skips the events that are already there instead of writing them twice.
@@ -103,11 +144,29 @@ class AuditLog(PeriodicFlusher):
                     raise
                 self._uncertain = False
                 for _ in batch:
-                    self._pending.popleft()
+                    event = self._pending.popleft()
+                    if self.spool is not None and event.segment != -1:
+                        self.spool.written(event.segment)
         return written
 
+    async def _set_aside(self, event: PendingEvent, exc: BaseException) -> int:
+        """The one event of a batch the database refuses: its sanitised copy takes its place in the chain
+        (then a minimal copy; if even that is refused, the dead-letter file, without a seq)."""
+        reason = data_error_reason(exc)
+        self.health.dead_letter(f"audit event {event.type[:60]!r}", reason)
+        for stand_in in (sanitised(event, reason), minimal(event, reason)):
+            try:
+                return await self._write_with_retry([stand_in])
+            except Exception as again:
+                if not is_data_error(again):
+                    raise
+        if self.spool is not None:
+            self.spool.dead_letter(event)
+        log.error("audit event %r could not be written in any form; kept in the dead-letter file", event.type[:60])
+        return 0
+
     async def _write_with_retry(self, batch: list[PendingEvent]) -> int:
-        dedupe = self._uncertain
+        dedupe = self._uncertain or any(e.replayed for e in batch)
         for attempt in range(50):
             try:
                 return await self._write(batch, dedupe=dedupe)

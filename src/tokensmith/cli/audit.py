@@ -18,13 +18,25 @@ app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
 def _report(result: dict[str, Any], as_json: bool) -> None:
-    emit(result, as_json, lambda r: (
-        f"audit chain OK ({r['events']} events"
-        + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r.get("head") else "") + ")")
-        if r["ok"] else
-        "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
+    emit(result, as_json, _verify_text)
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+def _verify_text(r: dict[str, Any]) -> str:
+    if r.get("chain_ok", r["ok"]):
+        text = (f"audit chain OK ({r['events']} events"
+                + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r.get("head") else "") + ")")
+    else:
+        text = "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"])
+    u = r.get("unwritten")
+    if u and u["missing"]:
+        text += (f"\nevents recorded but not written: {u['missing']} (crashed process: {u['crashed']}, "
+                 f"stalled writer: {u['overdue']}, dead letter: {u['dead_letter']})")
+        text += "".join(f"\n  {e['at']} {e['type']} {e['id']}" for e in u["examples"])
+    if u and u["sanitised"]:
+        text += f"\nevents stored in sanitised form (refused by the database as sent): {u['sanitised']}"
+    return text
 
 
 @app.command("verify")
@@ -35,10 +47,12 @@ def verify(
                                           "signed checkpoint (fast: bounded by the checkpoint interval)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Check the audit hash chain; exit status 1 when it was tampered with (the seq is reported).
+    """Check the audit hash chain and look for events recorded but never written (crash spool, dead
+    letters); exit status 1 when the chain was tampered with (the seq is reported) or events are missing.
 
     Without options the whole database is checked, from the newest archived checkpoint on."""
     from tokensmith.audit.archive import verify_archives
+    from tokensmith.audit.unwritten import unwritten_report
     from tokensmith.audit.verification import verify_database
 
     async def work(rt: Runtime) -> dict[str, Any]:
@@ -46,7 +60,10 @@ def verify(
             count, problems, handover = await verify_archives(rt, list(archive))
             return {"ok": not problems, "events": count, **handover,
                     "problems": [{"seq": p.seq, "problem": p.problem} for p in sorted(problems, key=lambda p: p.seq)]}
-        return (await verify_database(rt, since_checkpoint=since_checkpoint)).view()
+        view = (await verify_database(rt, since_checkpoint=since_checkpoint)).view()
+        unwritten = await unwritten_report(rt)
+        return {**view, "ok": view["ok"] and not unwritten["missing"], "chain_ok": view["ok"],
+                "unwritten": unwritten}
 
     _report(run_with_runtime(work), as_json)
 

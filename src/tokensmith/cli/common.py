@@ -18,6 +18,8 @@ from tokensmith.storage.db import is_outage
 
 #: The ``--json`` option every command has (one JSON document on stdout, for scripts).
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+#: The ``--tenant`` option of every command that acts within one tenant (the tenant is never positional).
+TENANT_OPT = typer.Option("default", "--tenant", help="Tenant slug.")
 
 T = TypeVar("T")
 #: Exit status when the database cannot be reached (retrying later may help).
@@ -78,6 +80,12 @@ def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool =
 
 
 def outage_summary(exc: BaseException) -> str:
+    """One line on why the database cannot be reached. A statement's error is named by kind only (its text
+    would carry SQL and values); a connection error's text (address, errno) is kept."""
+    from tokensmith.storage.db import describe_db_error
+
+    if getattr(exc, "statement", None) is not None:
+        return describe_db_error(exc)
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 

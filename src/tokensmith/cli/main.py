@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import shutil
 import signal
 import tempfile
@@ -18,6 +19,7 @@ from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import audit as audit_cli
 from tokensmith.cli import tenants as tenants_cli
 from tokensmith.cli import users_exchange
+from tokensmith.cli.banner import serve_banner
 from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.cli.tokens import tokens_app
@@ -30,9 +32,10 @@ if TYPE_CHECKING:
     from tokensmith.services.clients import ClientRecord
 
 log = logging.getLogger("tokensmith.cli")
-# No local variables in tracebacks: they would print secrets (client secrets, the master key).
+# No local variables in tracebacks: they would print secrets (client secrets, the master key). Plain
+# (click) help: typer's rich help panel gives every flag a value placeholder (`--json <bool>`).
 app = typer.Typer(help="tokensmith — a self-hosted token service.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_show_locals=False)
+                  add_completion=False, pretty_exceptions_show_locals=False, rich_markup_mode=None)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
@@ -94,8 +97,10 @@ def serve(
         os.environ["TOKENSMITH_ISSUER"] = f"http://{host}:{port}"
         settings = load_settings()
     configure_logging(settings.log_level)
+    admin_exists: bool | None = None
     try:
-        tenant = asyncio.run(run_once(initialise, migrate=False, start=False, settings=settings))["tenant"]
+        ready = asyncio.run(run_once(initialise, migrate=False, start=False, settings=settings))
+        tenant, admin_exists = ready["tenant"], ready["admin_exists"]
     except ServiceError as exc:
         fail(exc.description or exc.code)
     except Exception as exc:
@@ -112,13 +117,8 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics there; /metrics in any worker adds them all up
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
-    typer.echo(
-        f"tokensmith listening on http://{host}:{port} (issuer {settings.issuer}, "
-        f"database {safe_url(settings.database_url)}, tenant '{tenant}', {workers} worker(s))\n"
-        "  first OAuth client:  tokensmith clients create --name my-service --scope 'api.read' --json\n"
-        "  first admin:         tokensmith init --admin-email you@example.com --admin-password '...'",
-        err=True,
-    )
+    typer.echo(serve_banner(settings, host=host, port=port, workers=workers, tenant=tenant,
+                            admin_exists=admin_exists), err=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler it found:
     # make that one end the process with status 0 (a requested stop is a success, not a crash).
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -186,8 +186,12 @@ def clients_create(
                                     help="How the client sends its secret (RFC 7591 token_endpoint_auth_method): "
                                          "client_secret_basic (HTTP Basic) or client_secret_post (form body)."),
     as_json: bool = JSON_OPT,
+    as_export: bool = typer.Option(False, "--export", help="Print `export CLIENT_ID=… CLIENT_SECRET=…` for a "
+                                   "shell: eval \"$(tokensmith clients create … --export)\"."),
 ) -> None:
     """Create a confidential client for the client_credentials grant; prints the secret once."""
+    if as_json and as_export:
+        fail("--json and --export exclude each other", 2)
     from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.services.clients import create_client
 
@@ -198,8 +202,12 @@ def clients_create(
                                              client_id=client_id, auth_method=auth_method, actor="cli")
         return _client_view(record, secret)
 
-    emit(run_with_runtime(work), as_json,
-         lambda v: f"client_id:     {v['client_id']}\nclient_secret: {v['client_secret']}  (shown once)")
+    view = run_with_runtime(work)
+    if as_export:
+        typer.echo(f"export CLIENT_ID={shlex.quote(view['client_id'])} "
+                   f"CLIENT_SECRET={shlex.quote(view['client_secret'])}")
+        return
+    emit(view, as_json, lambda v: f"client_id:     {v['client_id']}\nclient_secret: {v['client_secret']}  (shown once)")
 
 
 @clients_app.command("list")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, run_with_runtime
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -19,7 +19,6 @@ roles_app = typer.Typer(help="Roles: named permission sets.", no_args_is_help=Tr
 sessions_app = typer.Typer(help="Sign-in and user-token sessions.", no_args_is_help=True)
 usertokens_app = typer.Typer(help="Personal user tokens (long-lived, revocable).", no_args_is_help=True)
 
-TENANT_OPT = typer.Option("default", help="Tenant slug.")
 ACTOR = "cli"
 
 

@@ -1,4 +1,4 @@
-"""``tokensmith users block|unblock TENANT USER_ID`` and ``tokensmith users exchange-list TENANT``: the
+"""``tokensmith users block|unblock USER_ID`` and ``tokensmith users exchange-list`` (``--tenant``): the
 users seen through the session exchange (spec A), added to the people CLI's ``users`` group."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, run_with_runtime
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -33,8 +33,8 @@ def _set_blocked(tenant: str, user_id: str, blocked: bool, notes: str | None, as
 
 def register(users_app: typer.Typer) -> None:
     @users_app.command("block")
-    def block(tenant: str = typer.Argument(..., help="Tenant slug."),
-              user_id: str = typer.Argument(..., help="The user's id in the API key holder's system."),
+    def block(user_id: str = typer.Argument(..., help="The user's id in the API key holder's system."),
+              tenant: str = TENANT_OPT,
               notes: str | None = typer.Option(None, help="Why (kept with the user)."),
               as_json: bool = JSON_OPT) -> None:
         """Block an exchange user: the session exchange answers 403 for them within a second (a user not
@@ -42,14 +42,14 @@ def register(users_app: typer.Typer) -> None:
         _set_blocked(tenant, user_id, True, notes, as_json)
 
     @users_app.command("unblock")
-    def unblock(tenant: str = typer.Argument(..., help="Tenant slug."),
-                user_id: str = typer.Argument(..., help="The user's id in the API key holder's system."),
+    def unblock(user_id: str = typer.Argument(..., help="The user's id in the API key holder's system."),
+                tenant: str = TENANT_OPT,
                 as_json: bool = JSON_OPT) -> None:
         """Allow a blocked exchange user again."""
         _set_blocked(tenant, user_id, False, None, as_json)
 
     @users_app.command("exchange-list")
-    def exchange_list(tenant: str = typer.Argument("default", help="Tenant slug."),
+    def exchange_list(tenant: str = TENANT_OPT,
                       blocked: bool | None = typer.Option(None, "--blocked/--not-blocked", help="Filter."),
                       limit: int = typer.Option(100, min=1, max=10_000), as_json: bool = JSON_OPT) -> None:
         """List the users seen through the session exchange (most recently seen first)."""

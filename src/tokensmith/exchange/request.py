@@ -20,13 +20,12 @@ Rules beyond "present and a string":
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
+from tokensmith.emails import InvalidEmail, normalise_email
 from tokensmith.errors import ValidationFailed
 
 ProviderType = Literal[
@@ -60,16 +59,11 @@ def normalise_provider_number(value: str) -> str:
     return digits
 
 
-@lru_cache(maxsize=65_536)
-def _checked_email(value: str) -> str:
-    # Cached: the same users come back all day, and a full syntax check costs ~40 µs.
-    return validate_email(value, check_deliverability=False).normalized
-
-
-def normalise_email(value: str) -> str:
+def _email_field(value: str) -> str:
+    """The exchange's ``email`` field: the one validator (tokensmith.emails), as a pydantic error."""
     try:
-        return _checked_email(value.strip())
-    except EmailNotValidError as exc:
+        return normalise_email(value)
+    except InvalidEmail as exc:
         raise PydanticCustomError("value_error", "value is not a valid email address: {reason}",
                                   {"reason": str(exc)}) from None
 
@@ -82,7 +76,7 @@ ProviderNumber = Annotated[
     BeforeValidator(_blank_is_absent),
 ]
 Email = Annotated[
-    Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)] | None,
+    Annotated[str, StringConstraints(max_length=320), AfterValidator(_email_field)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 OptionalProviderType = Annotated[ProviderType | None, BeforeValidator(_blank_is_absent)]

@@ -27,6 +27,7 @@ from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ExchangeUser
+from tokensmith.storage.setaside import data_error_reason, write_setting_aside
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -105,7 +106,9 @@ class ExchangeUsers(PeriodicFlusher):
         self._written: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
         self._flush_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
+        self._set_aside_keys: set[tuple[str, str]] = set()
         runtime.on_change(self._on_change)
+        runtime.add_writer(self)
 
     # ---- the blocked view ----
     def is_blocked(self, tenant_id: str, user_id: str) -> bool:
@@ -193,19 +196,40 @@ class ExchangeUsers(PeriodicFlusher):
                 })
             if not rows:
                 return 0
+            stored: list[dict[str, Any]] = []
             try:
-                async with self._rt.db.session() as session:
-                    await session.execute(_upsert(self._rt.db.dialect), rows)
+                count = await write_setting_aside(rows, lambda part: self._write(part, stored), self._set_aside)
             except BaseException:
                 for key, seen in batch.items():
                     self._pending.setdefault(key, seen)
                 raise
             if len(self._written) > MAX_REMEMBERED:
                 self._written.clear()
-            for row in rows:
+            for row in stored:
                 key = (row["tenant_id"], row["user_id"])
                 self._written[key] = (batch[key].at, _fingerprint(batch[key].user))
-            return len(rows)
+            return count
+
+    async def _write(self, rows: list[dict[str, Any]], written: list[dict[str, Any]]) -> int:
+        async with self._rt.db.session() as session:
+            await session.execute(_upsert(self._rt.db.dialect), rows)
+        written.extend(rows)
+        return len(rows)
+
+    async def _set_aside(self, row: dict[str, Any], exc: BaseException) -> int:
+        """A user the database refuses is dropped (a sanitised copy would be another user, whom blocking
+        the real one would not reach); reported once per user."""
+        key = (row["tenant_id"], row["user_id"])
+        if key not in self._set_aside_keys:
+            if len(self._set_aside_keys) > MAX_REMEMBERED:
+                self._set_aside_keys.clear()
+            self._set_aside_keys.add(key)
+            self.health.dead_letter("exchange user", data_error_reason(exc))
+        return 0
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
 
     # ---- lifecycle (PeriodicFlusher) ----
     @property

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
-from tokensmith.http import errors
+from tokensmith.http import errors, openapi
 from tokensmith.http.endpoints import (
     apikeys,
     audit,
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             if runtime is None:
                 await rt.stop()
 
-    app = TokensmithApp(title="tokensmith", version=__version__, lifespan=lifespan, docs_url="/docs",
+    app = TokensmithApp(title="tokensmith", version=__version__, lifespan=lifespan, docs_url=None,
                         redoc_url=None, openapi_url="/openapi.json")
     app.state.runtime = rt
     app.state.metrics = metrics
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if setup is not None:
             setup(app)
         app.include_router(module.router)
+    openapi.install(app, title="tokensmith")  # security schemes; /docs with local assets
     access_log = AccessLog(enabled=settings.access_log and settings.log_level in ("DEBUG", "INFO"))
     app.state.access_log = access_log
     app.state.fast_routes = getattr(app.state, "fast_routes", {})

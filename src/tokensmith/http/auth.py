@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import Security
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.requests import Request
 
 from tokensmith.errors import Forbidden, InsufficientScope, InvalidToken
 from tokensmith.http.deps import runtime
+from tokensmith.http.openapi import bearer_scheme
 from tokensmith.permissions import is_session_token
 from tokensmith.scopes import covered_by_any
 from tokensmith.tokens.audience import audience_accepted, service_audiences
@@ -51,7 +54,11 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-async def authenticate(request: Request) -> Principal:
+#: Declares the Bearer scheme in the OpenAPI document (Swagger's *Authorize*); the token is checked below.
+_BEARER = Security(bearer_scheme())
+
+
+async def authenticate(request: Request, _declared: HTTPAuthorizationCredentials | None = _BEARER) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise InvalidToken("a Bearer access token is required")
@@ -87,7 +94,7 @@ async def authenticate(request: Request) -> Principal:
 def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the caller, who must hold ``permission``."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: Request, _declared: HTTPAuthorizationCredentials | None = _BEARER) -> Principal:
         principal = await authenticate(request)
         if not principal.allows(permission):
             raise InsufficientScope(f"this operation requires the {permission} permission")

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, BinaryIO
 
-import orjson
+from tokensmith.observability.logging import json_line, timestamp
 
 FLUSH_INTERVAL = 0.25
 MAX_BUFFER = 256 * 1024
@@ -36,8 +36,8 @@ class AccessLog:
         if not self.enabled:
             return
         now = time.time()
-        line = orjson.dumps({
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
+        line = json_line({
+            "ts": timestamp(now),
             "level": "info", "logger": "tokensmith.access", "msg": "request", "request_id": request_id,
             "method": method, "path": path, "status": status, "duration_ms": duration_ms, "client": client,
         }) + b"\n"

@@ -8,12 +8,14 @@ messages and tracebacks as a second line of defence.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import logging.config
 import re
 import time
+import traceback
 from typing import Any
+
+import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -31,12 +33,27 @@ def redact(text: str) -> str:
     return text
 
 
+#: uvicorn logs its start-up and shutdown lines on "uvicorn.error" whatever their level; an ``info`` line
+#: from a logger called "error" reads like a failure.
+_LOGGER_NAMES = {"uvicorn.error": "uvicorn"}
+
+
+def timestamp(seconds: float) -> str:
+    """The ``ts`` of every log line: UTC, milliseconds, ``Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
+def json_line(entry: dict[str, Any]) -> bytes:
+    """One log line: compact JSON (orjson), the same bytes for the access log and every other logger."""
+    return orjson.dumps(entry, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
-            "logger": record.name,
+            "logger": _LOGGER_NAMES.get(record.name, record.name),
             "msg": redact(record.getMessage()),
         }
         rid = getattr(record, "request_id", None) or request_id_var.get()
@@ -48,7 +65,40 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc_type"] = record.exc_info[0].__name__
             entry["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+        return json_line(entry).decode()
+
+    def formatException(self, ei: Any) -> str:
+        """A traceback without the text of database errors: that text carries the SQL, and values in the
+        driver's message (``invalid input for query argument $2: '…'``) and in ``DETAIL`` lines. Such an
+        exception shows as its class, SQLSTATE and statement kind; the frames are kept."""
+        exc = ei[1]
+        chain = _chain(exc)
+        if not any(_is_database_error(e) for e in chain):
+            return super().formatException(ei)
+        from tokensmith.storage.db import describe_db_error
+
+        lines = ["Traceback (most recent call last), database error text withheld:\n"]
+        for error in reversed(chain):
+            lines.extend(traceback.format_tb(error.__traceback__))
+            text = describe_db_error(error) if _is_database_error(error) else redact(str(error))[:300]
+            lines.append(f"{type(error).__module__}.{type(error).__qualname__}: {text}\n")
+        return "".join(lines).rstrip("\n")
+
+
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "psycopg")
+
+
+def _is_database_error(error: BaseException) -> bool:
+    return type(error).__module__.startswith(_DATABASE_MODULES) or hasattr(error, "statement")
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first."""
+    found: list[BaseException] = []
+    while exc is not None and exc not in found and len(found) < 20:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
 
 
 def _numeric_level(level: str) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,6 +26,12 @@ class Metrics:
         self.revocations = Counter("tokensmith_revocations_total", "Revocations", ["kind"], registry=r)
         self.rate_limited = Counter("tokensmith_rate_limited_total", "Requests refused by a rate limit",
                                     ["kind"], registry=r)
+        # Background writers (storage/flusher.py): with several workers, 1 when any live worker's is stalled.
+        self.writer_stalled = Gauge("tokensmith_writer_stalled", "1 while a background writer is stalled",
+                                    ["writer"], registry=r, multiprocess_mode="livemax")
+        self.dead_letters = Counter("tokensmith_writer_dead_letters_total",
+                                    "Rows a background writer could not write and set aside", ["writer"],
+                                    registry=r)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:

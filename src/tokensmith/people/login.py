@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from tokensmith.clock import utc
+from tokensmith.emails import email_lookup_key
 from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
 from tokensmith.people.db import autocommit
@@ -30,7 +31,6 @@ from tokensmith.people.passwords import hash_password_async, needs_rehash, verif
 from tokensmith.people.refresh import INVALID_REFRESH, REFRESH_RACE, refresh
 from tokensmith.people.sessions import TokenPair, revoke_session, start_login_session
 from tokensmith.people.totp import verify_second_factor
-from tokensmith.people.users import normalise_email
 from tokensmith.storage.models import Session, Token, User
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class Context:
 
 async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
     guard = rt.login_throttle
-    email = normalise_email(email)
+    email = email_lookup_key(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
     try:
         account, attempt = await guard.reserve_account(email=email)  # find_account + reserve_attempt

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import iso_z
+from tokensmith.emails import InvalidEmail, account_email, email_lookup_key
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import check_password_policy, hash_password_async, verify_password_async
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
 STATUSES = ("active", "disabled")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PROJECT_PERMISSION = re.compile(r"^[A-Za-z0-9_.-]{1,100}:[\x21\x23-\x5B\x5D-\x7E]+$")
 
 
@@ -79,15 +79,12 @@ def user_record(user: User, role: Role) -> UserRecord:
     )
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def validate_email(email: str) -> str:
-    email = normalise_email(email)
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise InvalidRequest("a valid e-mail address is required")
-    return email
+    """The sign-in identity of a new user; 400 with the reason when the address is not valid."""
+    try:
+        return account_email(email)
+    except InvalidEmail as exc:
+        raise InvalidRequest(f"a valid e-mail address is required: {exc}") from None
 
 
 def validate_project_permissions(values: list[str]) -> list[str]:
@@ -123,7 +120,7 @@ async def find_user(rt: Runtime, ident: str, tenant_id: str | None = None) -> Us
     """A user by id or e-mail (CLI convenience)."""
     async with rt.db.session() as session:
         query = select(User, Role).join(Role, Role.id == User.role_id).where(
-            (User.id == ident) | (User.email == normalise_email(ident)))
+            (User.id == ident) | (User.email == email_lookup_key(ident)))
         if tenant_id is not None:
             query = query.where(User.tenant_id == tenant_id)
         row = (await session.execute(query)).first()

@@ -17,6 +17,7 @@ transaction commits, so an instance that reloads on the message reads the new ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -224,8 +225,8 @@ class RevocationFeed:
 
     async def _subscribe_loop(self, redis: Redis) -> None:
         while True:
+            pubsub = redis.pubsub()
             try:
-                pubsub = redis.pubsub()
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -236,4 +237,7 @@ class RevocationFeed:
                 raise
             except Exception as exc:
                 log.warning("revocation subscription lost: %s", type(exc).__name__)
-                await asyncio.sleep(1)
+            finally:  # its connection is the subscriber's own: give it back, also when stopped
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: PubSub.aclose lacks annotations
+            await asyncio.sleep(1)

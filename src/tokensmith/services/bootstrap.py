@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, text
 
+from tokensmith.emails import InvalidEmail, account_email
 from tokensmith.errors import InvalidRequest
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import hash_password
@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 DEFAULT_TENANT = "default"
 _INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
+ADMIN_ROLES = ("owner", "admin")
 BUILTIN_ROLES: dict[str, list[str]] = {
     "owner": ["*"],
     "admin": ["*"],
@@ -96,9 +97,9 @@ async def _init_lock(rt: Runtime) -> AsyncIterator[None]:
 
 def _admin_email(value: str) -> str:
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from exc
+        return account_email(value)
+    except InvalidEmail as exc:
+        raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from None
 
 
 async def initialise(rt: Runtime, *, admin_email: str | None = None,
@@ -128,9 +129,21 @@ async def initialise(rt: Runtime, *, admin_email: str | None = None,
                     admin_created = True
             if admin_created:
                 rt.audit.record("user.created", tenant_id=tenant.id, subject=email, role="owner")
+        admin_exists = await _has_admin(rt, tenant.id)
     await rt.audit.flush()
     return {"tenant": tenant.slug, "tenant_id": tenant.id, "signing_key_created": created_keys,
-            "admin_email": email, "admin_created": admin_created}
+            "admin_email": email, "admin_created": admin_created, "admin_exists": admin_exists}
+
+
+async def _has_admin(rt: Runtime, tenant_id: str) -> bool:
+    """Whether someone can sign in to manage the tenant (an active owner or admin): ``serve`` only suggests
+    creating the first admin when there is none."""
+    async with rt.db.session() as session:
+        found = (await session.execute(
+            select(User.id).join(Role, Role.id == User.role_id)
+            .where(User.tenant_id == tenant_id, User.status == "active", Role.name.in_(ADMIN_ROLES)).limit(1)
+        )).first()
+    return found is not None
 
 
 async def tenant_id_for(rt: Runtime, slug: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +33,8 @@ class ClientRecord:
     name: str
     kind: str
     is_confidential: bool
-    secret_hash: str | None
-    previous_secret_hash: str | None
+    secret_hash: str | None = field(repr=False)
+    previous_secret_hash: str | None = field(repr=False)
     previous_secret_expires_at: float | None
     auth_method: str
     grant_types: tuple[str, ...]

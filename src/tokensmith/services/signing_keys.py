@@ -20,11 +20,10 @@ from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial, generate_signin
 from tokensmith.storage.models import ApiKey, OAuthClient, SigningKey
 
 if TYPE_CHECKING:
+    from tokensmith.config import Settings
     from tokensmith.runtime import Runtime
 
 PUBLISHED = ("active", "next", "retired")
-LOGIN_ACCESS_TTL = 900
-USER_TOKEN_ACCESS_TTL = 600
 
 
 def _row(rt: Runtime, key: SigningKeyMaterial, status: str, now: datetime) -> SigningKey:
@@ -34,12 +33,26 @@ def _row(rt: Runtime, key: SigningKeyMaterial, status: str, now: datetime) -> Si
                       activated_at=now if status == "active" else None)
 
 
+def configured_token_lifetimes(settings: Settings) -> dict[str, int]:
+    """Every lifetime the settings give a signed token (or a credential created now): sign-in access
+    tokens, new clients' access tokens, new API keys' session tokens, user tokens. Taken from the settings
+    themselves, never from copies: raising one of them must keep retired keys published longer."""
+    return {
+        "client_token_ttl": settings.client_token_ttl,
+        "login_access_token_ttl": settings.login_access_token_ttl,
+        "user_token_access_ttl": settings.user_token_access_ttl,
+        "exchange_token_ttl": min(settings.exchange_token_ttl, settings.exchange_max_token_ttl),
+    }
+
+
 async def longest_token_ttl(rt: Runtime, session: AsyncSession) -> int:
-    """The longest access-token lifetime any credential can currently get."""
+    """How long a token signed by the active key may still be valid: the longest lifetime any credential
+    can get — each client's and API key's stored lifetime (they are used as stored, whatever bound the
+    settings have now) and every configured one — plus the leeway relying parties allow on ``exp``."""
     client_max = (await session.execute(select(func.max(OAuthClient.access_token_ttl)))).scalar() or 0
     key_max = (await session.execute(select(func.max(ApiKey.token_ttl)))).scalar() or 0
-    longest = max(client_max, key_max, rt.settings.client_token_ttl, LOGIN_ACCESS_TTL, USER_TOKEN_ACCESS_TTL)
-    return int(min(longest, rt.settings.max_token_ttl)) + rt.settings.jwt_leeway
+    longest = max(client_max, key_max, *configured_token_lifetimes(rt.settings).values())
+    return int(longest) + rt.settings.jwt_leeway
 
 
 async def ensure_keys(rt: Runtime, alg: str | None = None) -> bool:

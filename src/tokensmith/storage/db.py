@@ -79,6 +79,46 @@ def rowcount(result: Result[Any]) -> int:
     for INSERT/UPDATE/DELETE it is a CursorResult)."""
     assert isinstance(result, CursorResult)
     return result.rowcount
+# Data exceptions (class 22: a NUL in text, a value too long, bad encoding) and the errors the drivers and
+# the JSON encoder raise before a statement is sent: the row itself cannot be written, so retrying the
+# same batch can never succeed.
+_DATA_SQLSTATE_CLASS = "22"
+_ENCODE_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when ``exc`` means "this row can never be written as it is" (and not "try again later")."""
+    if is_outage(exc):
+        return False
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_DATA_SQLSTATE_CLASS):
+            return True
+        if isinstance(error, _ENCODE_ERRORS) or type(error).__name__ in {"JSONEncodeError", "DataError"}:
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """An exception as a log may show it: its class, SQLSTATE and the kind of statement — never the text
+    of a database error, which carries the SQL, and values in the driver's message and ``DETAIL``."""
+    parts = [type(exc).__name__]
+    orig = getattr(exc, "orig", None) or exc.__cause__
+    state = None
+    for error in (exc, orig):
+        state = state or getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if orig is not None and orig is not exc:
+        parts.append(f"({type(orig).__name__})")
+    if isinstance(state, str):
+        parts.append(f"sqlstate {state}")
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str) and statement.split():
+        parts.append(f"in {statement.split()[0].upper()}")
+    return " ".join(parts)
 
 
 class Database:
@@ -101,6 +141,8 @@ class Database:
                 connect_args={"timeout": 3, "command_timeout": 10},
             )
         kwargs["json_serializer"] = _json_dumps
+        # Bound parameters never appear in an exception's text (and so never in a log line or traceback).
+        kwargs["hide_parameters"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if settings.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

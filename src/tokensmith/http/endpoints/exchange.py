@@ -27,6 +27,7 @@ from tokensmith.exchange.users import get_exchange_user, list_exchange_users, se
 from tokensmith.http import fastpath
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
+from tokensmith.http.openapi import API_KEY_ONLY
 from tokensmith.http.responses import json_response
 
 router = APIRouter(tags=["session exchange"])
@@ -99,8 +100,7 @@ async def session_token(request: Request) -> Response:
 
 
 _DOC: dict[str, Any] = {
-    "parameters": [{"name": "X-Api-Key", "in": "header", "required": True, "schema": {"type": "string"},
-                    "description": "`<clientId>:<secret>` of an API key. Servers only: never from a browser."}],
+    "security": API_KEY_ONLY,  # the X-API-Key header
     "requestBody": {"required": True, "content": {"application/json": {
         "schema": SessionTokenRequest.model_json_schema()}}},
 }

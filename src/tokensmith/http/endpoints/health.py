@@ -1,5 +1,5 @@
-"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable, keys and revocations loaded),
-``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable, keys and revocations loaded,
+no background writer stalled), ``/metrics``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: database reachable, signing keys and revocations loaded")
+@router.get("/readyz", summary="Readiness: database reachable, signing keys and revocations loaded, no background "
+            "writer stalled")
 async def readyz(request: Request) -> Response:
     rt = runtime(request)
     db_ok = await rt.db.ping()
@@ -33,7 +34,9 @@ async def readyz(request: Request) -> Response:
     checks = {"database": "ok" if db_ok else "unreachable",
               "signing_key": "ok" if rt.keyring.active is not None else "missing",
               "revocations": "ok" if rt.revocations_loaded else "not_loaded"}
-    ready = db_ok and rt.loaded
+    stalled = rt.stalled_writers()
+    checks["writers"] = "ok" if not stalled else "stalled: " + ", ".join(stalled)
+    ready = db_ok and rt.loaded and not stalled
     if rt.redis is not None:
         redis_ok = await _redis_ok(rt.redis)
         checks["redis"] = "ok" if redis_ok else "unreachable"
@@ -52,4 +55,5 @@ async def _redis_ok(redis: Redis) -> bool:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    runtime(request).stalled_writers()  # refresh this process's stall gauges
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

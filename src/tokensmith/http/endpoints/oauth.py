@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from tokensmith.http import fastpath
 from tokensmith.http.deps import oauth_request
+from tokensmith.http.openapi import CLIENT, CLIENT_OR_API_KEY
 from tokensmith.http.responses import json_response
 from tokensmith.oauth.server import AuthorizationServer
 
@@ -48,19 +49,20 @@ async def _token(request: Request) -> Response:
     return json_response(body, no_store=True)
 
 
-@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2)", openapi_extra=_FORM_DOC,
-             responses=_TOKEN_RESPONSES)
+@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2)",
+             openapi_extra={**_FORM_DOC, "security": CLIENT_OR_API_KEY}, responses=_TOKEN_RESPONSES)
 async def token(request: Request) -> Response:
     return await _token(request)
 
 
 @router.post("/identity-server/connect/token", summary="Token endpoint (IdentityServer-compatible path)",
-             openapi_extra=_FORM_DOC, responses=_TOKEN_RESPONSES)
+             openapi_extra={**_FORM_DOC, "security": CLIENT_OR_API_KEY}, responses=_TOKEN_RESPONSES)
 async def token_alias(request: Request) -> Response:
     return await _token(request)
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", openapi_extra=_FORM_DOC)
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)",
+             openapi_extra={**_FORM_DOC, "security": CLIENT_OR_API_KEY})
 async def introspection(request: Request) -> Response:
     return await _introspection(request)
 
@@ -71,7 +73,8 @@ async def _introspection(request: Request) -> Response:
     return json_response(body, no_store=True)
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", openapi_extra=_FORM_DOC)
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)",
+             openapi_extra={**_FORM_DOC, "security": CLIENT})
 async def revocation(request: Request) -> Response:
     req = await oauth_request(request)
     await _server(request).revoke(req)

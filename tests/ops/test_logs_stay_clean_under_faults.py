@@ -1,0 +1,134 @@
+"""Security rule "no secret is ever logged", under faults: the real ``tokensmith serve`` at DEBUG on
+PostgreSQL behind a TCP proxy; sign-ins, refreshes, users created (passwords hashed with argon2id), API
+keys and the session exchange, user tokens, client credentials, hostile inputs that make the database
+refuse a statement (a NUL, a lone surrogate: their errors used to carry the SQL and its bound values),
+and the database cut in the middle of the traffic. Afterwards no password, token, secret, hash or
+bound value used in the run may appear anywhere in the logs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.ops.helpers import ServeProcess
+from tests.support import TEST_MASTER_KEY, TcpProxy
+from tokensmith.crypto import MasterKeys
+
+M = secrets.token_hex(4)  # a marker in every bound value of the run
+PASSWORD = f"owner-pass-{M}-horse-battery"
+
+
+def _wait_ready(http: httpx.Client, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while http.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready again"
+        time.sleep(0.2)
+
+
+def _status(send: Any) -> int:
+    """The status of a request; 0 when the server dropped the connection (after a 500, uvicorn closes a
+    kept-alive connection: the next request on it is reset)."""
+    try:
+        return int(send().status_code)
+    except httpx.TransportError:
+        return 0
+
+
+def _traffic(http: httpx.Client, admin: dict[str, str], refresh: list[str], key: str,
+             used: list[str]) -> list[int]:
+    """One round of ordinary and hostile requests; returns the statuses (503s expected while cut)."""
+    statuses = []
+    r = http.post("/auth/refresh", json={"refreshToken": refresh[0]})
+    statuses.append(r.status_code)
+    if r.status_code == 200:
+        refresh[0] = r.json()["refreshToken"]
+        used += [r.json()["accessToken"], refresh[0]]
+    statuses.append(http.post("/auth/login", json={"email": f"owner-{M}@example.com",
+                                                   "password": f"wrong-{M}-pw"}).status_code)
+    user = {"user_id": f"uid-{M}", "first_name": f"first-{M}", "last_name": "L", "organisation": f"org-{M}"}
+    r = http.post("/api/v1/token/", json=user, headers={"X-Api-Key": key})
+    statuses.append(r.status_code)
+    if r.status_code == 200:
+        used.append(json.dumps(r.json()))
+    statuses.append(_status(lambda: http.post("/api/v1/token/", json={**user, "user_id": f"nul-uid-{M}\x00"},
+                                              headers={"X-Api-Key": key})))
+    statuses.append(_status(lambda: http.post("/users", json={
+        "email": f"nul-{M}@example.com", "password": f"nul-pw-{M}-x1y2z3", "name": f"nulname-{M}\x00"},
+        headers=admin)))
+    raw = '{"email": "sur-M@example.com", "password": "sur-pw-M-q9w8e7", "name": "surname-M\\ud800"}'.replace(
+        "M", M)
+    statuses.append(_status(lambda: http.post("/users", content=raw,
+                                              headers={**admin, "Content-Type": "application/json"})))
+    statuses.append(_status(lambda: http.patch(f"/exchange-users/uid-{M}", json={"notes": f"note-{M}\x00"},
+                                               headers=admin)))
+    return statuses
+
+
+@pytest.mark.postgres
+def test_no_secret_or_bound_value_reaches_the_logs_under_faults(tmp_path: Path,
+                                                                 pg_proxy: tuple[TcpProxy, str]) -> None:
+    proxy, url = pg_proxy
+    used: list[str] = [PASSWORD, f"wrong-{M}-pw", f"nul-pw-{M}-x1y2z3", f"sur-pw-{M}-q9w8e7"]
+    server = ServeProcess(tmp_path, env={"TOKENSMITH_LOG_LEVEL": "DEBUG", "TOKENSMITH_DATABASE_URL": url})
+    server.cli("init", "--admin-email", f"owner-{M}@example.com", "--admin-password", PASSWORD)
+    client = json.loads(server.cli("clients", "create", "--name", "svc", "--scope", "api.read", "--json").stdout)
+    used.append(client["client_secret"])
+    with server, httpx.Client(base_url=server.url, timeout=15) as http:
+        signed_in = http.post("/auth/login", json={"email": f"owner-{M}@example.com", "password": PASSWORD}).json()
+        used += [signed_in["accessToken"], signed_in["refreshToken"]]
+        admin = {"Authorization": f"Bearer {signed_in['accessToken']}"}
+        member_pw = f"member-pw-{M}-a1b2c3"
+        used.append(member_pw)
+        assert http.post("/users", json={"email": f"member-{M}@example.com", "password": member_pw,
+                                         "name": f"name-{M}"}, headers=admin).status_code == 201
+        created = http.post("/api-keys", json={"name": f"key-{M}", "scopes": ["Patient.read"]}, headers=admin)
+        assert created.status_code == 201, created.text
+        key = f"{created.json()['clientId']}:{created.json()['secret']}"
+        used += [created.json()["secret"], key]
+        user_token = http.post("/user-tokens", json={"name": f"ut-{M}"}, headers=admin).json()["token"]
+        used.append(user_token)
+        opaque = http.post("/api/user/oauth2/token", data={"grant_type": "refresh_token",
+                                                           "refresh_token": user_token}).json()
+        used.append(opaque["access_token"])
+        cc = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(client["client_id"], client["client_secret"])).json()
+        used.append(cc["access_token"])
+        http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                  auth=(client["client_id"], f"wrong-secret-{M}"))
+        used.append(f"wrong-secret-{M}")
+
+        refresh = [signed_in["refreshToken"]]
+        for _ in range(3):
+            _traffic(http, admin, refresh, key, used)
+        proxy.cut()  # the database goes away in the middle of the traffic
+        cut = _traffic(http, admin, refresh, key, used)
+        assert 503 in cut
+        proxy.restore()
+        _wait_ready(http)
+        for _ in range(3):
+            _traffic(http, admin, refresh, key, used)
+        time.sleep(2.5)  # the writers' next rounds (exchange users every 2 s) happen while the logs run
+        assert server.stop() == 0
+
+    logs = server.logs()
+    assert "unhandled error" in logs or "set aside" in logs  # the hostile inputs did reach the database
+    keys = MasterKeys(TEST_MASTER_KEY)
+    values: list[str] = [v for v in used if v]
+    values += [keys.secret_hash(v) for v in list(values)]
+    for value in values:
+        assert value not in logs, f"a secret or hash reached the logs: {value[:8]}…"
+    assert "$argon2" not in logs, "a password hash reached the logs"
+    assert "[SQL" not in logs and "SQL parameters" not in logs
+    lines: list[dict[str, Any]] = server.json_lines()
+    # the access log names the path (a user id in /exchange-users/{id} is the request's address, not a
+    # value bound into SQL); nothing else may carry a value of the run
+    rest = json.dumps([{k: v for k, v in line.items() if not (k == "path" and line["logger"] == "tokensmith.access")}
+                       for line in lines])
+    assert M not in rest, "a bound value of the run reached the logs"
+    assert any(line.get("level") == "error" for line in lines)
