@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # typeshed: the module exists; off POSIX it does not
 
 DEFAULT_TENANT = "default"
 _INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
