@@ -115,11 +115,13 @@ class Runtime:
 
         self.keyring = await load_keyring(self)
 
-    async def start(self, *, background: bool = True) -> None:
-        """Load keys and the revocation view; start the write-behind flushers (audit, API keys'
-        ``lastUsedAt``, users seen by the exchange) always, and with ``background`` the long-running
-        tasks too (revocation feed, rate-limit announcements, start-up recovery; the CLI runs without
-        them). Tolerates a database that is down at start: the service then answers 503 until it is back
+    async def start(self, *, background: bool = True, flushers: bool | None = None) -> None:
+        """Load keys and the revocation view; start the background tasks: with ``background`` the
+        long-running ones (revocation feed, rate-limit announcements, audit schedule, start-up recovery),
+        with ``flushers`` (default: as ``background``) the write-behind flushers (audit, API keys'
+        ``lastUsedAt``, users seen by the exchange). The CLI runs flushers without the rest; tests that
+        drive a writer's rounds themselves run neither. :meth:`stop` drains the flushers in every case.
+        Tolerates a database that is down at start: the service then answers 503 until it is back
         (``/readyz`` says why), and a background task finishes loading as soon as the database answers."""
         try:
             await self.ensure_loaded()
@@ -131,9 +133,10 @@ class Runtime:
                 self._recovery = asyncio.create_task(self._recover(), name="start-up-recovery")
         if background:
             self.audit.replay_spool()  # a serving process takes over what a crashed one left
-        self.audit.start()
-        self.apikeys.start()
-        self.exchange.start()
+        if background if flushers is None else flushers:
+            self.audit.start()
+            self.apikeys.start()
+            self.exchange.start()
         if background:
             self.audit_schedule.start()
             self.revocations.start()
