@@ -6,6 +6,9 @@ not an object (``model_type``) have an empty ``loc``.
 
 Rules beyond "present and a string":
 
+* No string may hold a control character other than tab and newline (:mod:`tokensmith.inputs`; error type
+  ``control_character``).
+
 * ``user_id``, ``first_name``, ``last_name``, ``organisation``: surrounding white space is removed; what is
   left must not be empty (``user_id``, names: at most 200 characters; ``organisation``: 300).
 * ``healthcare_provider_identification_number``: letters and digits, with separators (space, ``.``,
@@ -28,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Str
 from pydantic_core import PydanticCustomError
 
 from tokensmith.errors import ValidationFailed
+from tokensmith.inputs import Label
 
 ProviderType = Literal[
     "anesthesiologist", "cardiologist", "dermatologist", "dietitian", "emergency_doctor", "endocrinologist",
@@ -74,15 +78,15 @@ def normalise_email(value: str) -> str:
                                   {"reason": str(exc)}) from None
 
 
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+UserId = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Organisation = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 ProviderNumber = Annotated[
-    Annotated[str, StringConstraints(max_length=200), AfterValidator(normalise_provider_number)] | None,
+    Annotated[Label, StringConstraints(max_length=200), AfterValidator(normalise_provider_number)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 Email = Annotated[
-    Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)] | None,
+    Annotated[Label, StringConstraints(max_length=320), AfterValidator(normalise_email)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 OptionalProviderType = Annotated[ProviderType | None, BeforeValidator(_blank_is_absent)]

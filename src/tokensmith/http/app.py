@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors
+from tokensmith.http.deps import refuse_control_characters
 from tokensmith.http.endpoints import apikeys, auth, exchange, health, oauth, sessions, user_tokens, users, wellknown
 from tokensmith.http.fastpath import FastPathRouter
 from tokensmith.http.middleware import RequestContextMiddleware
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 await rt.stop()
 
     app = TokensmithApp(title="tokensmith", version=__version__, lifespan=lifespan, docs_url="/docs",
-                        redoc_url=None, openapi_url="/openapi.json")
+                        redoc_url=None, openapi_url="/openapi.json",
+                        dependencies=[Depends(refuse_control_characters)])
     app.state.runtime = rt
     app.state.metrics = metrics
     errors.install(app)

@@ -13,7 +13,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tokensmith.errors import InsufficientScope, InvalidToken
+from tokensmith.errors import InsufficientScope, InvalidRequest, InvalidToken
+from tokensmith.inputs import CONTROL_MESSAGE, has_control
 from tokensmith.scopes import covered_by_any
 
 
@@ -43,6 +44,9 @@ def bearer_token(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
+    if has_control(value):  # RFC 6750 §3.1: a malformed request is invalid_request (400)
+        raise InvalidRequest("the Bearer token " + CONTROL_MESSAGE,
+                             headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
     return value.strip()
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
-from tokensmith.oauth.request import OAuthRequest
+from tokensmith.inputs import NUL_MESSAGE, has_nul
+from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services.clients import ClientRecord
 
 
@@ -32,7 +33,10 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidClient("malformed Basic credentials", basic=True)
-    return unquote_plus(user), unquote_plus(password)
+    user, password = unquote_plus(user), unquote_plus(password)
+    if has_nul(password):
+        raise InvalidRequest("the Basic credentials " + NUL_MESSAGE)
+    return check_identifier(user, "the Basic user name (client_id)"), password
 
 
 async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool = False) -> ClientRecord:
@@ -54,6 +58,7 @@ async def authenticate_client(rt: Any, req: OAuthRequest, *, allow_public: bool 
         client_id, secret, method = form_id, None, "none"
     else:
         raise InvalidClient("client authentication is required", basic=False)
+    check_identifier(client_id, "client_id")
     used_basic = method == "client_secret_basic"
 
     limit = rt.settings.client_auth_failures_per_minute

@@ -20,6 +20,7 @@ from tokensmith.http.auth import Principal, authenticate
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints.people_common import context, json_body, json_schema_body, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Label, Text
 from tokensmith.people import login as signin
 from tokensmith.people import totp
 
@@ -27,21 +28,21 @@ router = APIRouter(tags=["sign-in"])
 
 
 class LoginBody(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Label = Field(max_length=320)
+    password: Text = Field(max_length=1024)
 
 
 class TotpLoginBody(BaseModel):
-    mfaToken: str = Field(max_length=512)
-    code: str = Field(max_length=64)
+    mfaToken: Text = Field(max_length=512)
+    code: Text = Field(max_length=64)
 
 
 class RefreshBody(BaseModel):
-    refreshToken: str = Field(max_length=512)
+    refreshToken: Text = Field(max_length=512)
 
 
 class CodeBody(BaseModel):
-    code: str = Field(max_length=64)
+    code: Text = Field(max_length=64)
 
 
 _TOKENS = {"description": '`{"accessToken", "refreshToken", "expiresIn": "900s"}`'}

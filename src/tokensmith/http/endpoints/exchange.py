@@ -29,6 +29,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Label, control_error, has_control
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.storage.db import is_outage
 
@@ -81,7 +82,10 @@ async def session_token(request: Request) -> Response:
     headers = _headers(scope)
     ip = ip_of(request) if exchange.trusted_proxies else (scope.get("client") or (None,))[0]
     rid = request_id(request)
-    key = await exchange.keys.authenticate(headers.get("x-api-key"), ip=ip, request_id=rid)
+    credential = headers.get("x-api-key")
+    if credential is not None and has_control(credential):
+        raise ValidationFailed([control_error(["header", "x-api-key"])])
+    key = await exchange.keys.authenticate(credential, ip=ip, request_id=rid)
     if exchange.keys.refuse_browser(key, headers, ip=ip, request_id=rid, endpoint=PATH):
         exchange.refused(key, "browser markers", ip=ip, request_id=rid)
         raise BrowserRefused()
@@ -138,7 +142,7 @@ class UpdateExchangeUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     blocked: bool
-    notes: str | None = Field(None, max_length=2000)
+    notes: Label | None = Field(None, max_length=2000)
 
 
 def _ctx(request: Request, principal: Principal) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, oauth_request, request_id, runtime
 from tokensmith.http.endpoints.people_common import need, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Label
 from tokensmith.people import user_tokens as service
 
 router = APIRouter(tags=["user tokens"])
@@ -34,7 +35,7 @@ _FORM_DOC: dict[str, Any] = {
 
 
 class CreateUserToken(BaseModel):
-    name: str | None = Field(None, max_length=200)
+    name: Label | None = Field(None, max_length=200)
 
 
 def setup(app: Any) -> None:

@@ -19,6 +19,7 @@ from tokensmith.http.auth import Principal, authenticate, require
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints.people_common import need, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Label, Text
 from tokensmith.people import roles as role_service
 from tokensmith.people import users as user_service
 
@@ -26,31 +27,31 @@ router = APIRouter(tags=["users"])
 
 
 class CreateUser(BaseModel):
-    email: str = Field(max_length=320)
-    password: str | None = Field(None, max_length=1024)
-    role: str = Field("member", max_length=100)
-    projectPermissions: list[str] = Field(default_factory=list, max_length=500)
-    name: str | None = Field(None, max_length=200)
+    email: Label = Field(max_length=320)
+    password: Text | None = Field(None, max_length=1024)
+    role: Label = Field("member", max_length=100)
+    projectPermissions: list[Label] = Field(default_factory=list, max_length=500)
+    name: Label | None = Field(None, max_length=200)
 
 
 class UpdateUser(BaseModel):
-    role: str | None = Field(None, max_length=100)
+    role: Label | None = Field(None, max_length=100)
     status: Literal["active", "disabled"] | None = None
     disabled: bool | None = None
-    projectPermissions: list[str] | None = Field(None, max_length=500)
-    name: str | None = Field(None, max_length=200)
-    password: str | None = Field(None, max_length=1024)
+    projectPermissions: list[Label] | None = Field(None, max_length=500)
+    name: Label | None = Field(None, max_length=200)
+    password: Text | None = Field(None, max_length=1024)
     totpEnabled: Literal[False] | None = None
 
 
 class ChangePassword(BaseModel):
-    currentPassword: str = Field(max_length=1024)
-    newPassword: str = Field(max_length=1024)
+    currentPassword: Text = Field(max_length=1024)
+    newPassword: Text = Field(max_length=1024)
 
 
 class CreateRole(BaseModel):
-    name: str = Field(max_length=100)
-    permissions: list[str] = Field(default_factory=list, max_length=500)
+    name: Label = Field(max_length=100)
+    permissions: list[Label] = Field(default_factory=list, max_length=500)
 
 
 @router.post("/users", status_code=201, summary="Create a user in the caller's tenant")

@@ -28,9 +28,10 @@ from tokensmith.apikeys.verifier import InvalidApiKey
 from tokensmith.errors import InvalidClient, InvalidRequest, InvalidScope, UnauthorizedClient, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
 from tokensmith.exchange.service import UserNotAllowed, exchange_for
+from tokensmith.inputs import has_control
 from tokensmith.oauth.client_auth import parse_basic
 from tokensmith.oauth.grants.base import token_response
-from tokensmith.oauth.request import OAuthRequest
+from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.scopes import not_covered, parse_scope
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -54,7 +55,7 @@ def api_key_credential(req: OAuthRequest) -> tuple[str | None, bool]:
     HTTP Basic was used (RFC 6749 §5.2: then 401 carries ``WWW-Authenticate``)."""
     header = req.headers.get("x-api-key")
     if header is not None:
-        return header, False
+        return check_identifier(header, "X-API-Key"), False
     basic = parse_basic(req.headers.get("authorization"))
     if basic is not None:
         return f"{basic[0]}:{basic[1]}", True
@@ -122,7 +123,9 @@ class TokenExchangeGrant:
         try:
             user = check_subject(req)
         except InvalidRequest:
-            exchange.refused(key, "invalid request", user_id=(req.get("subject_token") or "")[:200] or None,
+            subject = (req.get("subject_token") or "")[:200]
+            # A subject refused for its control characters is not written to the audit log either.
+            exchange.refused(key, "invalid request", user_id=subject if subject and not has_control(subject) else None,
                              ip=req.client_ip, request_id=req.request_id, via="rfc8693")
             raise
         scopes = check_scope_within_key(key, req)
