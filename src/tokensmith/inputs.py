@@ -21,6 +21,7 @@ an ``OverflowError`` from the database driver).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -69,3 +70,17 @@ Text = Annotated[str, AfterValidator(nul_free)]
 
 Label = Annotated[str, AfterValidator(control_free)]
 """Names and identifiers (and notes): the C0 range other than tab and newline refused."""
+
+
+def utc_instant(value: datetime) -> datetime:
+    """An instant in UTC (a naive one is taken as UTC), refused when UTC has no such date (an offset past
+    9999-12-31 or before year 1)."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        raise PydanticCustomError("datetime_range", "Input should be a date between years 1 and 9999 in UTC") \
+            from None
+
+
+Instant = Annotated[datetime, AfterValidator(utc_instant)]
+"""A date and time as an instant in UTC (naive: UTC)."""

@@ -22,7 +22,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
-from tokensmith.inputs import Label
+from tokensmith.inputs import Instant, Label
 from tokensmith.oauth.introspection import INACTIVE
 from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services import apikeys as service
@@ -43,7 +43,7 @@ class CreateApiKey(BaseModel):
 
     name: Name
     scopes: list[Scope] = Field(max_length=service.MAX_SCOPES)
-    expiresAt: datetime | None = None
+    expiresAt: Instant | None = None
     rateLimit: RateLimit | None = Field(None, description="Requests per minute; null: the tenant default.")
     tokenTtl: TokenTtl | None = Field(None, description="Lifetime (s) of the session tokens this key obtains.")
     allowedOrganisations: list[Organisation] | None = Field(
@@ -61,7 +61,7 @@ class UpdateApiKey(BaseModel):
     name: Name | None = None
     scopes: list[Scope] | None = Field(None, max_length=service.MAX_SCOPES)
     active: bool | None = None
-    expiresAt: datetime | None = None
+    expiresAt: Instant | None = None
     rateLimit: RateLimit | None = None
     tokenTtl: TokenTtl | None = None
     allowedOrganisations: list[Organisation] | None = Field(None, max_length=service.MAX_ORGANISATIONS)

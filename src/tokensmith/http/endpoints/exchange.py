@@ -29,7 +29,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
-from tokensmith.inputs import Label, control_error, has_control
+from tokensmith.inputs import MAX_OFFSET, Label, control_error, has_control
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.storage.db import is_outage
 
@@ -152,7 +152,7 @@ def _ctx(request: Request, principal: Principal) -> dict[str, Any]:
 @router.get("/exchange-users", summary="Users seen through the session exchange (newest first)")
 async def exchange_users(request: Request, blocked: bool | None = Query(None),
                          organisation: str | None = Query(None, max_length=300),
-                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                          principal: Principal = Depends(require(perm.EXCHANGE_USER_READ))) -> Response:
     rows = await list_exchange_users(runtime(request), principal.tenant_id, blocked=blocked,
                                      organisation=organisation, limit=limit, offset=offset)
