@@ -76,9 +76,12 @@ class AuditLog(PeriodicFlusher):
             self._pending.popleft()
             self.dropped += 1
             log.error("audit queue full; oldest event dropped")
+        # Clipped to their columns here, so that no caller's long value (an e-mail address of 320
+        # characters) can make a batch unwritable; a slice of a short string is the string itself.
         self._pending.append(PendingEvent(type=type_, ts=self._clock.now(),
-                                          tenant_id=tenant_id, actor=actor, subject=subject, ip=ip,
-                                          request_id=request_id, data=data))
+                                          tenant_id=tenant_id, actor=actor and actor[:200],
+                                          subject=subject and subject[:200], ip=ip and ip[:64],
+                                          request_id=request_id and request_id[:64], data=data))
 
     @property
     def pending(self) -> int:
