@@ -22,7 +22,8 @@ from tests.apikeys.helpers import api_key, create_key
 from tests.people.helpers import make_user, tokens
 from tests.support import LiveServer, make_settings
 
-ST = str(Path(sys.executable).parent / "st")
+ST = [sys.executable, "-m", "tests.fuzz.st_runner"]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("TOKENSMITH_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("TOKENSMITH_FUZZ_SEED", "20261202"))
 MANAGEMENT = r"^/(api-keys|users|roles|sessions|user-tokens|exchange-users|auth/totp)"
@@ -49,12 +50,12 @@ def _run(server: LiveServer, workdir: Path, config: str) -> subprocess.Completed
     (workdir / "schemathesis.toml").write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMATHESIS_")}
     return subprocess.run(
-        [ST, "--config-file", str(workdir / "schemathesis.toml"), "--no-color", "run", f"{server.url}/openapi.json",
+        [*ST, "--config-file", str(workdir / "schemathesis.toml"), "--no-color", "run", f"{server.url}/openapi.json",
          "--phases", "examples,coverage,fuzzing", "--checks", "not_a_server_error", "--max-examples", str(EXAMPLES),
          "--seed", str(SEED), "--generation-database", "none", "--generation-allow-x00", "true",
          "--workers", "2", "--request-timeout", "30", "--exclude-path", "/metrics",
          "--report", "junit", "--report-dir", str(workdir / "report")],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
 
 def test_fuzzing_the_openapi_finds_no_server_error(database_url: str, tmp_path: Path) -> None:
