@@ -49,13 +49,14 @@ auth = {{ basic = {{ username = "{client_id}", password = "{secret}" }} }}
 def _run(server: LiveServer, workdir: Path, config: str) -> subprocess.CompletedProcess[str]:
     (workdir / "schemathesis.toml").write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMATHESIS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return subprocess.run(
         [*ST, "--config-file", str(workdir / "schemathesis.toml"), "--no-color", "run", f"{server.url}/openapi.json",
          "--phases", "examples,coverage,fuzzing", "--checks", "not_a_server_error", "--max-examples", str(EXAMPLES),
          "--seed", str(SEED), "--generation-database", "none", "--generation-allow-x00", "true",
          "--workers", "2", "--request-timeout", "30", "--exclude-path", "/metrics",
          "--report", "junit", "--report-dir", str(workdir / "report")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
 
 
 def test_fuzzing_the_openapi_finds_no_server_error(database_url: str, tmp_path: Path) -> None:
