@@ -124,7 +124,8 @@ class LiveServer:
 class TcpProxy:
     """A TCP proxy the test owns: ``cut()`` drops every connection and refuses new ones (an outage),
     ``restore()`` lets traffic through again. Used to take PostgreSQL or Redis "down" without touching
-    the shared servers."""
+    the shared servers. ``cut_after(marker)`` cuts at the worst moment: right after the client's bytes
+    that contain ``marker`` were passed on (the server runs and commits them, the reply is lost)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -137,7 +138,11 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._cut_after: bytes | None = None
         threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def cut_after(self, marker: bytes) -> None:
+        self._cut_after = marker
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -155,17 +160,20 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, to_server: bool = False) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
                 dst.sendall(data)
+                marker = self._cut_after
+                if to_server and marker is not None and marker in data:
+                    self._cut_after = None
+                    self.cut()
         except OSError:
             pass
         finally:

@@ -124,6 +124,19 @@ class Settings(BaseSettings):
         0.2, gt=0, description="Seconds between audit-log batch writes (events are never written per request)."
     )
     audit_batch_size: int = Field(500, gt=0, description="Most audit events written in one batch.")
+    audit_checkpoint_interval: float = Field(
+        300.0, ge=0, description="Seconds between signed checkpoints of the audit chain head (an "
+        "`audit.checkpoint` event holding a JWS signed with the active signing key). "
+        "`tokensmith audit verify --since-checkpoint` checks only what came after the newest one. 0: only on "
+        "demand (`tokensmith audit checkpoint`).")
+    audit_retention_days: float = Field(
+        0.0, ge=0, description="Audit events older than this many days are archived (up to the newest "
+        "checkpoint before that age) to `audit_archive_dir` and deleted from the database. 0: the database "
+        "keeps every event.")
+    audit_archive_dir: str | None = Field(
+        None, description="Where the retention job writes its archive files (gzip JSON lines, "
+        "`audit-<first seq>-<last seq>.jsonl.gz`). Default: `audit-archive` next to the SQLite file, or in "
+        "the working directory.")
     client_auth_failures_per_minute: int = Field(
         10,
         gt=0,
@@ -155,9 +168,15 @@ class Settings(BaseSettings):
         30 * 24 * 3600, gt=0, description="A sign-in session ends this long (s) after the sign-in, however "
         "often it is refreshed.")
     refresh_reuse_grace: float = Field(
-        10.0, ge=0, description="An already-used refresh token presented within this many seconds of its "
-        "use is refused with 409 without ending the session (two concurrent refreshes of one client); "
-        "later, it is treated as stolen and the whole session is revoked. 0: every reuse revokes.")
+        2.0, ge=0, description="An already-used refresh token presented within this many seconds of the "
+        "latest token issued from it is refused with 409 without ending the session (two concurrent "
+        "refreshes of one client). Keep it below `db_retry_after`, so that a client retrying as a 503 told "
+        "it to is judged by `refresh_retry_window` instead. 0: no such grace.")
+    refresh_retry_window: float = Field(
+        60.0, ge=0, description="An already-used refresh token presented again within this many seconds of "
+        "its use, while its successor has never been used, is a retry after a lost reply (a 503, a timeout): "
+        "the unused successor is invalidated and a new pair issued. Later, or once the successor was used, "
+        "the reuse revokes the whole session. 0: every reuse outside the grace period revokes.")
     login_max_failures: int = Field(
         5, gt=0, description="Failed sign-in attempts (wrong password or wrong second-factor code) after "
         "which an account is locked.")

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from tokensmith.audit import AuditLog
+from tokensmith.audit.retention import AuditSchedule
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
 from tokensmith.crypto import MasterKeys
@@ -39,6 +40,7 @@ class Runtime:
         self.metrics = Metrics()
         self.audit = AuditLog(self.db, self.master.audit_key, self.clock,
                               flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size)
+        self.audit_schedule = AuditSchedule(self)
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
@@ -89,6 +91,7 @@ class Runtime:
                 self._recovery = asyncio.create_task(self._recover(), name="start-up-recovery")
         if background:
             self.audit.start()
+            self.audit_schedule.start()
             self.revocations.start()
             self.limiter.start()
         self.started = True
@@ -131,6 +134,7 @@ class Runtime:
             self._recovery = None
         await self.limiter.stop()
         await self.revocations.stop()
+        await self.audit_schedule.stop()
         await self.audit.stop()
         if self.redis is not None:
             await self.redis.aclose()

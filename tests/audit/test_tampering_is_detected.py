@@ -16,6 +16,7 @@ from tests.support import make_settings
 from tokensmith.audit.chain import event_fields, link
 from tokensmith.runtime import Runtime
 from tokensmith.services.audit import export, verify
+from tokensmith.storage.compact import pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent
 
@@ -46,13 +47,11 @@ async def _row(rt: Runtime, seq: int) -> dict[str, object]:
     return dict(row)
 
 
-async def _insert(rt: Runtime, seq: int, prev_hash: str, digest: str) -> None:
+async def _insert(rt: Runtime, seq: int, digest: str) -> None:
     await _sql(rt, "INSERT INTO audit_events (seq, id, at, type, tenant_id, actor, subject, ip, request_id, data,"
-               " prev_hash, hash) VALUES (:seq, :id, :at, 'client.created', NULL, 'attacker', 'ghost', NULL, NULL,"
-               " '{}', :prev, :hash)",
-               seq=seq, id=f"00000000-0000-4000-8000-{seq:012d}",
-               at=datetime.now(UTC).replace(tzinfo=None) if rt.db.dialect == "sqlite" else datetime.now(UTC),
-               prev=prev_hash, hash=digest)
+               " hash) VALUES (:seq, :id, :at, 'client.created', NULL, :actor, :subject, NULL, NULL, '{}', :hash)",
+               seq=seq, id=pack_text(f"00000000-0000-4000-8000-{seq:012d}"), at=to_micros(datetime.now(UTC)),
+               actor=pack_text("attacker"), subject=pack_text("ghost"), hash=bytes.fromhex(digest))
 
 
 async def _load_at(rt: Runtime, seq: int) -> datetime:
@@ -76,7 +75,8 @@ async def test_an_untouched_chain_verifies(rt: Runtime) -> None:
 @pytest.mark.parametrize("column, value", [("subject", "someone-else"), ("actor", "admin"),
                                            ("type", "client.deleted"), ("data", '{"name": "n2"}')])
 async def test_a_changed_row_is_detected(rt: Runtime, column: str, value: str) -> None:
-    await _sql(rt, f"UPDATE audit_events SET {column} = :v WHERE seq = 3", v=value)
+    stored = pack_text(value) if column in ("subject", "actor") else value
+    await _sql(rt, f"UPDATE audit_events SET {column} = :v WHERE seq = 3", v=stored)
     problems = await _problems(rt)
     assert list(problems) == [3]
     assert "hash mismatch" in problems[3][0]
@@ -85,10 +85,12 @@ async def test_a_changed_row_is_detected(rt: Runtime, column: str, value: str) -
 async def test_a_changed_row_with_a_recomputed_unkeyed_hash_is_detected(rt: Runtime) -> None:
     """Without the master key an attacker cannot rebuild the link, even if they know the scheme."""
     row = await _row(rt, 3)
-    fields = event_fields(3, str(row["id"]), (await _load_at(rt, 3)), str(row["type"]), None, "cli", "forged",
+    fields = event_fields(3, unpack_text(bytes(row["id"])), (await _load_at(rt, 3)), str(row["type"]), None, "cli",
+                          "forged",
                           None, None, {"name": "n2"})
-    forged = link(b"guessed key", str(row["prev_hash"]), fields)
-    await _sql(rt, "UPDATE audit_events SET subject = 'forged', hash = :h WHERE seq = 3", h=forged)
+    forged = link(b"guessed key", bytes((await _row(rt, 2))["hash"]).hex(), fields)
+    await _sql(rt, "UPDATE audit_events SET subject = :s, hash = :h WHERE seq = 3", s=pack_text("forged"),
+               h=bytes.fromhex(forged))
     problems = await _problems(rt)
     assert 3 in problems and "hash mismatch" in problems[3][0]
     assert 4 in problems  # and the next row no longer links to it
@@ -99,8 +101,7 @@ async def test_a_row_inserted_in_the_middle_is_detected(rt: Runtime) -> None:
     # links correctly to seq 3 but whose own hash cannot be computed without the key.
     await _sql(rt, "UPDATE audit_events SET seq = -(seq + 1) WHERE seq > 3")
     await _sql(rt, "UPDATE audit_events SET seq = -seq WHERE seq < 0")
-    prev = str((await _row(rt, 3))["hash"])
-    await _insert(rt, 4, prev, hashlib.sha256(b"forged").hexdigest())
+    await _insert(rt, 4, hashlib.sha256(b"forged").hexdigest())
     problems = await _problems(rt)
     assert min(problems) == 4
     assert any("hash mismatch" in p for p in problems[4])
@@ -108,8 +109,7 @@ async def test_a_row_inserted_in_the_middle_is_detected(rt: Runtime) -> None:
 
 
 async def test_a_row_appended_at_the_end_is_detected(rt: Runtime) -> None:
-    prev = str((await _row(rt, EVENTS))["hash"])
-    await _insert(rt, EVENTS + 1, prev, hashlib.sha256(b"forged").hexdigest())
+    await _insert(rt, EVENTS + 1, hashlib.sha256(b"forged").hexdigest())
     problems = await _problems(rt)
     assert list(problems) == [EVENTS + 1]
 
@@ -128,7 +128,7 @@ async def test_a_deleted_row_with_renumbered_successors_is_detected(rt: Runtime)
     await _sql(rt, "UPDATE audit_events SET seq = -seq WHERE seq < 0")
     problems = await _problems(rt)
     assert min(problems) == 3
-    assert any("broken link" in p for p in problems[3])
+    assert any("hash mismatch" in p for p in problems[3])
 
 
 @pytest.mark.parametrize("column, value", [("data", "not json {"), ("at", "yesterday at noon")])

@@ -50,3 +50,31 @@ def test_verify_fails_after_a_deletion(cli: Cli) -> None:
     doc = cli("audit", "verify", "--json", ok=False)
     assert doc.code == 1
     assert {p["seq"] for p in doc.json()["problems"]} == {4}
+
+
+def test_checkpoint_archive_prune_and_verify_from_the_command_line(cli: Cli) -> None:
+    import gzip
+
+    _setup(cli)
+    made = cli("audit", "checkpoint", "--json").json()
+    assert made["seq"] >= 5 and made["jws"].count(".") == 2
+    archived = cli("audit", "archive", "--before", "2100-01-01", "--to", str(cli.workdir), "--prune",
+                   "--json").json()
+    assert (archived["first_seq"], archived["last_seq"], archived["pruned"]) == (1, made["seq"], made["seq"])
+    path = archived["path"]
+    assert cli("audit", "verify", "--json").json()["anchor"] == f"checkpoint of seq {made['seq']}"
+    assert cli("audit", "verify", "--archive", path, "--json").json()["ok"] is True
+    assert cli("audit", "verify", "--since-checkpoint", "--json").json()["ok"] is True
+
+    with gzip.open(path, "rb") as fh:
+        lines = fh.read().splitlines()
+    lines[3] = lines[3].replace(b'"seq":3', b'"seq":3,"x":1').replace(b'"type":"', b'"type":"x')
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"\n".join(lines) + b"\n")
+    broken = cli("audit", "verify", "--archive", path, ok=False)
+    assert broken.code == 1 and "seq 3" in broken.stdout
+
+    again = cli("audit", "archive", "--before", "2100-01-01", "--to", path, ok=False)
+    assert again.code == 1 and again.stderr.startswith("error: ") and "Traceback" not in again.stderr
+    bad = cli("audit", "archive", "--before", "someday", "--to", path, ok=False)
+    assert bad.code == 2 and "ISO 8601" in bad.stderr

@@ -26,7 +26,7 @@ ST = [sys.executable, "-m", "tests.fuzz.st_runner"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("TOKENSMITH_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("TOKENSMITH_FUZZ_SEED", "20261202"))
-MANAGEMENT = r"^/(api-keys|users|roles|sessions|user-tokens|exchange-users|auth/totp)"
+MANAGEMENT = r"^/(api-keys|users|roles|sessions|user-tokens|exchange-users|audit-events|auth/totp)"
 OAUTH = r"^/(oauth|identity-server)/"
 
 

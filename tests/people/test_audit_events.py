@@ -14,7 +14,7 @@ def test_people_events_are_recorded_without_secrets(server_with: Callable[..., L
     from tokensmith.people.throttle import throttle
     from tokensmith.people.users import update_user
 
-    server = server_with(refresh_reuse_grace=0)
+    server = server_with(refresh_reuse_grace=0, refresh_retry_window=0)
     user = make_user(server, "audited@example.com")
     secrets_seen: list[str] = [PASSWORD]
     with server.client() as http:

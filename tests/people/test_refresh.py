@@ -1,6 +1,7 @@
 """``POST /auth/refresh`` (spec §D): rotation on every use, atomic under concurrency (exactly one
-winner on SQLite and PostgreSQL), the reuse grace period, reuse detection revoking the session, idle
-and absolute session lifetimes, and tokens that follow the user's current role."""
+winner on SQLite and PostgreSQL), the reuse grace period, reuse detection revoking the session (retries
+after a lost reply: test_refresh_retry), idle and absolute session lifetimes, and tokens that follow the
+user's current role."""
 
 from __future__ import annotations
 
@@ -48,8 +49,9 @@ def test_refresh_rotates_and_keeps_the_session(any_server: LiveServer) -> None:
 
 def test_fifty_concurrent_refreshes_with_one_token_give_exactly_one_new_token(
         any_server_with: Callable[..., LiveServer]) -> None:
-    """Grace period 0: one winner; every loser is a reuse, so the session ends too."""
-    server = any_server_with(refresh_reuse_grace=0)
+    """Strict mode (no grace period, no retry window): one winner; every loser is a reuse, so the session
+    ends too. (With the defaults the losers get 409: see the next test and test_refresh_retry.)"""
+    server = any_server_with(refresh_reuse_grace=0, refresh_retry_window=0)
     make_user(server, "race@example.com")
     with server.client() as http:
         start = tokens(http, "race@example.com")
@@ -82,6 +84,7 @@ def test_concurrent_refreshes_within_the_grace_period_keep_the_session(
 
 
 def test_reuse_after_the_grace_period_revokes_the_session(server_with: Callable[..., LiveServer]) -> None:
+    """The old token comes back after its successor was used: copied — the session is revoked."""
     clock = ManualClock()
     server = server_with(clock=clock, refresh_reuse_grace=10)
     make_user(server, "victim@example.com")
@@ -92,12 +95,13 @@ def test_reuse_after_the_grace_period_revokes_the_session(server_with: Callable[
         assert _refresh(http, first["refreshToken"]).status_code == 409  # a concurrent client, probably
         assert introspect(server, http, second["accessToken"])["active"] is True
         clock.advance(6)
+        third = _refresh(http, second["refreshToken"]).json()  # the legitimate client moves on
         stolen = _refresh(http, first["refreshToken"])  # the old token again, 11 s after its use
         assert stolen.status_code == 401 and stolen.json() == INVALID
         # everything of the session is dead: the legitimate refresh token and the access tokens
-        assert _refresh(http, second["refreshToken"]).status_code == 401
-        assert introspect(server, http, second["accessToken"])["active"] is False
-        assert http.get("/users/me", headers=bearer(second["accessToken"])).status_code == 401
+        assert _refresh(http, third["refreshToken"]).status_code == 401
+        assert introspect(server, http, third["accessToken"])["active"] is False
+        assert http.get("/users/me", headers=bearer(third["accessToken"])).status_code == 401
         # other sessions of the user are untouched
         other = tokens(http, "victim@example.com")
         assert _refresh(http, other["refreshToken"]).status_code == 200

@@ -1,6 +1,6 @@
 """The audit log: append-only, hash-chained, written in batches off the request path."""
 
-from tokensmith.audit.chain import ChainProblem, verify_chain
+from tokensmith.audit.chain import ChainProblem, ChainWalker
 from tokensmith.audit.log import AuditLog
 
-__all__ = ["AuditLog", "ChainProblem", "verify_chain"]
+__all__ = ["AuditLog", "ChainProblem", "ChainWalker"]

@@ -152,7 +152,7 @@ class AuditLog(PeriodicFlusher):
                 rows.append({"seq": seq, "id": event.id, "at": at, "type": event.type,
                              "tenant_id": event.tenant_id, "actor": event.actor, "subject": event.subject,
                              "ip": event.ip, "request_id": event.request_id, "data": event.data,
-                             "prev_hash": prev_hash, "hash": digest})
+                             "hash": digest})
                 prev_hash = digest
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
             await session.execute(insert(AuditEvent.__table__), rows)

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
+from tokensmith.cli import audit as audit_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
@@ -30,11 +31,10 @@ app = typer.Typer(help="tokensmith — a self-hosted token service.", no_args_is
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
-app.add_typer(audit_app, name="audit")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(roles_app, name="roles")
 app.add_typer(sessions_app, name="sessions")
@@ -266,43 +266,6 @@ def keys_revoke(kid: str, as_json: bool = JSON_OPT) -> None:
 
     run_with_runtime(lambda rt: revoke_key(rt, kid, actor="cli"))
     emit({"kid": kid, "status": "revoked"}, as_json, lambda v: f"signing key {kid} revoked")
-
-
-@audit_app.command("verify")
-def audit_verify(as_json: bool = JSON_OPT) -> None:
-    """Check the audit hash chain; exit status 1 when it was tampered with.
-
-    Also prints the head (newest seq and hash): keep it elsewhere, since no chain can show that rows
-    were cut off its end."""
-    from tokensmith.services.audit import head, verify
-
-    async def work(rt: Any) -> dict[str, Any]:
-        count, problems = await verify(rt)
-        last = await head(rt)
-        return {"ok": not problems, "events": count,
-                "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
-                "head": {"seq": last[0], "hash": last[1]} if last else None}
-
-    result = run_with_runtime(work)
-    emit(result, as_json, lambda r: (
-        f"audit chain OK ({r['events']} events"
-        + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r["head"] else "") + ")")
-        if r["ok"] else
-        "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
-    if not result["ok"]:
-        raise typer.Exit(1)
-
-
-@audit_app.command("export")
-def audit_export(
-    since_seq: int = typer.Option(0, "--since-seq", help="Only events after this sequence number."),
-    event_type: str | None = typer.Option(None, "--type", help="Only events of this type."),
-) -> None:
-    """Print events as JSON lines (with their chain hashes, for external archiving)."""
-    from tokensmith.services.audit import export
-
-    for line in run_with_runtime(lambda rt: export(rt, since_seq, event_type)):
-        typer.echo(line)
 
 
 def run() -> None:

@@ -26,6 +26,7 @@ from tokensmith.errors import MessageError
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.exchange.users import ExchangeUsers, exchange_users_for
 from tokensmith.ids import new_id
+from tokensmith.permissions import without_management
 from tokensmith.tokens.formats import IssuedToken
 
 INVALID_USER = "Invalid user_id provided"
@@ -61,7 +62,9 @@ class SessionExchange:
 
     async def issue(self, key: ApiKeyRecord, user: SessionTokenRequest, *, scopes: Sequence[str] = (),
                     ip: str | None = None, request_id: str | None = None, via: str = "api") -> IssuedToken:
-        """Issue the session token for ``user``; :class:`UserNotAllowed` when the user context is refused."""
+        """Issue the session token for ``user``; :class:`UserNotAllowed` when the user context is refused.
+        Management permissions in ``scopes`` are left out whatever the key holds: the token goes to a
+        browser (the RFC 8693 caller filters first, so its response names the scopes granted)."""
         if not key.allows_organisation(user.organisation):
             self.refused(key, "organisation not allowed for this key", user_id=user.user_id, ip=ip,
                          request_id=request_id, via=via)
@@ -90,7 +93,8 @@ class SessionExchange:
         sid = new_id()
         token = await rt.issuer.issue(
             fmt="jwt", subject=user.user_id, client_id=key.client_id, tenant_id=key.tenant_id,
-            scopes=list(scopes), ttl=ttl, audience=rt.settings.exchange_audience, session_id=sid, extra=claims,
+            scopes=without_management(list(scopes)), ttl=ttl, audience=rt.settings.exchange_audience,
+            session_id=sid, extra=claims,
         )
         self.users.seen(key.tenant_id, user, now)
         rt.audit.record("exchange.issued", tenant_id=key.tenant_id, actor=f"apikey:{key.id}", subject=user.user_id,

@@ -14,7 +14,18 @@ from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors
 from tokensmith.http.deps import refuse_control_characters
-from tokensmith.http.endpoints import apikeys, auth, exchange, health, oauth, sessions, user_tokens, users, wellknown
+from tokensmith.http.endpoints import (
+    apikeys,
+    audit,
+    auth,
+    exchange,
+    health,
+    oauth,
+    sessions,
+    user_tokens,
+    users,
+    wellknown,
+)
 from tokensmith.http.fastpath import FastPathRouter
 from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
@@ -23,7 +34,8 @@ from tokensmith.runtime import Runtime
 
 GC_GEN0_THRESHOLD = 20_000
 
-ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange]
+ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
+                               audit]
 
 
 def tune_gc() -> None:

@@ -2,7 +2,9 @@
 ``client_credentials``) becomes a :class:`Principal`; routes declare the permission they need.
 
 Permissions are the token's ``scope`` (a user's token carries the permissions of the user's role), so
-``require("ApiKey.write")`` is one call of the scope matcher.
+``require("ApiKey.write")`` is one call of the scope matcher. Two rules come before any permission: the
+token must be meant for this service (its ``aud``, :mod:`tokensmith.tokens.audience`), and it must not be
+a session token handed to a browser frontend (:func:`tokensmith.permissions.is_session_token`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tokensmith.errors import InsufficientScope, InvalidRequest, InvalidToken
+from tokensmith.errors import Forbidden, InsufficientScope, InvalidRequest, InvalidToken
 from tokensmith.inputs import CONTROL_MESSAGE, has_control
+from tokensmith.permissions import is_session_token
 from tokensmith.scopes import covered_by_any
+from tokensmith.tokens.audience import audience_accepted, service_audiences
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ async def authenticate(request: Request) -> Principal:
         rt.metrics.auth_failures.labels("bearer").inc()
         raise InvalidToken("the access token is invalid, expired or revoked", debug=reason)
     claims = info.claims
+    if not audience_accepted(claims, service_audiences(rt.settings)):
+        rt.metrics.auth_failures.labels("bearer").inc()
+        raise InvalidToken("the access token is not meant for this service", debug="audience")
+    if is_session_token(claims):
+        raise Forbidden("a session token (for a browser frontend) cannot call the management API")
     tenant = claims.get("tenant")
     if not isinstance(tenant, str):
         raise InvalidToken("the access token names no tenant")

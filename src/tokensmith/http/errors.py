@@ -3,6 +3,8 @@
 * :class:`ServiceError` → its status, body and headers (details only below 500).
 * A lost database → 503 with ``Retry-After`` (the pool reconnects by itself when it is back).
 * Request validation → 400 with a list of ``{"loc", "msg", "type"}`` (no ``body`` prefix).
+* A client that hung up before its body arrived → an aborted request (a warning; status 499 in the
+  access log and metrics, nothing is sent: nobody is listening).
 * Anything else → 500 ``{"error": "server_error"}``; the exception goes to the log, never to the wire.
 """
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
@@ -47,11 +49,24 @@ def unavailable(settings: Any, exc: BaseException, path: str = "") -> Response:
     return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__), path)
 
 
+#: nginx's "client closed request": what the access log and the metrics record for an aborted request
+ABORTED_STATUS = 499
+
+
+def aborted_response() -> Response:
+    """The client went away mid-request: its fault (or its network's), not the service's — a warning with
+    the request id, never an "unhandled error"."""
+    log.warning("request aborted by the client")
+    return Response(status_code=ABORTED_STATUS)
+
+
 def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Response:
-    """An exception that escaped the handlers: a service error keeps its mapping, a lost database is a 503,
-    anything else a bare 500 (logged)."""
+    """An exception that escaped the handlers: a service error keeps its mapping, a client that hung up
+    is an aborted request, a lost database is a 503, anything else a bare 500 (logged)."""
     if isinstance(exc, ServiceError):
         return error_response(exc, path)
+    if isinstance(exc, ClientDisconnect):
+        return aborted_response()
     if is_outage(exc):
         return unavailable(settings, exc, path)
     log.error("unhandled error", exc_info=exc)
@@ -69,6 +84,8 @@ def install(app: Any) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI reports a body cut short as a 400
+            return aborted_response()
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return json_response({"error": code, "error_description": str(exc.detail)}, exc.status_code,
                              dict(exc.headers or {}))

@@ -11,45 +11,39 @@ The checks of a sign-in, in order:
 4. ``check_account_usable`` — disabled users are refused (only after a correct password).
 5. ``second_factor`` — with TOTP on, answer ``{"mfaRequired": true, "mfaToken"}`` instead of tokens.
 6. ``start_session`` — a new session: refresh token (opaque, keyed hash stored) + JWT access token.
+
+Refresh-token rotation is in :mod:`tokensmith.people.refresh` (``refresh`` is re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
+from sqlalchemy import Table, select, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError, RateLimited
 from tokensmith.ids import new_id, random_token
-from tokensmith.people.db import autocommit, transaction
+from tokensmith.people.db import autocommit
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
-from tokensmith.people.sessions import (
-    TokenPair,
-    issue_access_token,
-    refresh_token_row,
-    revoke_session,
-    start_login_session,
-)
+from tokensmith.people.refresh import INVALID_REFRESH, REFRESH_RACE, refresh
+from tokensmith.people.sessions import TokenPair, revoke_session, start_login_session
 from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
 from tokensmith.people.users import normalise_email
-from tokensmith.storage.batching import batcher, retry_deadlocks
-from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
+from tokensmith.storage.models import Session, Token, User
+
+__all__ = ["INVALID_REFRESH", "REFRESH_RACE", "Context", "logout", "password_login", "refresh", "totp_login"]
 
 INVALID_CREDENTIALS = "Invalid email or password"
-INVALID_REFRESH = "Invalid refresh token"
-REFRESH_RACE = "Refresh token already used; use the token returned by the concurrent refresh"
 INVALID_MFA_TOKEN = "Invalid or expired MFA token"
 INVALID_CODE = "Invalid authentication code"
 DISABLED = "This account is disabled"
 
-_T = Token.__table__
-_S = Session.__table__
-_U = User.__table__
-_R = Role.__table__
+_T = cast(Table, Token.__table__)
+_S = cast(Table, Session.__table__)
+_U = cast(Table, User.__table__)
 
 
 def _unauthorized(message: str) -> MessageError:
@@ -182,185 +176,6 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
         rt.audit.record("user.recovery_code_used", tenant_id=row.tenant_id, subject=row.user_id, ip=ctx.ip,
                         request_id=ctx.request_id)
     return await _signed_in(rt, account, ctx, f"password+{method}")
-
-
-# ---- refresh -----------------------------------------------------------------------------------------
-#
-# Rotation uses up the presented token with a conditional UPDATE (``… AND used_at IS NULL``): of any
-# number of concurrent requests with one token exactly one changes the row, on SQLite (the write lock)
-# and PostgreSQL (the row lock, then the condition is evaluated again on the committed row). The UPDATE
-# also checks everything else (session live, not idle, user active), so a refused token stays unused.
-
-#: PostgreSQL: claim, check and rotate a whole batch of refresh tokens in one statement (atomic on its
-#: own). The materialised ``found`` makes the token-hash index drive the plan whatever the statistics say
-#: (left alone, a planner that believes ``sessions`` tiny scans every live session). The UPDATE checks
-#: ``used_at IS NULL`` again on the locked row, so a token used meanwhile is not claimed twice; a token
-#: presented twice in one batch joins twice but its row is updated once: one request wins.
-_ROTATE_PG = text("""
-WITH req AS MATERIALIZED (
-    SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]))
-        AS req(digest, new_id, new_hash)
-), found AS MATERIALIZED (
-    SELECT req.digest, req.new_id, req.new_hash, t.id, t.session_id, t.user_id
-    FROM req JOIN tokens AS t ON t.token_hash = req.digest
-    WHERE t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
-      AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
-), claimed AS (
-    UPDATE tokens AS t SET used_at = :now
-    FROM found AS f, sessions AS s, users AS u, roles AS r
-    WHERE t.id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
-      AND s.id = f.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
-      AND (s.expires_at IS NULL OR s.expires_at > :now)
-      AND u.id = f.user_id AND u.status = 'active' AND r.id = u.role_id
-    RETURNING f.digest, f.new_id, f.new_hash, t.id, t.session_id, t.user_id, t.tenant_id,
-              s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
-              r.permissions
-), rotated AS (
-    INSERT INTO tokens (id, token_hash, kind, tenant_id, client_id, user_id, session_id, name, scopes, claims,
-                        parent_id, created_at, expires_at, used_at, last_used_at, revoked_at)
-    SELECT new_id, new_hash, 'refresh', tenant_id, NULL, user_id, session_id, NULL, '[]'::json, '{}'::json,
-           id, :now, session_expires_at, NULL, NULL, NULL
-    FROM claimed
-), touched AS (
-    UPDATE sessions SET last_seen_at = :now
-    WHERE id IN (SELECT session_id FROM claimed WHERE last_seen_at IS NULL OR last_seen_at < :touch_before)
-)
-SELECT * FROM claimed
-""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("idle_before", type_=UTCDateTime),
-                bindparam("touch_before", type_=UTCDateTime)).columns(
-    column("digest", String), column("new_id", String), column("new_hash", String), column("id", String),
-    column("session_id", String), column("user_id", String), column("tenant_id", String),
-    column("session_expires_at", UTCDateTime), column("last_seen_at", UTCDateTime),
-    column("project_permissions", JSON), column("role", String), column("permissions", JSON))
-
-_SESSION_TOUCH = timedelta(seconds=60)
-
-
-async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
-    """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
-    digest = rt.master.secret_hash(refresh_token)
-    new_value = random_token(32)
-    new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
-    if rt.db.dialect == "postgresql":
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_pg(rt, items)).submit(
-            (digest, new_row["id"], new_row["token_hash"]))
-    else:
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_portable(rt, items)).submit(
-            (digest, new_row))
-    if rotated is None:
-        await _refused_refresh(rt, digest, utc(rt.clock.now()), ctx)
-        raise AssertionError("unreachable")
-    access = await issue_access_token(
-        rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
-        permissions=rotated.permissions or [], project_permissions=rotated.project_permissions or [],
-        session_id=rotated.session_id)
-    rt.audit.record("session.refreshed", tenant_id=rotated.tenant_id, actor=f"user:{rotated.user_id}",
-                    subject=rotated.session_id, ip=ctx.ip, request_id=ctx.request_id)
-    return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
-
-
-async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[Any]:
-    now = utc(rt.clock.now())
-    params = {
-        "digests": [i[0] for i in items], "new_ids": [i[1] for i in items], "new_hashes": [i[2] for i in items],
-        "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
-        "touch_before": now - _SESSION_TOUCH,
-    }
-
-    async def run() -> list[Any]:
-        async with autocommit(rt) as conn:
-            return list((await conn.execute(_ROTATE_PG, params)).all())
-
-    won = {(row.digest, row.new_id): row for row in await retry_deadlocks(run)}
-    return [won.get((digest, new_id)) for digest, new_id, _ in items]
-
-
-async def _rotate_batch_portable(rt: Any, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
-    UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
-    anything is read, and the whole group costs one lock and one commit."""
-    now = utc(rt.clock.now())
-    async with transaction(rt) as conn:
-        return [await _rotate_portable(rt, conn, now, digest, new_row) for digest, new_row in items]
-
-
-async def _rotate_portable(rt: Any, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
-    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
-    valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
-                     .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
-                            or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
-                     .exists())
-    claimed = (await conn.execute(
-        update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                         _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
-                         _T.c.created_at > idle_before, valid_session)
-        .values(used_at=now)
-        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id))).first()
-    if claimed is None:
-        return None
-    ctx_row = (await conn.execute(
-        select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
-        .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-        .where(_S.c.id == claimed.session_id))).one()
-    await conn.execute(_T.insert().values(**{
-        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id,
-        "session_id": claimed.session_id, "expires_at": ctx_row.expires_at, "parent_id": claimed.id}))
-    if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
-        await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
-    return _Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
-                    ctx_row.permissions, ctx_row.project_permissions)
-
-
-@dataclass(frozen=True)
-class _Rotated:
-    id: str
-    session_id: str
-    user_id: str
-    tenant_id: str
-    role: str
-    permissions: list[str]
-    project_permissions: list[str]
-
-
-class _RefreshRefused(MessageError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(INVALID_REFRESH, status=401, code="unauthorized", debug=reason)
-
-
-async def _refused_refresh(rt: Any, digest: str, now: datetime, ctx: Context) -> None:
-    """The token could not be rotated: find out why. Reuse within the grace period is a race between
-    two refreshes of one client (409, the session lives); later it means the token was copied, and the
-    whole session is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2)."""
-    async with autocommit(rt) as conn:
-        row = (await conn.execute(
-            select(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.used_at, _T.c.revoked_at,
-                   _T.c.created_at, _T.c.expires_at, _S.c.kind, _S.c.revoked_at.label("session_revoked_at"),
-                   _S.c.expires_at.label("session_expires_at"), _U.c.status)
-            .select_from(_T.join(_S, _S.c.id == _T.c.session_id).join(_U, _U.c.id == _T.c.user_id))
-            .where(_T.c.token_hash == digest, _T.c.kind == "refresh"))).first()
-    if row is None or row.kind != "login":
-        raise _RefreshRefused("unknown refresh token")
-    if row.revoked_at is not None or row.session_revoked_at is not None:
-        raise _RefreshRefused("session revoked")
-    if row.used_at is None:
-        if row.status != "active":
-            raise _RefreshRefused("user disabled")
-        if row.session_expires_at is not None and row.session_expires_at <= now:
-            raise _RefreshRefused("session expired")
-        if row.created_at + timedelta(seconds=rt.settings.session_idle_timeout) <= now:
-            raise _RefreshRefused("session idle too long")
-        raise _RefreshRefused("refresh token expired")
-    since_use = (now - row.used_at).total_seconds()
-    if since_use < rt.settings.refresh_reuse_grace:
-        rt.audit.record("session.refresh_race", tenant_id=row.tenant_id, subject=row.session_id, ip=ctx.ip,
-                        request_id=ctx.request_id, seconds_since_use=round(since_use, 3))
-        raise MessageError(REFRESH_RACE, status=409, code="conflict")
-    rt.audit.record("session.refresh_reuse_detected", tenant_id=row.tenant_id, subject=row.session_id,
-                    actor=f"user:{row.user_id}", ip=ctx.ip, request_id=ctx.request_id,
-                    seconds_since_use=round(since_use, 3))
-    await revoke_session(rt, row.session_id, reason="refresh token reuse", actor="system", ip=ctx.ip,
-                         request_id=ctx.request_id)
-    raise _RefreshRefused("refresh token reused: session revoked")
 
 
 async def logout(rt: Any, refresh_token: str, ctx: Context) -> None:

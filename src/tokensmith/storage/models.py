@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from tokensmith.storage.compact import CanonicalJSON, HexDigest, Micros, PackedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -205,22 +207,30 @@ class Revocation(Base):
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: ``hash = HMAC(audit_key, prev_hash || canonical(event))``; ``seq`` is a
-    gap-free sequence assigned under a lock (see docs/architecture.md)."""
+    """Append-only, hash-chained: ``hash = HMAC(audit_key, hash of the previous row || canonical(event))``;
+    ``seq`` is a gap-free sequence assigned under a lock (see docs/architecture.md). Stored compactly
+    (:mod:`tokensmith.audit.codec`); the previous hash is the previous row's, never stored twice. The
+    indexes serve the listing's keyset pages: per tenant, type, actor, subject and time."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_tenant_seq", "tenant_id", "seq"),
+        Index("ix_audit_events_type_seq", "type", "seq"),
+        Index("ix_audit_events_actor_seq", "actor", "seq"),
+        Index("ix_audit_events_subject_seq", "subject", "seq"),
+        Index("ix_audit_events_tenant_at_seq", "tenant_id", "at", "seq"),
+    )
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    id: Mapped[str] = mapped_column(String(36), unique=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    type: Mapped[str] = mapped_column(String(60), index=True)
-    tenant_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    id: Mapped[str] = mapped_column(PackedText, unique=True)
+    at: Mapped[datetime] = mapped_column(Micros)
+    type: Mapped[str] = mapped_column(String(60))
+    tenant_id: Mapped[str | None] = mapped_column(PackedText, nullable=True)
+    actor: Mapped[str | None] = mapped_column(PackedText, nullable=True)
+    subject: Mapped[str | None] = mapped_column(PackedText, nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(PackedText, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON, default=dict)
+    hash: Mapped[str] = mapped_column(HexDigest)
 
 
 class ApiKey(Base):

@@ -96,8 +96,10 @@ async def login_totp(request: Request) -> Response:
 
 
 @router.post("/auth/refresh", summary="Rotate a refresh token", openapi_extra=json_schema_body(RefreshBody),
-             responses={200: _TOKENS, 401: {"description": '`{"error": "Invalid refresh token"}`; a reused token '
-                                            "(after the grace period) also revokes its whole session"},
+             responses={200: {"description": _TOKENS["description"] + "; also for a retry after a lost reply "
+                              "(within `refresh_retry_window`, while the successor was never used)"},
+                        401: {"description": '`{"error": "Invalid refresh token"}`; a reused token (its '
+                              "successor used, or after the retry window) also revokes its whole session"},
                         409: {"description": "the token was used by a concurrent refresh moments ago (within "
                               "`refresh_reuse_grace`); the session lives on"}})
 async def refresh(request: Request) -> Response:

@@ -32,6 +32,7 @@ from tokensmith.inputs import has_control
 from tokensmith.oauth.client_auth import parse_basic
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest, check_identifier
+from tokensmith.permissions import without_management
 from tokensmith.scopes import not_covered, parse_scope
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -128,7 +129,8 @@ class TokenExchangeGrant:
             exchange.refused(key, "invalid request", user_id=subject if subject and not has_control(subject) else None,
                              ip=req.client_ip, request_id=req.request_id, via="rfc8693")
             raise
-        scopes = check_scope_within_key(key, req)
+        # RFC 6749 §3.3: the granted scope may be narrower; a session token never manages (docs/security.md)
+        scopes = without_management(check_scope_within_key(key, req))
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
     async def create_response(self, rt: Any, req: OAuthRequest, client: Any, validated: _Validated) -> dict[str, Any]:

@@ -1,0 +1,245 @@
+"""The audit log at volume (issue 14): bytes per ``exchange.issued`` event, ``audit verify`` events/s, a
+verify from the newest checkpoint, and listing-page latency, on SQLite or PostgreSQL.
+
+    .venv/bin/python bench/audit.py --events 1000000 --database sqlite
+    .venv/bin/python bench/audit.py --events 1000000 --database postgres     # a fresh database, dropped after
+    .venv/bin/python bench/audit.py --mode archive-under-load --events 10000000 --database postgres
+
+Events are generated in bulk (the chain computed here with the real key and code, then COPY / executemany),
+not through the service. ``archive-under-load`` serves tokensmith (2 workers), runs wrk on ``cc_jwt``
+alone, then again while ``tokensmith audit archive --prune`` runs, and prints both rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import (
+    POSTGRES_URL,
+    TEST_MASTER_KEY,
+    asyncpg_url,
+    create_postgres_database,
+    drop_postgres_database,
+    make_settings,
+)
+
+from tokensmith.audit.chain import event_fields, link
+from tokensmith.audit.checkpoints import create_checkpoint
+from tokensmith.audit.listing import Filters, list_events
+from tokensmith.audit.store import head
+from tokensmith.audit.verification import verify_database
+from tokensmith.clock import ManualClock
+from tokensmith.ids import new_id, uuid7
+from tokensmith.runtime import Runtime
+from tokensmith.services.bootstrap import initialise
+from tokensmith.storage.compact import canonical_data, pack_text, to_micros
+
+BATCH = 20_000
+START = 1_790_000_000.0
+TENANT = new_id()
+KEYS = [f"apikey:{new_id()}" for _ in range(20)]
+
+
+def _events(start_seq: int, prev: str, n: int, key: bytes, t0: float) -> tuple[list[tuple[Any, ...]], str]:
+    """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock."""
+    rows = []
+    for i in range(n):
+        seq = start_seq + i
+        ts = t0 + seq * 0.0003
+        at = datetime.fromtimestamp(ts, UTC)
+        eid = uuid7(int(ts * 1000))
+        actor, subject = KEYS[seq % len(KEYS)], f"user-{seq % 50_000}"
+        ip, rid = f"10.0.{seq % 7}.{seq % 13}", f"{seq:032x}"
+        data = {"jti": uuid7(int(ts * 1000)), "sid": new_id(), "exp": int(ts) + 3600, "via": "api_key"}
+        digest = link(key, prev, event_fields(seq, eid, at, "exchange.issued", TENANT, actor, subject, ip, rid, data))
+        rows.append((seq, pack_text(eid), to_micros(at), "exchange.issued", pack_text(TENANT), pack_text(actor),
+                     pack_text(subject), ip, pack_text(rid), canonical_data(data).decode(), bytes.fromhex(digest)))
+        prev = digest
+    return rows, prev
+
+
+async def generate(rt: Runtime, n: int) -> float:
+    started = time.perf_counter()
+    tail = await head(rt.db)
+    seq, prev = (tail[0] + 1, tail[1]) if tail else (1, "0" * 64)
+    columns = ["seq", "id", "at", "type", "tenant_id", "actor", "subject", "ip", "request_id", "data", "hash"]
+    async with rt.db.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        done = 0
+        while done < n:
+            rows, prev = _events(seq + done, prev, min(BATCH, n - done), rt.master.audit_key, START)
+            if rt.db.dialect == "postgresql":
+                await driver.copy_records_to_table("audit_events", records=rows, columns=columns)
+            else:
+                await driver.executemany(f"INSERT INTO audit_events ({', '.join(columns)}) VALUES "
+                                         f"({', '.join('?' * len(columns))})", rows)
+                await driver.commit()
+            done += len(rows)
+    if rt.db.dialect == "postgresql":
+        async with rt.db.engine.begin() as conn:
+            from sqlalchemy import text
+
+            await conn.execute(text("ANALYZE audit_events"))
+    return time.perf_counter() - started
+
+
+async def sizes(rt: Runtime) -> tuple[int, int, int]:
+    """(table bytes, index bytes, rows)."""
+    from sqlalchemy import text
+
+    async with rt.db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT count(*) FROM audit_events"))).scalar_one()
+        if rt.db.dialect == "postgresql":
+            table = (await conn.execute(text("SELECT pg_table_size('audit_events')"))).scalar_one()
+            index = (await conn.execute(text("SELECT pg_indexes_size('audit_events')"))).scalar_one()
+        else:
+            found = dict((await conn.execute(text(
+                "SELECT name, SUM(pgsize) FROM dbstat WHERE name = 'audit_events' OR name IN "
+                "(SELECT name FROM sqlite_master WHERE tbl_name = 'audit_events' AND type = 'index') "
+                "GROUP BY name"))).all())
+            table = found.pop("audit_events", 0)
+            index = sum(found.values())
+    return int(table), int(index), int(rows)
+
+
+async def page_ms(rt: Runtime, filters: Filters, cursor: str | None, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        await list_events(rt, TENANT, filters, cursor=cursor, limit=100)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
+    rt = Runtime(make_settings(url, audit_checkpoint_interval=0), clock=ManualClock(START + n * 0.0003 + 10))
+    await initialise(rt)
+    await rt.reload_keys()
+    await rt.audit.flush()
+    out = [("database", rt.db.dialect), ("events", f"{n:,}")]
+    out.append(("generate (s)", f"{await generate(rt, n):.1f}"))
+    table, index, rows = await sizes(rt)
+    out += [("table bytes/event", f"{table / rows:.0f}"), ("index bytes/event", f"{index / rows:.0f}"),
+            ("total bytes/event", f"{(table + index) / rows:.0f}")]
+    started = time.perf_counter()
+    result = await verify_database(rt)
+    spent = time.perf_counter() - started
+    assert result.ok, result.problems[:3]
+    out.append(("verify all (events/s)", f"{result.events / spent:,.0f} ({spent:.1f} s)"))
+    await create_checkpoint(rt)
+    await generate(rt, tail)
+    started = time.perf_counter()
+    recent = await verify_database(rt, since_checkpoint=True)
+    assert recent.ok
+    out.append((f"verify since checkpoint ({tail:,} after it)", f"{time.perf_counter() - started:.2f} s"))
+    mid = str(n // 2)
+    since = datetime.fromtimestamp(START + n * 0.00015, UTC)
+    for label, filters, cursor in (
+        ("page 1, no filter", Filters(), None), ("page at seq n/2, no filter", Filters(), mid),
+        ("page at n/2, actor filter", Filters(actor=KEYS[3]), mid),
+        ("page at n/2, subject filter", Filters(subject="user-123"), mid),
+        ("page at n/2, type filter", Filters(type="exchange.issued"), mid),
+        ("page, time range from n/2", Filters(since=since), None)):
+        out.append((f"listing: {label} (ms)", f"{await page_ms(rt, filters, cursor):.1f}"))
+    await rt.stop()
+    return out
+
+
+def archive_under_load(url: str, n: int, duration: int) -> None:  # pragma: no cover - run by the lead
+    """wrk on cc_jwt alone, then while `tokensmith audit archive --prune` runs; prints both rates."""
+    work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    env = {**os.environ, "TOKENSMITH_ENV": "development", "TOKENSMITH_DATABASE_URL": url,
+           "TOKENSMITH_MASTER_KEY": TEST_MASTER_KEY, "TOKENSMITH_LOG_LEVEL": "WARNING",
+           "TOKENSMITH_ACCESS_LOG": "false", "TOKENSMITH_AUDIT_CHECKPOINT_INTERVAL": "0"}
+    exe = str(Path(sys.executable).parent / "tokensmith")
+
+    async def seed() -> None:
+        rt = Runtime(make_settings(url, audit_checkpoint_interval=0))
+        await initialise(rt)
+        await rt.reload_keys()
+        await generate(rt, n)
+        await create_checkpoint(rt)
+        await rt.stop()
+
+    asyncio.run(seed())
+    client = subprocess.run([exe, "clients", "create", "--name", "bench", "--json"], env=env, cwd=work,
+                            capture_output=True, text=True, check=True)
+    import json
+
+    creds = json.loads(client.stdout)
+    server = subprocess.Popen([exe, "serve", "--port", "18099", "--workers", "2"], env=env, cwd=work,
+                              start_new_session=True)
+    try:
+        time.sleep(5)
+        lua = work / "cc.lua"
+        import base64
+
+        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+        lua.write_text('wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\n'
+                       'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+                       f'wrk.headers["Authorization"] = "Basic {basic}"\n')
+
+        def wrk() -> str:
+            run = subprocess.run(["wrk", "-t2", "-c64", f"-d{duration}s", "-s", str(lua),
+                                  "http://127.0.0.1:18099/oauth/token"], capture_output=True, text=True)
+            return next((line for line in run.stdout.splitlines() if "Requests/sec" in line), run.stdout)
+
+        alone = wrk()
+        archiver = subprocess.Popen([exe, "audit", "archive", "--before", "2100-01-01", "--to",
+                                     str(work / "a.jsonl.gz"), "--prune", "--json"], env=env, cwd=work)
+        during = wrk()
+        archiver.wait()
+        print(f"cc_jwt alone:            {alone}\ncc_jwt while archiving:  {during}\n"
+              f"archive exit status {archiver.returncode}")
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--after-checkpoint", type=int, default=100_000,
+                        help="events written after the checkpoint for the since-checkpoint verify")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--mode", choices=["measure", "archive-under-load"], default="measure")
+    parser.add_argument("--duration", type=int, default=20, help="wrk seconds per run (archive-under-load)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    pg_url = None
+    try:
+        if args.database == "postgres":
+            pg_url = asyncio.run(create_postgres_database(POSTGRES_URL))
+            url = asyncpg_url(pg_url)
+        else:
+            url = f"sqlite+aiosqlite:///{tmp}/audit.db"
+        if args.mode == "archive-under-load":
+            archive_under_load(url, args.events, args.duration)
+            return
+        rows = asyncio.run(measure(url, args.events, args.after_checkpoint))
+        width = max(len(k) for k, _ in rows)
+        print(f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|---|")
+        for key, value in rows:
+            print(f"| {key.ljust(width)} | {value} |")
+    finally:
+        if pg_url:
+            asyncio.run(drop_postgres_database(POSTGRES_URL, pg_url))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

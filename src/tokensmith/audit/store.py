@@ -1,0 +1,93 @@
+"""Reading the audit table at volume: rows straight from the database driver, in large keyset chunks
+(``seq > last ORDER BY seq LIMIT n``: each chunk is one primary-key range scan, whatever the table's
+size), the next chunk fetched while the current one is checked. No ORM objects, no per-row type
+processing: the columns are decoded only where a reader needs them (export, archive)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+
+from tokensmith.audit.chain import RawRow
+from tokensmith.storage.compact import from_micros, unpack_text
+from tokensmith.storage.db import Database
+from tokensmith.storage.models import AuditEvent
+
+COLUMNS = "seq, id, at, type, tenant_id, actor, subject, ip, request_id, data, hash"
+CHUNK = 20_000
+
+
+def _query(dialect: str, until: bool) -> str:
+    p = ("$1", "$2", "$3") if dialect == "postgresql" else ("?", "?", "?")
+    bound = f" AND seq <= {p[2]}" if until else ""
+    return f"SELECT {COLUMNS} FROM audit_events WHERE seq > {p[0]}{bound} ORDER BY seq LIMIT {p[1]}"  # noqa: S608
+
+
+async def raw_chunks(db: Database, after: int = 0, until: int | None = None,
+                     chunk: int = CHUNK) -> AsyncIterator[list[RawRow]]:
+    """Rows with ``after < seq [<= until]`` in order, as lists of driver tuples."""
+    sql = _query(db.dialect, until is not None)
+    async with db.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+
+        async def fetch(last: int) -> list[RawRow]:
+            if db.dialect == "postgresql":
+                args = (last, chunk) if until is None else (last, chunk, until)
+                return [tuple(r) for r in await driver.fetch(sql, *args)]
+            # SQLite's "?" parameters bind in the order they appear
+            return list(await driver.execute_fetchall(sql, (last, chunk) if until is None else (last, until, chunk)))
+
+        pending = asyncio.ensure_future(fetch(after))
+        while True:
+            rows = await pending
+            if not rows:
+                return
+            if len(rows) == chunk:
+                pending = asyncio.ensure_future(fetch(rows[-1][0]))
+            else:
+                pending = asyncio.ensure_future(_empty())
+            yield rows
+
+
+async def _empty() -> list[RawRow]:
+    return []
+
+
+def decoded(row: RawRow) -> dict[str, Any]:
+    """A stored row as the export/archive JSON object (the canonical fields plus ``hash``)."""
+    seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, digest = row
+
+    def text(value: Any) -> str | None:
+        return None if value is None else unpack_text(bytes(value))
+
+    return {"seq": seq, "id": text(id_), "at": from_micros(int(at)).isoformat(timespec="microseconds"),
+            "type": type_, "tenant_id": text(tenant), "actor": text(actor), "subject": text(subject), "ip": ip,
+            "request_id": text(request_id), "data": orjson.loads(data) if data else {},
+            "hash": bytes(digest).hex()}
+
+
+async def bounds(db: Database) -> tuple[int, int] | None:
+    """(first seq, last seq) in the database, or None when the table is empty."""
+    async with db.sessions() as session:
+        row = (await session.execute(select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)))).first()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1])
+
+
+async def hash_at(db: Database, seq: int) -> str | None:
+    async with db.sessions() as session:
+        value = (await session.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq))).scalar()
+    return None if value is None else str(value)
+
+
+async def head(db: Database) -> tuple[int, str] | None:
+    """(seq, hash) of the newest event."""
+    async with db.sessions() as session:
+        row = (await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))).first()
+    return (int(row[0]), str(row[1])) if row else None

@@ -1,0 +1,106 @@
+"""``tokensmith audit``: verify, checkpoint, archive (and prune), export."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tokensmith.cli.common import JSON_OPT, emit, fail, run_with_runtime
+
+app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    emit(result, as_json, lambda r: (
+        f"audit chain OK ({r['events']} events"
+        + (f"; head seq {r['head']['seq']} hash {r['head']['hash']}" if r.get("head") else "") + ")")
+        if r["ok"] else
+        "audit chain BROKEN:\n" + "\n".join(f"  seq {p['seq']}: {p['problem']}" for p in r["problems"]))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify(
+    archive: list[Path] = typer.Option([], "--archive", help="Check these archive files (and their hand-over "
+                                       "to the database) instead of the database."),
+    since_checkpoint: bool = typer.Option(False, "--since-checkpoint", help="Only the events after the newest "
+                                          "signed checkpoint (fast: bounded by the checkpoint interval)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Check the audit hash chain; exit status 1 when it was tampered with (the seq is reported).
+
+    Without options the whole database is checked, from the newest archived checkpoint on."""
+    from tokensmith.audit.archive import verify_archives
+    from tokensmith.audit.verification import verify_database
+
+    async def work(rt: Any) -> dict[str, Any]:
+        if archive:
+            count, problems, handover = await verify_archives(rt, list(archive))
+            return {"ok": not problems, "events": count, **handover,
+                    "problems": [{"seq": p.seq, "problem": p.problem} for p in sorted(problems, key=lambda p: p.seq)]}
+        return (await verify_database(rt, since_checkpoint=since_checkpoint)).view()
+
+    _report(run_with_runtime(work), as_json)
+
+
+@app.command("checkpoint")
+def checkpoint(as_json: bool = JSON_OPT) -> None:
+    """Record a signed checkpoint of the chain head now."""
+    from tokensmith.audit.checkpoints import create_checkpoint
+
+    async def work(rt: Any) -> dict[str, Any]:
+        made = await create_checkpoint(rt)
+        if made is None:
+            return {"seq": None}
+        return {"seq": made.seq, "hash": made.hash, "events": made.events, "at": made.at, "jws": made.jws}
+
+    emit(run_with_runtime(work), as_json, lambda r: f"checkpoint of seq {r['seq']} ({r.get('hash')})"
+         if r["seq"] else "the audit log is empty: no checkpoint")
+
+
+def _date(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--before: not an ISO 8601 date or time: {value!r}", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command("archive")
+def archive(
+    before: str = typer.Option(..., "--before", help="Archive the events up to the newest checkpoint before "
+                               "this date/time (ISO 8601, UTC unless an offset is given)."),
+    to: Path = typer.Option(..., "--to", help="The archive file to write (gzip JSON lines; never overwritten)."),
+    prune: bool = typer.Option(False, "--prune", help="Then delete the archived events from the database."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Write old events (with the checkpoints that cover them) to a compressed file; optionally prune."""
+    from tokensmith.audit.archive import archive as run_archive
+    from tokensmith.storage.compact import to_micros
+
+    cutoff = to_micros(_date(before))
+    result = run_with_runtime(lambda rt: run_archive(rt, cutoff, to, prune=prune))
+    emit(result.view(), as_json, lambda r: f"archived seq {r['first_seq']}..{r['last_seq']} ({r['events']} events)"
+         f" to {r['path']}" + (f"; {r['pruned']} pruned" if prune else ""))
+
+
+@app.command("export")
+def export(
+    since_seq: int = typer.Option(0, "--since-seq", help="Only events after this sequence number."),
+    event_type: str | None = typer.Option(None, "--type", help="Only events of this type."),
+) -> None:
+    """Print events as JSON lines (with their chain hashes), streamed: constant memory at any size."""
+    from tokensmith.services.audit import export_lines
+
+    async def work(rt: Any) -> None:
+        out = sys.stdout.buffer
+        async for line in export_lines(rt, since_seq, event_type):
+            out.write(line + b"\n")
+        out.flush()
+
+    run_with_runtime(work)

@@ -1,0 +1,82 @@
+"""The compact layout (revision 0003) stores exactly what the chain hashes: the verifier's fast canonical
+form equals the writer's, whatever the values, and rows written under revision 0001 keep verifying after
+the upgrade (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from tests.support import make_settings
+from tokensmith.audit.chain import GENESIS, ChainWalker, canonical, event_fields, link
+from tokensmith.runtime import Runtime
+from tokensmith.services.audit import verify
+from tokensmith.storage.compact import canonical_data, pack_text, to_micros
+from tokensmith.storage.migrate import upgrade
+
+UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+texts = st.one_of(st.none(), st.text(max_size=30), st.just(UUID), st.just(f"apikey:{UUID}"), st.just("ab" * 16))
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=10),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                       max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_id=st.one_of(st.just(UUID), st.text(min_size=1, max_size=40)), tenant=texts, actor=texts,
+       subject=texts, ip=st.one_of(st.none(), st.text(max_size=20)), request_id=texts,
+       data=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+       micros=st.integers(0, 4_000_000_000_000_000))
+def test_the_fast_canonical_form_is_the_writers(event_id: str, tenant: str | None, actor: str | None,
+                                                subject: str | None, ip: str | None, request_id: str | None,
+                                                data: dict[str, object], micros: int) -> None:
+    at = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
+    fields = event_fields(7, event_id, at, "t.x", tenant, actor, subject, ip, request_id, data)
+    key = b"k" * 32
+    digest = link(key, GENESIS, fields)
+    packed = None if request_id is None else pack_text(request_id)
+    row = (7, pack_text(event_id), to_micros(at), "t.x", None if tenant is None else pack_text(tenant),
+           None if actor is None else pack_text(actor), None if subject is None else pack_text(subject), ip,
+           packed, canonical_data(data).decode(), bytes.fromhex(digest))
+    walker = ChainWalker(key, last_seq=6)
+    assert walker._canonical(row) == canonical(fields)
+    walker.feed([row])
+    assert walker.problems == []
+
+
+async def test_rows_written_before_the_upgrade_still_verify(database_url: str) -> None:
+    rt = Runtime(make_settings(database_url))
+    try:
+        if rt.db.dialect == "postgresql":  # the test database is a copy of a migrated template
+            async with rt.db.engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        await upgrade(rt.db, "0001")
+        prev = GENESIS
+        async with rt.db.engine.begin() as conn:
+            for seq in range(1, 8):
+                at = datetime(2026, 1, 1, 0, 0, seq, 123456, tzinfo=UTC)
+                values = {"seq": seq, "id": f"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a{seq:02d}",
+                          "tenant_id": "3f0e2a1b-0000-4000-8000-000000000001", "actor": f"apikey:{UUID}",
+                          "subject": "doctor ü", "ip": "10.0.0.1", "request_id": "ab" * 16}
+                data = {"z": 1, "a": [1, "x"], "n": {"b": 2, "a": 1}}
+                fields = event_fields(seq, values["id"], at, "exchange.issued", values["tenant_id"],
+                                      values["actor"], values["subject"], values["ip"], values["request_id"], data)
+                digest = link(rt.master.audit_key, prev, fields)
+                await conn.execute(text(
+                    "INSERT INTO audit_events (seq, id, at, type, tenant_id, actor, subject, ip, request_id, data,"
+                    " prev_hash, hash) VALUES (:seq, :id, :at, 'exchange.issued', :tenant_id, :actor, :subject,"
+                    " :ip, :request_id, :data, :prev, :hash)"),
+                    {**values, "at": at.replace(tzinfo=None) if rt.db.dialect == "sqlite" else at,
+                     "data": json.dumps(data), "prev": prev, "hash": digest})
+                prev = digest
+        await upgrade(rt.db)
+        assert await verify(rt) == (7, [])
+        rt.audit.record("exchange.issued", subject="after the upgrade")
+        await rt.audit.flush()
+        assert await verify(rt) == (8, [])
+    finally:
+        await rt.stop()
