@@ -64,11 +64,16 @@ def control_error(loc: list[str | int], *, nul_only: bool = False) -> dict[str, 
     return {"loc": loc, "msg": "Value " + (NUL_MESSAGE if nul_only else CONTROL_MESSAGE), "type": ERROR_TYPE}
 
 
-Text = Annotated[str, AfterValidator(nul_free)]
-"""Free text that no one reads as a name (passwords, codes, tokens): U+0000 refused."""
+NoNul = AfterValidator(nul_free)
+"""``Annotated[str, Field(...), NoNul]``: free text no one reads as a name (passwords, codes, tokens).
+Put it after the field's length constraints, so that those keep pydantic's ``string_too_long`` errors."""
 
-Label = Annotated[str, AfterValidator(control_free)]
-"""Names and identifiers (and notes): the C0 range other than tab and newline refused."""
+NoControl = AfterValidator(control_free)
+"""``Annotated[str, Field(...), NoControl]``: names, identifiers and notes."""
+
+Text = Annotated[str, NoNul]
+Label = Annotated[str, NoControl]
+"""Unconstrained forms (list items: ``list[Label]``)."""
 
 
 def utc_instant(value: datetime) -> datetime:

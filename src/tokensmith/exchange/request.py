@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Str
 from pydantic_core import PydanticCustomError
 
 from tokensmith.errors import ValidationFailed
-from tokensmith.inputs import Label
+from tokensmith.inputs import NoControl
 
 ProviderType = Literal[
     "anesthesiologist", "cardiologist", "dermatologist", "dietitian", "emergency_doctor", "endocrinologist",
@@ -78,15 +78,15 @@ def normalise_email(value: str) -> str:
                                   {"reason": str(exc)}) from None
 
 
-UserId = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Organisation = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
+Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoControl]
 ProviderNumber = Annotated[
-    Annotated[Label, StringConstraints(max_length=200), AfterValidator(normalise_provider_number)] | None,
+    Annotated[str, StringConstraints(max_length=200), NoControl, AfterValidator(normalise_provider_number)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 Email = Annotated[
-    Annotated[Label, StringConstraints(max_length=320), AfterValidator(normalise_email)] | None,
+    Annotated[str, StringConstraints(max_length=320), NoControl, AfterValidator(normalise_email)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 OptionalProviderType = Annotated[ProviderType | None, BeforeValidator(_blank_is_absent)]

@@ -22,16 +22,16 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
-from tokensmith.inputs import Instant, Label
+from tokensmith.inputs import Instant, NoControl
 from tokensmith.oauth.introspection import INACTIVE
 from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services import apikeys as service
 
 router = APIRouter(tags=["api keys"])
 
-Name = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$")]
-Organisation = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoControl]
 RateLimit = Annotated[int, Field(ge=1, le=service.MAX_RATE_LIMIT)]
 TokenTtl = Annotated[int, Field(ge=service.MIN_TOKEN_TTL)]
 

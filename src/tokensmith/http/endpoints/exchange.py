@@ -10,7 +10,7 @@ CORS is never enabled here: a preflight gets 405 and no response carries ``Acces
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +29,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
-from tokensmith.inputs import MAX_OFFSET, Label, control_error, has_control
+from tokensmith.inputs import MAX_OFFSET, NoControl, control_error, has_control
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.storage.db import is_outage
 
@@ -142,7 +142,7 @@ class UpdateExchangeUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     blocked: bool
-    notes: Label | None = Field(None, max_length=2000)
+    notes: Annotated[str, Field(max_length=2000), NoControl] | None = None
 
 
 def _ctx(request: Request, principal: Principal) -> dict[str, Any]:
