@@ -16,7 +16,7 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.verifier import InvalidApiKey
 from tokensmith.errors import InvalidClient, UnauthorizedClient
 from tokensmith.oauth.client_auth import API_KEY, Presented, parse_basic
-from tokensmith.oauth.request import OAuthRequest
+from tokensmith.oauth.request import OAuthRequest, check_identifier
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -33,7 +33,7 @@ class ApiKeyAsCaller:
     def presented(self, req: OAuthRequest, *, exclusive: bool) -> Presented | None:
         header = req.headers.get("x-api-key")
         if header is not None:
-            return Presented(self, "", header)
+            return Presented(self, "", check_identifier(header, "X-API-Key"))
         if not exclusive:
             return None
         basic = parse_basic(req.headers.get("authorization"))

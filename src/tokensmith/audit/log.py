@@ -89,8 +89,11 @@ class AuditLog(PeriodicFlusher):
             self._pending.popleft()  # its spool segment is kept: replayed at the next start
             self.dropped += 1
             log.error("audit queue full; oldest event dropped from memory")
-        event = PendingEvent(type=type_, ts=self._clock.now(), tenant_id=tenant_id, actor=actor, subject=subject,
-                             ip=ip, request_id=request_id, data=data)
+        # Clipped to their columns here, so that no caller's long value (an e-mail address of 320
+        # characters) can make a batch unwritable; a slice of a short string is the string itself.
+        event = PendingEvent(type=type_, ts=self._clock.now(), tenant_id=tenant_id, actor=actor and actor[:200],
+                             subject=subject and subject[:200], ip=ip and ip[:64],
+                             request_id=request_id and request_id[:64], data=data)
         if self.spool is not None:
             event.segment = self.spool.append(event)  # before the response leaves
         self._pending.append(event)

@@ -6,6 +6,9 @@ not an object (``model_type``) have an empty ``loc``.
 
 Rules beyond "present and a string":
 
+* No string may hold a control character other than tab and newline (:mod:`tokensmith.inputs`; error type
+  ``control_character``).
+
 * ``user_id``, ``first_name``, ``last_name``, ``organisation``: surrounding white space is removed; what is
   left must not be empty (``user_id``, names: at most 200 characters; ``organisation``: 300).
 * ``healthcare_provider_identification_number``: letters and digits, with separators (space, ``.``,
@@ -27,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from tokensmith.emails import InvalidEmail, normalise_email
 from tokensmith.errors import ValidationFailed
+from tokensmith.inputs import NoControl
 
 ProviderType = Literal[
     "anesthesiologist", "cardiologist", "dermatologist", "dietitian", "emergency_doctor", "endocrinologist",
@@ -68,15 +72,15 @@ def _email_field(value: str) -> str:
                                   {"reason": str(exc)}) from None
 
 
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
+Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoControl]
 ProviderNumber = Annotated[
-    Annotated[str, StringConstraints(max_length=200), AfterValidator(normalise_provider_number)] | None,
+    Annotated[str, StringConstraints(max_length=200), NoControl, AfterValidator(normalise_provider_number)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 Email = Annotated[
-    Annotated[str, StringConstraints(max_length=320), AfterValidator(_email_field)] | None,
+    Annotated[str, StringConstraints(max_length=320), NoControl, AfterValidator(_email_field)] | None,
     BeforeValidator(_blank_is_absent),
 ]
 OptionalProviderType = Annotated[ProviderType | None, BeforeValidator(_blank_is_absent)]

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors, openapi
+from tokensmith.http.deps import refuse_control_characters
 from tokensmith.http.endpoints import (
     apikeys,
     audit,
@@ -90,7 +91,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 await rt.stop()
 
     app = TokensmithApp(title="tokensmith", version=__version__, lifespan=lifespan, docs_url=None,
-                        redoc_url=None, openapi_url="/openapi.json")
+                        redoc_url=None, openapi_url="/openapi.json",
+                        dependencies=[Depends(refuse_control_characters)])
     app.state.runtime = rt
     app.state.metrics = metrics
     app.state.authorization = rt.authorization  # built by the runtime; endpoints dispatch to it

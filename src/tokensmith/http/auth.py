@@ -17,9 +17,10 @@ from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.requests import Request
 
-from tokensmith.errors import Forbidden, InsufficientScope, InvalidToken
+from tokensmith.errors import Forbidden, InsufficientScope, InvalidRequest, InvalidToken
 from tokensmith.http.deps import runtime
 from tokensmith.http.openapi import bearer_scheme
+from tokensmith.inputs import CONTROL_MESSAGE, has_control
 from tokensmith.permissions import is_session_token
 from tokensmith.scopes import covered_by_any
 from tokensmith.tokens.audience import audience_accepted, service_audiences
@@ -51,6 +52,9 @@ def bearer_token(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
+    if has_control(value):  # RFC 6750 §3.1: a malformed request is invalid_request (400)
+        raise InvalidRequest("the Bearer token " + CONTROL_MESSAGE,
+                             headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
     return value.strip()
 
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
-from tokensmith.oauth.request import OAuthRequest
+from tokensmith.inputs import NUL_MESSAGE, has_nul
+from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
@@ -146,7 +147,10 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidClient("malformed Basic credentials", basic=True)
-    return unquote_plus(user), unquote_plus(password)
+    user, password = unquote_plus(user), unquote_plus(password)
+    if has_nul(password):
+        raise InvalidRequest("the Basic credentials " + NUL_MESSAGE)
+    return check_identifier(user, "the Basic user name (client_id)"), password
 
 
 class ClientSecretBasic:
@@ -211,6 +215,7 @@ class OAuthClientAuthenticator:
         client_id, secret, method = presented.client_id, presented.secret, presented.method.name
         if not client_id:
             raise InvalidClient("client_id is required", basic=presented.basic)
+        check_identifier(client_id, "client_id")
         limit = rt.settings.client_auth_failures_per_minute
         ip = req.client_ip or "-"
         retry = await rt.limiter.exceeded(limit, "client-auth-fail", client_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from tokensmith.errors import InvalidRequest
+from tokensmith.inputs import CONTROL_MESSAGE, NUL_MESSAGE, has_control
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -31,6 +32,8 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
         raise InvalidRequest("the request must be application/x-www-form-urlencoded")
     if len(body) > 64 * 1024:
         raise InvalidRequest("the request body is too large")
+    if b"%00" in body or b"\x00" in body:  # the only two ways a form value or name can hold U+0000
+        raise InvalidRequest("the request " + NUL_MESSAGE)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
                           errors="strict", max_num_fields=100)
@@ -42,3 +45,10 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
             raise InvalidRequest(f"parameter {name!r} is included more than once")
         form[name] = value
     return form
+
+
+def check_identifier(value: str, name: str) -> str:
+    """An identifier (``client_id``) under the input rule of :mod:`tokensmith.inputs`."""
+    if has_control(value):
+        raise InvalidRequest(f"{name} {CONTROL_MESSAGE}")
+    return value

@@ -21,13 +21,14 @@ from tokensmith.errors import ValidationFailed
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Instant, NoControl
 from tokensmith.services import apikeys as service
 
 router = APIRouter(tags=["api keys"])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControl]
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$")]
-Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Organisation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoControl]
 RateLimit = Annotated[int, Field(ge=1, le=service.MAX_RATE_LIMIT)]
 TokenTtl = Annotated[int, Field(ge=service.MIN_TOKEN_TTL)]
 
@@ -39,7 +40,7 @@ class CreateApiKey(BaseModel):
 
     name: Name
     scopes: list[Scope] = Field(max_length=service.MAX_SCOPES)
-    expiresAt: datetime | None = None
+    expiresAt: Instant | None = None
     rateLimit: RateLimit | None = Field(None, description="Requests per minute; null: the tenant default.")
     tokenTtl: TokenTtl | None = Field(None, description="Lifetime (s) of the session tokens this key obtains.")
     allowedOrganisations: list[Organisation] | None = Field(
@@ -57,7 +58,7 @@ class UpdateApiKey(BaseModel):
     name: Name | None = None
     scopes: list[Scope] | None = Field(None, max_length=service.MAX_SCOPES)
     active: bool | None = None
-    expiresAt: datetime | None = None
+    expiresAt: Instant | None = None
     rateLimit: RateLimit | None = None
     tokenTtl: TokenTtl | None = None
     allowedOrganisations: list[Organisation] | None = Field(None, max_length=service.MAX_ORGANISATIONS)

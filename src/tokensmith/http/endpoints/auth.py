@@ -8,7 +8,7 @@ list of ``{"loc", "msg", "type"}``. The hot ones are dispatched on the fast path
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
@@ -20,6 +20,7 @@ from tokensmith.http.auth import Principal, authenticate
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints.people_common import context, json_body, json_schema_body, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import NoControl, NoNul
 from tokensmith.people import login as signin
 from tokensmith.people import totp
 
@@ -27,21 +28,21 @@ router = APIRouter(tags=["sign-in"])
 
 
 class LoginBody(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Annotated[str, Field(max_length=320), NoControl]
+    password: Annotated[str, Field(max_length=1024), NoNul]
 
 
 class TotpLoginBody(BaseModel):
-    mfaToken: str = Field(max_length=512)
-    code: str = Field(max_length=64)
+    mfaToken: Annotated[str, Field(max_length=512), NoNul]
+    code: Annotated[str, Field(max_length=64), NoNul]
 
 
 class RefreshBody(BaseModel):
-    refreshToken: str = Field(max_length=512)
+    refreshToken: Annotated[str, Field(max_length=512), NoNul]
 
 
 class CodeBody(BaseModel):
-    code: str = Field(max_length=64)
+    code: Annotated[str, Field(max_length=64), NoNul]
 
 
 _TOKENS = {"description": '`{"accessToken", "refreshToken", "expiresIn": "900s"}`'}

@@ -9,7 +9,7 @@ CORS is never enabled here: a preflight gets 405 and no response carries ``Acces
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.openapi import API_KEY_ONLY
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import MAX_OFFSET, NoControl, control_error, has_control
 
 router = APIRouter(tags=["session exchange"])
 
@@ -78,7 +79,10 @@ async def session_token(request: Request) -> Response:
     headers = _headers(scope)
     ip = ip_of(request) if exchange.trusted_proxies else (scope.get("client") or (None,))[0]
     rid = request_id(request)
-    key = await exchange.keys.authenticate(headers.get("x-api-key"), ip=ip, request_id=rid)
+    credential = headers.get("x-api-key")
+    if credential is not None and has_control(credential):
+        raise ValidationFailed([control_error(["header", "x-api-key"])])
+    key = await exchange.keys.authenticate(credential, ip=ip, request_id=rid)
     if exchange.keys.refuse_browser(key, headers, ip=ip, request_id=rid, endpoint=PATH):
         exchange.refused(key, "browser markers", ip=ip, request_id=rid)
         raise BrowserRefused()
@@ -134,7 +138,7 @@ class UpdateExchangeUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     blocked: bool
-    notes: str | None = Field(None, max_length=2000)
+    notes: Annotated[str, Field(max_length=2000), NoControl] | None = None
 
 
 def _ctx(request: Request, principal: Principal) -> dict[str, Any]:
@@ -144,7 +148,7 @@ def _ctx(request: Request, principal: Principal) -> dict[str, Any]:
 @router.get("/exchange-users", summary="Users seen through the session exchange (newest first)")
 async def exchange_users(request: Request, blocked: bool | None = Query(None),
                          organisation: str | None = Query(None, max_length=300),
-                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                          principal: Principal = Depends(require(perm.EXCHANGE_USER_READ))) -> Response:
     rows = await list_exchange_users(runtime(request), principal.tenant_id, blocked=blocked,
                                      organisation=organisation, limit=limit, offset=offset)

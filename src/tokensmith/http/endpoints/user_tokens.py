@@ -7,7 +7,7 @@ unknown user token and ``410`` revoked one, each ``{"error": "invalid_grant", "e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
@@ -21,6 +21,7 @@ from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, oauth_request, request_id, runtime
 from tokensmith.http.endpoints.people_common import need, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import NoControl
 from tokensmith.people import user_tokens as service
 
 router = APIRouter(tags=["user tokens"])
@@ -34,7 +35,7 @@ _FORM_DOC: dict[str, Any] = {
 
 
 class CreateUserToken(BaseModel):
-    name: str | None = Field(None, max_length=200)
+    name: Annotated[str, Field(max_length=200), NoControl] | None = None
 
 
 def setup(app: FastAPI) -> None:

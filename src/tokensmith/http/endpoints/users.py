@@ -6,7 +6,7 @@ beyond their own permissions, or edit a user more powerful than themselves.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from tokensmith.http.auth import Principal, authenticate, require
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints.people_common import need, user_id_of
 from tokensmith.http.responses import json_response
+from tokensmith.inputs import Label, NoControl, NoNul
 from tokensmith.people import roles as role_service
 from tokensmith.people import users as user_service
 
@@ -26,31 +27,31 @@ router = APIRouter(tags=["users"])
 
 
 class CreateUser(BaseModel):
-    email: str = Field(max_length=320)
-    password: str | None = Field(None, max_length=1024)
-    role: str = Field("member", max_length=100)
-    projectPermissions: list[str] = Field(default_factory=list, max_length=500)
-    name: str | None = Field(None, max_length=200)
+    email: Annotated[str, Field(max_length=320), NoControl]
+    password: Annotated[str, Field(max_length=1024), NoNul] | None = None
+    role: Annotated[str, Field(max_length=100), NoControl] = "member"
+    projectPermissions: list[Label] = Field(default_factory=list, max_length=500)
+    name: Annotated[str, Field(max_length=200), NoControl] | None = None
 
 
 class UpdateUser(BaseModel):
-    role: str | None = Field(None, max_length=100)
+    role: Annotated[str, Field(max_length=100), NoControl] | None = None
     status: Literal["active", "disabled"] | None = None
     disabled: bool | None = None
-    projectPermissions: list[str] | None = Field(None, max_length=500)
-    name: str | None = Field(None, max_length=200)
-    password: str | None = Field(None, max_length=1024)
+    projectPermissions: list[Label] | None = Field(None, max_length=500)
+    name: Annotated[str, Field(max_length=200), NoControl] | None = None
+    password: Annotated[str, Field(max_length=1024), NoNul] | None = None
     totpEnabled: Literal[False] | None = None
 
 
 class ChangePassword(BaseModel):
-    currentPassword: str = Field(max_length=1024)
-    newPassword: str = Field(max_length=1024)
+    currentPassword: Annotated[str, Field(max_length=1024), NoNul]
+    newPassword: Annotated[str, Field(max_length=1024), NoNul]
 
 
 class CreateRole(BaseModel):
-    name: str = Field(max_length=100)
-    permissions: list[str] = Field(default_factory=list, max_length=500)
+    name: Annotated[str, Field(max_length=100), NoControl]
+    permissions: list[Label] = Field(default_factory=list, max_length=500)
 
 
 @router.post("/users", status_code=201, summary="Create a user in the caller's tenant")

@@ -27,6 +27,7 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.errors import InvalidRequest, InvalidScope, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
 from tokensmith.exchange.service import UserNotAllowed
+from tokensmith.inputs import has_control
 from tokensmith.oauth.client_auth import API_KEY, CallerPolicy
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
@@ -106,7 +107,9 @@ class TokenExchangeGrant:
         try:
             user = check_subject(req)
         except InvalidRequest:
-            exchange.refused(key, "invalid request", user_id=(req.get("subject_token") or "")[:200] or None,
+            subject = (req.get("subject_token") or "")[:200]
+            # A subject refused for its control characters is not written to the audit log either.
+            exchange.refused(key, "invalid request", user_id=subject if subject and not has_control(subject) else None,
                              ip=req.client_ip, request_id=req.request_id, via="rfc8693")
             raise
         # RFC 6749 §3.3: the granted scope may be narrower; a session token never manages (docs/security.md)
