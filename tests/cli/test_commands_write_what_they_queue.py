@@ -71,7 +71,7 @@ async def test_a_long_command_writes_audit_events_while_it_runs(database_url: st
 
 def test_the_real_command_leaves_its_audit_event(cli: Cli) -> None:
     seed(cli)
-    cli("users", "block", "default", "u-1", "--notes", "left the practice")
+    cli("users", "block", "u-1", "--tenant", "default", "--notes", "left the practice")
     _, users, events = asyncio.run(_stored(cli.env["TOKENSMITH_DATABASE_URL"]))
     assert [(u.user_id, u.blocked) for u in users] == [("u-1", True)]
     assert "exchange_user.blocked" in events
