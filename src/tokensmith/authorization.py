@@ -5,7 +5,7 @@ one is a new module plus a line here — see ``docs/architecture.md``, "Extensio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.caller import ApiKeyAsCaller
 from tokensmith.apikeys.introspection import ApiKeyIntrospector
@@ -16,8 +16,11 @@ from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
 from tokensmith.tokens.access import AccessTokenIntrospector, AccessTokenRevoker
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-def build_authorization_server(rt: Any) -> AuthorizationServer:
+
+def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     server = AuthorizationServer(rt, formats=rt.token_formats)
     # client authentication (RFC 6749 §2.3): client_secret_basic, client_secret_post, none; API keys
     register_client_methods(server.client_auth, rt)

@@ -405,7 +405,7 @@ def render_reference() -> str:
         "|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]  # pydantic types default_factory as maybe taking the data
         description = (field.description or "").replace("|", "\\|")
         lines.append(f"| `TOKENSMITH_{name.upper()}` | {_doc_type(field.annotation)} | {_doc_default(default)} "
                      f"| {description} |")

@@ -17,29 +17,32 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import Redis
 
 from tokensmith.storage.db import is_outage
 
 log = logging.getLogger("tokensmith.ratelimit")
+T = TypeVar("T")
 ANNOUNCE_CHANNEL = "ratelimit-failures"  # under the deployment's redis_namespace
 RECENT = 61.0  # seconds a failure keeps its identifiers "recent" (the windows are one minute)
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None, redis: Any = None, namespace: str = "tokensmith") -> None:
+    def __init__(self, redis_url: str | None, redis: Redis | None = None, namespace: str = "tokensmith") -> None:
         self._channel = f"{namespace}:{ANNOUNCE_CHANNEL}"
         self.storage: Storage
         if redis_url:
             uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
             # On the runtime's connection pool when there is one: its timeouts apply, and closing the
             # runtime's client closes the limiter's connections too (none is left to the garbage collector).
-            pool = {"connection_pool": redis.connection_pool} if redis is not None else {}
+            pool: dict[str, Any] = {"connection_pool": redis.connection_pool} if redis is not None else {}
             self.storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{namespace}-rl", **pool)
         else:
             self.storage = MemoryStorage()
@@ -59,7 +62,7 @@ class RateLimiter:
 
     def start(self) -> None:
         if self._shared and self._redis is not None and self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="rate-limit-announcements")
+            self._listener = asyncio.create_task(self._listen(self._redis), name="rate-limit-announcements")
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -86,9 +89,9 @@ class RateLimiter:
             self._recent = {k: v for k, v in self._recent.items() if v > now - RECENT}
         self._recent[identifiers] = now
 
-    async def _listen(self) -> None:
+    async def _listen(self, redis: Redis) -> None:
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
@@ -107,7 +110,7 @@ class RateLimiter:
             finally:
                 self._subscribed = False
                 try:
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: PubSub.aclose lacks annotations
                 except Exception:  # noqa: S110 - the connection is already gone
                     pass
             await asyncio.sleep(1)
@@ -124,7 +127,7 @@ class RateLimiter:
         item = self._per_minute(per_minute)
         if not self._shared or announce:
             self._note(identifiers)
-        allowed = await self._counted("hit", item, *identifiers)
+        allowed = await self._counted(lambda limiter: limiter.hit(item, *identifiers))
         if announce and self._shared and self._redis is not None:
             try:
                 await self._redis.publish(self._channel, orjson.dumps(identifiers))
@@ -139,7 +142,7 @@ class RateLimiter:
         if self.knows_recent_failures and not self.recently_failed(*identifiers):
             return None
         item = self._per_minute(per_minute)
-        if await self._counted("test", item, *identifiers):
+        if await self._counted(lambda limiter: limiter.test(item, *identifiers)):
             return None
         return await self.retry_after(per_minute, *identifiers)
 
@@ -159,20 +162,22 @@ class RateLimiter:
         return amount, reset
 
     async def retry_after(self, per_minute: int, *identifiers: str) -> int:
-        stats = await self._counted("get_window_stats", self._per_minute(per_minute), *identifiers)
+        item = self._per_minute(per_minute)
+        stats = await self._counted(lambda limiter: limiter.get_window_stats(item, *identifiers))
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def clear(self, per_minute: int, *identifiers: str) -> None:
-        await self._counted("clear", self._per_minute(per_minute), *identifiers)
+        item = self._per_minute(per_minute)
+        await self._counted(lambda limiter: limiter.clear(item, *identifiers))
 
-    async def _counted(self, operation: str, item: RateLimitItem, *identifiers: str) -> Any:
+    async def _counted(self, operation: Callable[[FixedWindowRateLimiter], Awaitable[T]]) -> T:
         """The shared limiter's answer; while Redis is unreachable, this process's own."""
         try:
-            return await getattr(self._limiter, operation)(item, *identifiers)
+            return await operation(self._limiter)
         except Exception as exc:
             if self._fallback is None or not is_outage(exc):
                 raise
             if time.monotonic() - self._fallback_logged > 30:
                 self._fallback_logged = time.monotonic()
                 log.warning("shared rate limits unavailable (%s); counting per process", type(exc).__name__)
-            return await getattr(self._fallback, operation)(item, *identifiers)
+            return await operation(self._fallback)

@@ -1,22 +1,33 @@
-"""The per-process runtime: every long-lived object (database, keys, caches, audit writer, revocation
-feed, rate limiter, Redis) built from settings once, started and stopped together. Nothing is created
-at import time; the app factory, the CLI and the tests each build their own."""
+"""The composition root: every long-lived component of a process (database, keys, caches, API keys, the
+session exchange, sign-in throttling, audit writer, revocation feed, rate limiter, batchers, Redis) is
+built here from settings, typed, and started and stopped here — the same way for ``serve``, the CLI and
+the tests. Nothing is created at import time or on first use; feature code receives the component (or a
+narrow protocol of it) instead of reaching into a registry."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 
+import redis.asyncio as aioredis
+
+from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.audit import AuditLog
 from tokensmith.audit.retention import AuditSchedule
 from tokensmith.audit.spool import AuditSpool
+from tokensmith.authorization import build_authorization_server
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
 from tokensmith.crypto import MasterKeys
+from tokensmith.exchange.service import SessionExchange
+from tokensmith.exchange.users import ExchangeUsers
 from tokensmith.jose.keyring import KeyRing
 from tokensmith.observability.metrics import Metrics
+from tokensmith.people.refresh import RefreshBatcher, refresh_batcher
+from tokensmith.people.throttle import LoginThrottle
+from tokensmith.people.user_tokens import UserTokenBatcher, user_token_batcher
 from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
@@ -27,6 +38,8 @@ from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
 log = logging.getLogger("tokensmith.runtime")
 
+ChangeListener = Callable[[str], Awaitable[None] | None]
+
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
@@ -34,13 +47,12 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings)
         self.master = MasterKeys(settings.resolved_master_key())
-        self.redis: Any = None
+        self.redis: aioredis.Redis | None = None
         if settings.redis_url:
-            import redis.asyncio as aioredis
-
             self.redis = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.keyring = KeyRing()
         self.metrics = Metrics()
+        self._change_listeners: list[ChangeListener] = []
         spool_dir = settings.audit_spool_path()
         self.audit = AuditLog(self.db, self.master.audit_key, self.clock,
                               flush_interval=settings.audit_flush_interval, batch_size=settings.audit_batch_size,
@@ -57,9 +69,16 @@ class Runtime:
         self.token_formats = default_token_formats(self)  # one registry: issuing and verifying
         self.issuer = TokenIssuer(self, self.token_formats)
         self.verifier = TokenVerifier(self, self.token_formats)
-        self.extensions: dict[str, Any] = {}
-        self._change_listeners: list[Any] = []
         self.tenants = TenantStates(self)
+        # feature components (each registers its cache invalidation with on_change)
+        self.apikeys = ApiKeys(self)
+        self.exchange_users = ExchangeUsers(self)
+        self.exchange = SessionExchange(self, self.apikeys, self.exchange_users)
+        self.login_throttle = LoginThrottle(self)
+        self.refresh_batcher: RefreshBatcher = refresh_batcher(self)
+        self.user_token_batcher: UserTokenBatcher = user_token_batcher(self)
+        # the protocol core, over the components above (HTTP endpoints and the guard dispatch to it)
+        self.authorization = build_authorization_server(self)
         self.started = False
         self._revocations_loaded = False
         self._recovery: asyncio.Task[None] | None = None
@@ -73,7 +92,7 @@ class Runtime:
         """Names of the writers stalled right now (the gauge is refreshed on the way)."""
         return [w.flusher_name for w in self.writers if w.health.report()]
 
-    def on_change(self, listener: Any) -> None:
+    def on_change(self, listener: ChangeListener) -> None:
         """Register ``listener(what: str)`` for ``changed`` feed entries (cache invalidation)."""
         self._change_listeners.append(listener)
 
@@ -96,10 +115,14 @@ class Runtime:
 
         self.keyring = await load_keyring(self)
 
-    async def start(self, *, background: bool = True) -> None:
-        """Load keys and the revocation view; start the background tasks. Tolerates a database that is
-        down at start: the service then answers 503 until it is back (``/readyz`` says why), and a
-        background task finishes loading as soon as the database answers again."""
+    async def start(self, *, background: bool = True, flushers: bool | None = None) -> None:
+        """Load keys and the revocation view; start the background tasks: with ``background`` the
+        long-running ones (revocation feed, rate-limit announcements, audit schedule, start-up recovery),
+        with ``flushers`` (default: as ``background``) the write-behind flushers (audit, API keys'
+        ``lastUsedAt``, users seen by the exchange). The CLI runs flushers without the rest; tests that
+        drive a writer's rounds themselves run neither. :meth:`stop` drains the flushers in every case.
+        Tolerates a database that is down at start: the service then answers 503 until it is back
+        (``/readyz`` says why), and a background task finishes loading as soon as the database answers."""
         try:
             await self.ensure_loaded()
         except Exception as exc:
@@ -110,11 +133,24 @@ class Runtime:
                 self._recovery = asyncio.create_task(self._recover(), name="start-up-recovery")
         if background:
             self.audit.replay_spool()  # a serving process takes over what a crashed one left
+        if background if flushers is None else flushers:
             self.audit.start()
+            self.apikeys.start()
+            self.exchange.start()
+        if background:
             self.audit_schedule.start()
             self.revocations.start()
             self.limiter.start()
+            await self._preload_exchange_users()
         self.started = True
+
+    async def _preload_exchange_users(self) -> None:
+        try:
+            await self.exchange_users.ensure_loaded()
+        except Exception as exc:  # loaded before the first exchange instead (503 until then)
+            if not is_outage(exc):
+                raise
+            log.warning("blocked exchange users not loaded at start: %s", type(exc).__name__)
 
     @property
     def revocations_loaded(self) -> bool:
@@ -150,11 +186,15 @@ class Runtime:
         log.info("database reachable again; keys and revocations loaded")
 
     async def stop(self) -> None:
+        """Stop every task and write what the flushers still hold: the feature flushers first, the audit
+        log last (stopping the others may still record events)."""
         if self._recovery is not None:
             self._recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovery
             self._recovery = None
+        await self.exchange.stop()
+        await self.apikeys.stop()
         await self.limiter.stop()
         await self.revocations.stop()
         await self.audit_schedule.stop()

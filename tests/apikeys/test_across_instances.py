@@ -12,7 +12,6 @@ import pytest
 
 from tests.apikeys.helpers import admin_headers, api_key, create_key, exchange, wait_until
 from tests.support import LiveServer, make_settings
-from tokensmith.apikeys import keys_for
 
 
 @pytest.fixture
@@ -130,9 +129,9 @@ def test_redis_shares_the_key_cache_and_never_serves_a_stale_copy(redis_pair: tu
         key = create_key(a, headers, rateLimit=1000)
         value = api_key(key)
         assert exchange(a, value).status_code == 200  # loaded from the database by the first instance...
-        loads = keys_for(second.runtime).directory.loads
+        loads = second.runtime.apikeys.directory.loads
         assert exchange(b, value).status_code == 200  # ...and from Redis by the second one
-        assert keys_for(second.runtime).directory.loads == loads
+        assert second.runtime.apikeys.directory.loads == loads
         # After a change, the Redis copy is unusable (its generation is old): the second instance, its memory
         # copy dropped through the feed, reads the database again and sees the new state.
         assert a.patch(f"/api-keys/{key['id']}", json={"allowedOrganisations": ["Elsewhere"]},

@@ -7,7 +7,6 @@ from typing import Any
 
 from tests.apikeys.helpers import admin_headers, api_key, create_key, exchange
 from tests.support import LiveServer
-from tokensmith.apikeys import keys_for
 
 
 def _introspect(http: Any, server: LiveServer, token: str, **form: str) -> dict[str, Any]:
@@ -72,7 +71,7 @@ def test_x_api_key_authenticates_the_introspection_caller(server: LiveServer) ->
 
 
 def test_verification_hits_the_database_once_per_key(server: LiveServer) -> None:
-    directory = keys_for(server.runtime).directory
+    directory = server.runtime.apikeys.directory
     with server.client() as http:
         key = create_key(http, admin_headers(server, http), rateLimit=1000)
         loads = directory.loads

@@ -8,7 +8,6 @@ from typing import Any
 
 from tests.apikeys.helpers import USER, admin_headers, api_key, audit_events, create_key, exchange
 from tests.support import LiveServer
-from tokensmith.exchange.users import exchange_users_for
 from tokensmith.services.audit import verify
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -17,7 +16,7 @@ USER_ID_TYPE = "urn:tokensmith:params:oauth:token-type:user-id"
 
 def _flush_users(server: LiveServer) -> None:
     async def run(rt: Any) -> None:
-        await exchange_users_for(rt).flush()
+        await rt.exchange_users.flush()
 
     server.call(run)
 

@@ -14,6 +14,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from tests.apikeys.helpers import FULL_USER, USER, admin_headers, api_key, audit_events, create_key, exchange
 from tests.support import LiveServer, make_settings
+from tokensmith.runtime import Runtime
 
 ISSUER = "http://127.0.0.1:9999"
 INVALID_KEY = {"error": "Invalid API key provided"}
@@ -266,12 +267,10 @@ def test_no_database_write_per_exchange(slow_batches: LiveServer) -> None:
         # ...but the management API already shows lastUsedAt from memory.
         assert http.get(f"/api-keys/{created['id']}", headers=admin_headers(server, http)).json()["lastUsedAt"]
     # The batches land.
-    from tokensmith.apikeys import keys_for
-    from tokensmith.exchange import exchange_users_for
 
-    async def flush(rt: object) -> None:
-        await keys_for(rt).usage.flush()
-        await exchange_users_for(rt).flush()
+    async def flush(rt: Runtime) -> None:
+        await rt.apikeys.usage.flush()
+        await rt.exchange_users.flush()
 
     server.call(flush)
     sessions, users, used = server.call(counts)

@@ -175,12 +175,11 @@ def _stored(server: LiveServer) -> tuple[dict[str, int], list[str]]:
     writers are flushed first: a row still queued counts as stored)."""
     from sqlalchemy import select
 
-    from tokensmith.exchange.users import exchange_users_for
     from tokensmith.storage.models import Base
 
     async def read(rt: Any) -> tuple[dict[str, int], list[str]]:
         await rt.audit.flush()
-        await exchange_users_for(rt).flush()
+        await rt.exchange_users.flush()
         counts, marked = {}, []
         async with rt.db.session() as session:
             for table in Base.metadata.sorted_tables:

@@ -120,14 +120,13 @@ async def test_a_writer_with_nothing_to_write_is_never_stalled(rt: Runtime) -> N
 
 async def test_the_exchange_user_writer_is_named_when_it_stalls(rt: Runtime) -> None:
     from tokensmith.exchange.request import SessionTokenRequest
-    from tokensmith.exchange.users import exchange_users_for
 
     clock = rt.clock
     assert isinstance(clock, ManualClock)
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     await _rename(rt, "exchange_users", "exchange_users_away")
     try:
-        users.seen(rt.extensions.get("tenant", "t"), SessionTokenRequest(
+        users.seen("t", SessionTokenRequest(
             user_id="u1", first_name="A", last_name="B", organisation="C"), clock.now())
         await users.run_round()
         clock.advance(STALL_AFTER + 1)

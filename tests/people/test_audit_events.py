@@ -11,7 +11,6 @@ from tests.support import LiveServer
 
 
 def test_people_events_are_recorded_without_secrets(server_with: Callable[..., LiveServer]) -> None:
-    from tokensmith.people.throttle import throttle
     from tokensmith.people.users import update_user
 
     server = server_with(refresh_reuse_grace=0, refresh_retry_window=0)
@@ -21,7 +20,7 @@ def test_people_events_are_recorded_without_secrets(server_with: Callable[..., L
         for _ in range(5):
             login(http, "audited@example.com", "wrong password!")
         login(http, "ghost@example.com", "wrong password!")
-        server.call(lambda rt: throttle(rt).succeeded(user.id, login=False))  # lift the lockout
+        server.call(lambda rt: rt.login_throttle.succeeded(user.id, login=False))  # lift the lockout
         pair = tokens(http, "audited@example.com")
         secrets_seen += [pair["refreshToken"], pair["accessToken"]]
         new = http.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]}).json()

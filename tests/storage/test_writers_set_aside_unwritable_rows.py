@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.support import make_settings
 from tokensmith.audit.unwritten import unwritten_report
 from tokensmith.exchange.request import SessionTokenRequest
-from tokensmith.exchange.users import exchange_users_for, list_exchange_users
+from tokensmith.exchange.users import list_exchange_users
 from tokensmith.runtime import Runtime
 from tokensmith.services.audit import verify
 from tokensmith.services.bootstrap import initialise
@@ -107,7 +107,7 @@ async def test_an_exchange_user_with_a_nul_is_set_aside_and_the_others_are_recor
     rt = Runtime(make_settings(postgres_url))
     tenant_id = (await initialise(rt))["tenant_id"]
     await rt.start(background=False)
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     now = rt.clock.now()
     try:
         def user(user_id: str, first_name: str = "Ann") -> SessionTokenRequest:
@@ -138,7 +138,6 @@ async def test_an_exchange_user_with_a_nul_is_set_aside_and_the_others_are_recor
 
 @pytest.mark.postgres
 async def test_an_unwritable_api_key_usage_is_set_aside_and_the_others_are_written(postgres_url: str) -> None:
-    from tokensmith.apikeys import keys_for
     from tokensmith.services.apikeys import create_api_key
 
     rt = Runtime(make_settings(postgres_url))
@@ -146,7 +145,7 @@ async def test_an_unwritable_api_key_usage_is_set_aside_and_the_others_are_writt
     await rt.start(background=False)
     try:
         record, _ = await create_api_key(rt, tenant_id=tenant_id, name="k", scopes=["Patient.read"])
-        usage = keys_for(rt).usage
+        usage = rt.apikeys.usage
         at = rt.clock.now()
         usage.touch("no\x00such-key", at)
         usage.touch(record.id, at)

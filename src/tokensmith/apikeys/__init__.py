@@ -18,7 +18,6 @@ from tokensmith.apikeys.verifier import (
     BrowserRefused,
     InvalidApiKey,
     has_browser_markers,
-    keys_for,
 )
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "InvalidApiKey",
     "created_view",
     "has_browser_markers",
-    "keys_for",
     "new_client_id",
     "new_secret",
     "parse_api_key",

@@ -10,13 +10,16 @@ authentication "as described in Section 2.3 of RFC 6749".
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.records import ApiKeyRecord
-from tokensmith.apikeys.verifier import InvalidApiKey, keys_for
+from tokensmith.apikeys.verifier import InvalidApiKey
 from tokensmith.errors import InvalidClient, UnauthorizedClient
 from tokensmith.oauth.client_auth import API_KEY, Presented, parse_basic
 from tokensmith.oauth.request import OAuthRequest, check_identifier
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 class ApiKeyAsCaller:
@@ -24,7 +27,7 @@ class ApiKeyAsCaller:
     caller_kind = API_KEY
     public = False
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     def presented(self, req: OAuthRequest, *, exclusive: bool) -> Presented | None:
@@ -43,7 +46,7 @@ class ApiKeyAsCaller:
 
     async def authenticate(self, presented: Presented, req: OAuthRequest) -> ApiKeyRecord:
         """A usable key, not sent by a browser, within its rate limit (one use is counted here)."""
-        keys = keys_for(self._rt)
+        keys = self._rt.apikeys
         try:
             record = await keys.authenticate(presented.secret, ip=req.client_ip, request_id=req.request_id)
         except InvalidApiKey as exc:

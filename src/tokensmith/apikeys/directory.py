@@ -21,7 +21,7 @@ Freshness, because a revoked key must fail everywhere within a second:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import select
@@ -31,15 +31,25 @@ from tokensmith.apikeys.throttle import OncePer
 from tokensmith.storage.cache import LoadingCache
 from tokensmith.storage.models import ApiKey, Tenant
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 log = logging.getLogger("tokensmith.apikeys")
 
 MAX_ENTRIES = 100_000
 
 
+def _generation(value: bytes | str | None) -> str:
+    """A key's generation counter as Redis returns it (bytes), as text; "0" before its first change."""
+    if value is None:
+        return "0"
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class ApiKeyDirectory:
     NEGATIVE_TTL = 2.0
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         namespace = runtime.settings.redis_namespace
         self._copy_prefix = f"{namespace}:apikey:"
@@ -98,13 +108,13 @@ class ApiKeyDirectory:
 
     async def _load(self, client_id: str) -> ApiKeyRecord | None:
         redis = self._rt.redis
-        generation: bytes | None = None
+        generation: bytes | str | None = None
         if redis is not None:
             try:
                 cached, generation = await redis.mget(self._copy_prefix + client_id, self._gen_prefix + client_id)
                 if cached is not None:
                     data = orjson.loads(cached)
-                    if data.get("gen") == (generation or b"0").decode():
+                    if data.get("gen") == _generation(generation):
                         return ApiKeyRecord.from_cache(data["record"])
             except Exception as exc:
                 redis = None
@@ -112,7 +122,7 @@ class ApiKeyDirectory:
                     log.warning("API key cache in Redis unavailable: %s", type(exc).__name__)
         record = await self.load_from_database(client_id)
         if redis is not None and record is not None:
-            payload = orjson.dumps({"gen": (generation or b"0").decode(), "record": record.to_cache()})
+            payload = orjson.dumps({"gen": _generation(generation), "record": record.to_cache()})
             try:
                 await redis.set(self._copy_prefix + client_id, payload, ex=self._rt.settings.api_key_redis_cache_ttl)
             except Exception as exc:

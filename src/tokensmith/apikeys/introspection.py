@@ -4,18 +4,20 @@ registry (:mod:`tokensmith.authorization`), so the guard can reuse it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.credentials import parse_api_key
-from tokensmith.apikeys.verifier import keys_for
 from tokensmith.oauth.client_auth import Caller
 from tokensmith.oauth.introspection import INACTIVE
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 class ApiKeyIntrospector:
     hint = "api_key"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     async def introspect(self, token: str, caller: Caller) -> dict[str, Any] | None:
@@ -24,7 +26,7 @@ class ApiKeyIntrospector:
         ``rate_limited: true`` and ``retry_after`` (the resource server answers 429)."""
         if parse_api_key(token) is None:
             return None
-        keys = keys_for(self._rt)
+        keys = self._rt.apikeys
         record, reason = await keys.check(token)
         if record is None or reason != "ok":
             if record is not None:

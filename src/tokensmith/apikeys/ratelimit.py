@@ -20,9 +20,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.throttle import OncePer
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.apikeys")
 WINDOW = 60.0
@@ -63,7 +66,7 @@ class Batch:
 
 
 class KeyRateLimiter:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._shared = runtime.redis is not None and runtime.settings.redis_url is not None
         self._local = LocalWindows()
@@ -77,7 +80,7 @@ class KeyRateLimiter:
         try:
             size = min(per_minute // BATCH_DIVISOR, MAX_BATCH)
             if size < 2:
-                return await self._rt.limiter.hit(per_minute, "apikey", key_id)  # type: ignore[no-any-return]
+                return await self._rt.limiter.hit(per_minute, "apikey", key_id)
             return await self._from_batch(key_id, per_minute, size)
         except Exception as exc:
             if self._warning.allow("hit"):

@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, or_, update
 
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ApiKey
 from tokensmith.storage.setaside import data_error_reason, write_setting_aside
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.apikeys")
 _TABLE = ApiKey.__table__
@@ -30,7 +33,7 @@ class UsageRecorder(PeriodicFlusher):
     flusher_name = "apikey-usage-flusher"
     flusher_log = log
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._pending: dict[str, float] = {}
         self._lock = asyncio.Lock()

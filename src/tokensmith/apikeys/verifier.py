@@ -4,7 +4,7 @@ per request: the secret has 192 random bits, so HMAC-SHA256 under a key derived 
 as strong as a slow hash would be, and ``lastUsedAt`` is written in batches.
 
 This is the one place that decides whether a key may be used; the session exchange, the RFC 8693 grant,
-introspection and the guard all call it (``keys_for(rt)``).
+introspection and the guard all call it (``rt.apikeys``, built by the runtime).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.credentials import parse_api_key
 from tokensmith.apikeys.directory import ApiKeyDirectory
@@ -21,6 +21,9 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.throttle import OncePer
 from tokensmith.apikeys.usage import UsageRecorder
 from tokensmith.errors import MessageError, RateLimited
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.apikeys")
 
@@ -57,9 +60,9 @@ def has_browser_markers(headers: Mapping[str, str]) -> bool:
 
 
 class ApiKeys:
-    """The per-process API key machinery (one per runtime: ``keys_for(rt)``)."""
+    """The per-process API key machinery (one per runtime: ``rt.apikeys``)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self.directory = ApiKeyDirectory(runtime)
         self.usage = UsageRecorder(runtime)
@@ -163,11 +166,3 @@ class ApiKeys:
 
     async def stop(self) -> None:
         await self.usage.stop()
-
-
-def keys_for(runtime: Any) -> ApiKeys:
-    """The runtime's :class:`ApiKeys` (created on first use)."""
-    keys = runtime.extensions.get("apikeys")
-    if keys is None:
-        keys = runtime.extensions["apikeys"] = ApiKeys(runtime)
-    return keys  # type: ignore[no-any-return]

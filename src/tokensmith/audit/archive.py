@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -34,6 +34,9 @@ from tokensmith.audit.checkpoints import (
 from tokensmith.audit.store import bounds, decoded, raw_chunks
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.models import AuditEvent
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 FORMAT = "tokensmith-audit-archive"
 PRUNE_BATCH = 5000
@@ -53,7 +56,7 @@ class ArchiveResult:
         return dict(self.__dict__)
 
 
-async def _boundary(rt: Any, before_us: int, keys: dict[str, Any]) -> tuple[Checkpoint, dict[str, Any]]:
+async def _boundary(rt: Runtime, before_us: int, keys: dict[str, Any]) -> tuple[Checkpoint, dict[str, Any]]:
     """The newest valid checkpoint recorded before the date, and its own event."""
     for seq, _at, jws in await checkpoint_events(rt, before_us=before_us):
         try:
@@ -66,7 +69,7 @@ async def _boundary(rt: Any, before_us: int, keys: dict[str, Any]) -> tuple[Chec
                          "(`tokensmith audit checkpoint` makes one)")
 
 
-async def _start(rt: Any, first: int, keys: dict[str, Any]) -> tuple[str, str | None]:
+async def _start(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str, str | None]:
     """The hash before ``first`` and the checkpoint JWS that vouches for it (None at genesis)."""
     if first == 1:
         return GENESIS, None
@@ -81,7 +84,7 @@ async def _start(rt: Any, first: int, keys: dict[str, Any]) -> tuple[str, str | 
                          "run `tokensmith audit verify`")
 
 
-async def archive(rt: Any, before_us: int, path: Path, *, prune: bool = False) -> ArchiveResult:
+async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = False) -> ArchiveResult:
     """Write the events up to the newest checkpoint before ``before_us`` to ``path`` (a directory: a file
     named after the seq range in it); optionally prune them."""
     keys = await verification_keys(rt)
@@ -133,7 +136,7 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-async def prune_through(rt: Any, last_seq: int, batch: int = PRUNE_BATCH) -> int:
+async def prune_through(rt: Runtime, last_seq: int, batch: int = PRUNE_BATCH) -> int:
     """Delete the events with ``seq <= last_seq``, ``batch`` rows per transaction. The newest event is
     never deleted (the writers continue the chain from it)."""
     deleted = 0
@@ -237,7 +240,7 @@ def _check_inner_checkpoint(event: dict[str, Any], keys: dict[str, Any], problem
         problems.append(ChainProblem(int(event["seq"]), f"forged checkpoint: {exc}"))
 
 
-async def verify_archives(rt: Any, paths: list[Path]) -> tuple[int, list[ChainProblem], dict[str, Any]]:
+async def verify_archives(rt: Runtime, paths: list[Path]) -> tuple[int, list[ChainProblem], dict[str, Any]]:
     """Check archives, their hand-over to each other (in seq order) and to the database."""
     keys = await verification_keys(rt)
     checks = sorted((verify_archive_file(p, rt.master.audit_key, keys) for p in paths), key=lambda c: c.first_seq)
@@ -253,7 +256,7 @@ async def verify_archives(rt: Any, paths: list[Path]) -> tuple[int, list[ChainPr
     return sum(c.events for c in checks), problems, handover
 
 
-async def _handover(rt: Any, last: ArchiveCheck, db_first: int) -> list[ChainProblem]:
+async def _handover(rt: Runtime, last: ArchiveCheck, db_first: int) -> list[ChainProblem]:
     if db_first > last.last_seq + 1:
         return [ChainProblem(last.last_seq + 1, f"events {last.last_seq + 1}..{db_first - 1} are neither in the "
                                                 "archives nor in the database")]

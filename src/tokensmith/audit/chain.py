@@ -146,7 +146,7 @@ def _packed_json(packed: bytes) -> bytes:
 try:  # the C function behind hmac.digest, without its Python wrapper (one call per event)
     from _hashlib import hmac_digest as _hmac_digest
 except ImportError:  # pragma: no cover - Python built without OpenSSL
-    _hmac_digest = hmac.digest  # type: ignore[assignment]
+    _hmac_digest = hmac.digest  # type: ignore[assignment]  # typeshed: hmac.digest's signature is wider
 
 
 def _readable(row: RawRow) -> bool:

@@ -11,7 +11,7 @@ revoked keys: a revoked key may be in other hands, so what it signed proves noth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import orjson
@@ -22,6 +22,9 @@ from tokensmith.ids import new_row_id
 from tokensmith.jose.tokens import sign_jwt
 from tokensmith.storage.compact import from_micros, to_micros
 from tokensmith.storage.models import AuditEvent, SigningKey
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 CHECKPOINT_TYPE = "audit.checkpoint"
 CHECKPOINT_TYP = "audit-checkpoint+jwt"
@@ -40,7 +43,7 @@ class Checkpoint:
     jws: str
 
 
-async def create_checkpoint(rt: Any) -> Checkpoint | None:
+async def create_checkpoint(rt: Runtime) -> Checkpoint | None:
     """Write everything queued, sign the head, append the checkpoint event. None on an empty log."""
     await rt.audit.flush()
     current = await head(rt.db)
@@ -59,7 +62,7 @@ async def create_checkpoint(rt: Any) -> Checkpoint | None:
     return Checkpoint(seq, digest, seq, now, jws)
 
 
-async def verification_keys(rt: Any) -> dict[str, tuple[str, Any]]:
+async def verification_keys(rt: Runtime) -> dict[str, tuple[str, Any]]:
     """kid -> (alg, public key) of every signing key not revoked."""
     async with rt.db.sessions() as session:
         rows = (await session.execute(select(SigningKey.kid, SigningKey.alg, SigningKey.public_jwk)
@@ -100,7 +103,7 @@ def jws_of(data: Any) -> str:
     return value
 
 
-async def checkpoint_events(rt: Any, *, newest_first: bool = True, before_us: int | None = None,
+async def checkpoint_events(rt: Runtime, *, newest_first: bool = True, before_us: int | None = None,
                             limit: int | None = None) -> list[tuple[int, int, str]]:
     """(event seq, at µs, JWS) of checkpoint events in the database (by the type index)."""
     query = select(AuditEvent.seq, AuditEvent.at, AuditEvent.data).where(AuditEvent.type == CHECKPOINT_TYPE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 
@@ -19,6 +19,9 @@ from tokensmith.clock import iso_z
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.compact import from_micros, to_micros
 from tokensmith.storage.models import AuditEvent
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 MAX_PAGE = 500
 
@@ -56,7 +59,7 @@ def _view(row: Any) -> dict[str, Any]:
             "data": row.data}
 
 
-async def list_events(rt: Any, tenant_id: str, filters: Filters, *, cursor: str | None = None,
+async def list_events(rt: Runtime, tenant_id: str, filters: Filters, *, cursor: str | None = None,
                       limit: int = 100) -> dict[str, Any]:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")

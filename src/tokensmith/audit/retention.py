@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.audit.archive import ArchiveResult, archive
 from tokensmith.audit.checkpoints import checkpoint_events, create_checkpoint
@@ -21,6 +21,9 @@ from tokensmith.audit.store import head
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.compact import utc_micros
 from tokensmith.storage.db import is_outage
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.audit")
 POLL_SECONDS = 30.0
@@ -34,7 +37,7 @@ def archive_dir(settings: Any) -> Path:
 
 
 class AuditSchedule:
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._task: asyncio.Task[None] | None = None
 

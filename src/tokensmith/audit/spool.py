@@ -108,16 +108,18 @@ class AuditSpool:
         try:
             if self._fd is None or self._pid != os.getpid():
                 self._open_segment()
-            os.write(self._fd, encode(event))  # type: ignore[arg-type]
+            fd, active = self._fd, self._active
+            assert fd is not None and active is not None  # _open_segment opened both
+            os.write(fd, encode(event))
         except OSError as exc:
             if not self._failing:
                 self._failing = True
                 log.error("audit spool not writable (%s): events are kept in memory only", type(exc).__name__)
             return -1
         self._failing = False
-        segment = self._segments[self._active]  # type: ignore[index]
+        segment = self._segments[active]
         segment.open_events += 1
-        return self._active  # type: ignore[return-value]
+        return active
 
     def _open_segment(self) -> None:
         if self._pid != os.getpid():  # first use, or a forked child: a new owner of its own

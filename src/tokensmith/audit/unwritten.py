@@ -10,7 +10,7 @@ the table (from the crash spool and the dead-letter file), and events stored in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
@@ -19,10 +19,13 @@ from tokensmith.audit.spool import spooled
 from tokensmith.clock import iso_z
 from tokensmith.storage.models import AuditEvent
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 _CHUNK = 500
 
 
-async def _present(rt: Any, ids: list[str]) -> set[str]:
+async def _present(rt: Runtime, ids: list[str]) -> set[str]:
     found: set[str] = set()
     async with rt.db.sessions() as session:
         for start in range(0, len(ids), _CHUNK):
@@ -37,7 +40,7 @@ def _brief(record: dict[str, Any]) -> dict[str, Any]:
             "at": iso_z(float(ts)) if isinstance(ts, int | float) else None}
 
 
-async def unwritten_report(rt: Any) -> dict[str, Any]:
+async def unwritten_report(rt: Runtime) -> dict[str, Any]:
     directory = rt.settings.audit_spool_path()
     events, dead = spooled(directory) if directory is not None else ([], [])
     present = await _present(rt, [record["id"] for record, _ in events])

@@ -9,7 +9,7 @@ the way is checked too: its signature, and that it states the hash the chain rea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker
 from tokensmith.audit.checkpoints import (
@@ -20,6 +20,9 @@ from tokensmith.audit.checkpoints import (
     verify_checkpoint,
 )
 from tokensmith.audit.store import bounds, hash_at, raw_chunks
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 @dataclass
@@ -42,7 +45,7 @@ class Verification:
                 "head": {"seq": self.last_seq, "hash": self.head_hash} if self.last_seq else None}
 
 
-async def _anchor_for(rt: Any, first: int, keys: dict[str, Any]) -> tuple[str | None, str]:
+async def _anchor_for(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str | None, str]:
     """The hash before ``first``: genesis, or the one a signed checkpoint in the database states."""
     if first == 1:
         return GENESIS, "genesis"
@@ -56,7 +59,7 @@ async def _anchor_for(rt: Any, first: int, keys: dict[str, Any]) -> tuple[str | 
     return None, "none"
 
 
-async def _check_checkpoints(rt: Any, walker: ChainWalker, keys: dict[str, Any], result: Verification,
+async def _check_checkpoints(rt: Runtime, walker: ChainWalker, keys: dict[str, Any], result: Verification,
                              known: dict[int, str]) -> None:
     for seq, data in walker.checkpoints:
         try:
@@ -70,7 +73,7 @@ async def _check_checkpoints(rt: Any, walker: ChainWalker, keys: dict[str, Any],
                                                      "that the chain does not have"))
 
 
-async def verify_database(rt: Any, *, since_checkpoint: bool = False) -> Verification:
+async def verify_database(rt: Runtime, *, since_checkpoint: bool = False) -> Verification:
     result = Verification()
     span = await bounds(rt.db)
     if span is None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from tokensmith.cli.common import JSON_OPT, emit, fail, run_with_runtime
 from tokensmith.errors import MessageError, ValidationFailed
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -19,10 +22,10 @@ app = typer.Typer(help="API keys (server-to-server credentials clientId:secret).
 ACTOR = "cli"
 
 
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run ``work``; validation errors become one readable line on stderr."""
 
-    async def readable(rt: Any) -> T:
+    async def readable(rt: Runtime) -> T:
         try:
             return await work(rt)
         except ValidationFailed as exc:
@@ -71,7 +74,7 @@ def create(
     scopes = [s for item in scope for s in item.split()]
     expiry = _timestamp(expires_at)
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         record, secret = await create_api_key(
             rt, tenant_id=await tenant_id_for(rt, tenant), name=name, scopes=scopes, expires_at=expiry,
             rate_limit=rate_limit, token_ttl=token_ttl, allowed_organisations=organisation or None,
@@ -94,7 +97,7 @@ def list_(
     from tokensmith.services.apikeys import list_api_keys
     from tokensmith.services.bootstrap import tenant_id_for
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid = await tenant_id_for(rt, tenant) if tenant else None
         return [view(r) for r in await list_api_keys(rt, tid, include_revoked=include_revoked)]
 
@@ -107,7 +110,7 @@ def show(key: str = typer.Argument(..., help="Key id or clientId."), as_json: bo
     from tokensmith.apikeys import view
     from tokensmith.services.apikeys import get_api_key
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return view(await get_api_key(rt, None, key))
 
     emit(_run(work), as_json, _line)
@@ -119,7 +122,7 @@ def revoke(key: str = typer.Argument(..., help="Key id or clientId."), as_json: 
     from tokensmith.apikeys import view
     from tokensmith.services.apikeys import revoke_api_key
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return view(await revoke_api_key(rt, None, key, actor=ACTOR))
 
     emit(_run(work), as_json, lambda v: f"API key {v['id']} ({v['clientId']}) revoked")
@@ -135,7 +138,7 @@ def rotate(
     from tokensmith.apikeys import created_view, view
     from tokensmith.services.apikeys import rotate_api_key
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         record, secret = await rotate_api_key(rt, None, key, grace_seconds=grace, actor=ACTOR)
         return {**created_view(record, secret), "previousSecretExpiresAt": view(record)["previousSecretExpiresAt"]}
 

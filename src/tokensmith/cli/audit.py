@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tokensmith.cli.common import JSON_OPT, emit, fail, run_with_runtime
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
@@ -52,7 +55,7 @@ def verify(
     from tokensmith.audit.unwritten import unwritten_report
     from tokensmith.audit.verification import verify_database
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         if archive:
             count, problems, handover = await verify_archives(rt, list(archive))
             return {"ok": not problems, "events": count, **handover,
@@ -70,7 +73,7 @@ def checkpoint(as_json: bool = JSON_OPT) -> None:
     """Record a signed checkpoint of the chain head now."""
     from tokensmith.audit.checkpoints import create_checkpoint
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         made = await create_checkpoint(rt)
         if made is None:
             return {"seq": None}
@@ -114,7 +117,7 @@ def export(
     """Print events as JSON lines (with their chain hashes), streamed: constant memory at any size."""
     from tokensmith.services.audit import export_lines
 
-    async def work(rt: Any) -> None:
+    async def work(rt: Runtime) -> None:
         out = sys.stdout.buffer
         async for line in export_lines(rt, since_seq, event_type):
             out.write(line + b"\n")

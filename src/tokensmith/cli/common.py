@@ -53,7 +53,7 @@ async def run_once(work: Callable[[Runtime], Awaitable[T]], *, migrate: bool = T
         if migrate:
             await upgrade(rt.db)
         if start:
-            await rt.start(background=False)
+            await rt.start(background=False, flushers=True)  # what the command queues is written as it runs
         result = await work(rt)
         await rt.audit.flush()
         return result

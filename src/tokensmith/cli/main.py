@@ -11,7 +11,7 @@ import signal
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,9 +23,13 @@ from tokensmith.cli.banner import serve_banner
 from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.cli.tokens import tokens_app
-from tokensmith.config import load_settings
+from tokensmith.config import Settings, load_settings
 from tokensmith.errors import ConfigurationError, ServiceError
 from tokensmith.storage.db import is_outage
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+    from tokensmith.services.clients import ClientRecord
 
 log = logging.getLogger("tokensmith.cli")
 # No local variables in tracebacks: they would print secrets (client secrets, the master key). Plain
@@ -133,7 +137,7 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
-def _initialise_when_reachable(settings: Any, interval: float = 2.0) -> None:
+def _initialise_when_reachable(settings: Settings, interval: float = 2.0) -> None:
     from tokensmith.services.bootstrap import initialise
 
     while True:
@@ -154,7 +158,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON_OPT)
     """Apply the schema migrations."""
     from tokensmith.storage.migrate import current_revision, upgrade
 
-    async def work(rt: Any) -> str | None:
+    async def work(rt: Runtime) -> str | None:
         await upgrade(rt.db, revision)
         return await current_revision(rt.db)
 
@@ -162,7 +166,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON_OPT)
     emit({"revision": rev}, as_json, lambda r: f"database at revision {r['revision']}")
 
 
-def _client_view(record: Any, secret: str | None = None) -> dict[str, Any]:
+def _client_view(record: ClientRecord, secret: str | None = None) -> dict[str, Any]:
     view = record.public_view()
     if secret is not None:
         view = {"client_id": record.client_id, "client_secret": secret, **view}
@@ -191,7 +195,7 @@ def clients_create(
     from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.services.clients import create_client
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         tid = await tenant_id_for(rt, tenant)
         record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
                                              access_token_ttl=lifetime, access_token_format=token_format,
@@ -213,7 +217,7 @@ def clients_list(tenant: str | None = typer.Option(None, help="Only this tenant 
     from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.services.clients import list_clients
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid = await tenant_id_for(rt, tenant) if tenant else None
         return [_client_view(c) for c in await list_clients(rt, tid)]
 

@@ -5,11 +5,14 @@ Other features may add commands to these Typer apps (e.g. ``users block`` for ex
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, run_with_runtime
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 users_app = typer.Typer(help="Users (people who sign in) and exchange users.", no_args_is_help=True)
 roles_app = typer.Typer(help="Roles: named permission sets.", no_args_is_help=True)
@@ -19,13 +22,13 @@ usertokens_app = typer.Typer(help="Personal user tokens (long-lived, revocable).
 ACTOR = "cli"
 
 
-async def _tenant(rt: Any, slug: str) -> str:
+async def _tenant(rt: Runtime, slug: str) -> str:
     from tokensmith.services.bootstrap import tenant_id_for
 
     return await tenant_id_for(rt, slug)
 
 
-async def _tenant_and_user(rt: Any, slug: str, user: str | None) -> tuple[str, str | None]:
+async def _tenant_and_user(rt: Runtime, slug: str, user: str | None) -> tuple[str, str | None]:
     """The tenant id and, when a user (id or e-mail) is named, that user's id — the list filters."""
     from tokensmith.people.users import find_user
 
@@ -55,7 +58,7 @@ def users_create(
     """Create a user; prints the same body as `POST /users`."""
     from tokensmith.people.users import create_user
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         record = await create_user(rt, tenant_id=await _tenant(rt, tenant), email=email, password=password,
                                    role=role, project_permissions=project_permission, name=name, actor=ACTOR)
         return record.view()
@@ -68,7 +71,7 @@ def users_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
     """List the users of a tenant."""
     from tokensmith.people.users import list_users
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         return [r.view() for r in await list_users(rt, await _tenant(rt, tenant))]
 
     emit(run_with_runtime(work), as_json, lambda rows: "\n".join(_user_line(r) for r in rows) or "(no users)")
@@ -77,7 +80,7 @@ def users_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
 def _update(user: str, tenant: str, as_json: bool, message: str, **changes: Any) -> None:
     from tokensmith.people.users import find_user, update_user
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         found = await find_user(rt, user, await _tenant(rt, tenant))
         return (await update_user(rt, found.id, actor=ACTOR, **changes)).view()
 
@@ -129,12 +132,11 @@ def users_reset_totp(user: str = typer.Argument(..., help="User id or e-mail."),
 def users_unlock(user: str = typer.Argument(..., help="User id or e-mail."), tenant: str = TENANT_OPT,
                  as_json: bool = JSON_OPT) -> None:
     """Lift a sign-in lockout before it expires."""
-    from tokensmith.people.throttle import throttle
     from tokensmith.people.users import find_user
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         found = await find_user(rt, user, await _tenant(rt, tenant))
-        await throttle(rt).succeeded(found.id, login=False)
+        await rt.login_throttle.succeeded(found.id, login=False)
         rt.audit.record("user.unlocked", tenant_id=found.tenant_id, actor=ACTOR, subject=found.id)
         return found.view()
 
@@ -153,7 +155,7 @@ def roles_create(
     """Create a custom role; prints the same body as `POST /roles`."""
     from tokensmith.people.roles import create_role
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return (await create_role(rt, tenant_id=await _tenant(rt, tenant), name=name, permissions=permission,
                                   actor=ACTOR)).view()
 
@@ -165,7 +167,7 @@ def roles_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
     """List the roles of a tenant with their permissions."""
     from tokensmith.people.roles import list_roles
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         return [r.view() for r in await list_roles(rt, await _tenant(rt, tenant))]
 
     emit(run_with_runtime(work), as_json, lambda rows: "\n".join(
@@ -184,7 +186,7 @@ def sessions_list(
     """List sessions (newest first)."""
     from tokensmith.people.sessions import list_sessions
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid, uid = await _tenant_and_user(rt, tenant, user)
         return [r.view() for r in await list_sessions(rt, tid, user_id=uid, include_ended=include_ended)]
 
@@ -199,7 +201,7 @@ def sessions_revoke(session_id: str, as_json: bool = JSON_OPT) -> None:
     from tokensmith.errors import NotFound
     from tokensmith.people.sessions import get_session, revoke_session
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         if await get_session(rt, session_id) is None:
             raise NotFound(f"session {session_id} not found")
         changed = await revoke_session(rt, session_id, reason="revoked by operator", actor=ACTOR)
@@ -235,7 +237,7 @@ def usertokens_create(
     from tokensmith.people.user_tokens import create_user_token
     from tokensmith.people.users import find_user
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         found = await find_user(rt, user, await _tenant(rt, tenant))
         record, token = await create_user_token(rt, user_id=found.id, tenant_id=found.tenant_id, name=name,
                                                 actor=ACTOR)
@@ -254,7 +256,7 @@ def usertokens_list(
     """List user tokens (never the tokens themselves)."""
     from tokensmith.people.user_tokens import list_user_tokens
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid, uid = await _tenant_and_user(rt, tenant, user)
         return [r.view() for r in await list_user_tokens(rt, tid, user_id=uid, include_revoked=include_revoked)]
 
@@ -268,7 +270,7 @@ def usertokens_revoke(token_id: str, as_json: bool = JSON_OPT) -> None:
     """Revoke a user token and every access token it minted."""
     from tokensmith.people.user_tokens import revoke_user_token
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return (await revoke_user_token(rt, token_id, actor=ACTOR)).view() | {"active": False}
 
     emit(run_with_runtime(work), as_json, lambda v: f"user token {token_id} revoked")

@@ -4,11 +4,14 @@ a generated password appears only there."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tokensmith.cli.common import JSON_OPT, emit, run_with_runtime
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 app = typer.Typer(help="Tenants (platform operators).", no_args_is_help=True)
 ACTOR = "cli"
@@ -32,7 +35,7 @@ def create(
     """Create a tenant with its built-in roles and its first admin."""
     from tokensmith.tenants.service import create_tenant
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         record, admin, generated = await create_tenant(
             rt, slug=slug, name=name, admin_email=admin_email, admin_password=admin_password,
             default_rate_limit=rate_limit, actor=ACTOR)
@@ -47,7 +50,7 @@ def list_(as_json: bool = JSON_OPT) -> None:
     """List every tenant."""
     from tokensmith.tenants.service import list_tenants
 
-    async def work(rt: Any) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
         return [r.view() for r in await list_tenants(rt)]
 
     emit(run_with_runtime(work), as_json, lambda rows: "\n".join(_line(r) for r in rows) or "(no tenants)")
@@ -58,7 +61,7 @@ def show(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = 
     """One tenant, with what it holds."""
     from tokensmith.tenants.service import get_tenant, tenant_contents
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         record = await get_tenant(rt, tenant)
         return {**record.view(), "contents": await tenant_contents(rt, record.id)}
 
@@ -76,7 +79,7 @@ def update(
     """Rename a tenant or change its default rate limit."""
     from tokensmith.tenants.service import update_tenant
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return (await update_tenant(rt, tenant, name=name, default_rate_limit=rate_limit,
                                     clear_rate_limit=clear_rate_limit, actor=ACTOR)).view()
 
@@ -86,7 +89,7 @@ def update(
 def _status(tenant: str, active: bool, as_json: bool) -> None:
     from tokensmith.tenants.service import set_tenant_status
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return (await set_tenant_status(rt, tenant, active, actor=ACTOR)).view()
 
     emit(run_with_runtime(work), as_json, _line)
@@ -109,7 +112,7 @@ def delete(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool 
     """Delete a disabled tenant without unrevoked API keys or active clients (audit events are kept)."""
     from tokensmith.tenants.service import delete_tenant
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return {**(await delete_tenant(rt, tenant, actor=ACTOR)).view(), "deleted": True}
 
     emit(run_with_runtime(work), as_json, lambda v: f"tenant {v['slug']} deleted")

@@ -3,11 +3,14 @@ users seen through the session exchange (spec A), added to the people CLI's ``us
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, run_with_runtime
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 ACTOR = "cli"
 
@@ -21,7 +24,7 @@ def _set_blocked(tenant: str, user_id: str, blocked: bool, notes: str | None, as
     from tokensmith.exchange.users import set_blocked
     from tokensmith.services.bootstrap import tenant_id_for
 
-    async def work(rt: Any) -> dict[str, Any]:
+    async def work(rt: Runtime) -> dict[str, Any]:
         return await set_blocked(rt, await tenant_id_for(rt, tenant), user_id, blocked, notes=notes, actor=ACTOR)
 
     emit(run_with_runtime(work), as_json,
@@ -53,7 +56,7 @@ def register(users_app: typer.Typer) -> None:
         from tokensmith.exchange.users import list_exchange_users
         from tokensmith.services.bootstrap import tenant_id_for
 
-        async def work(rt: Any) -> list[dict[str, Any]]:
+        async def work(rt: Runtime) -> list[dict[str, Any]]:
             return await list_exchange_users(rt, await tenant_id_for(rt, tenant), blocked=blocked, limit=limit)
 
         emit(run_with_runtime(work), as_json, lambda rows: "\n".join(_line(r) for r in rows) or "(none)")

@@ -7,8 +7,8 @@ short-lived signed token for one of its users.
 """
 
 from tokensmith.exchange.request import PROVIDER_TYPES, SessionTokenRequest, parse_session_request
-from tokensmith.exchange.service import INVALID_USER, SessionExchange, UserNotAllowed, exchange_for
-from tokensmith.exchange.users import ExchangeUsers, exchange_users_for
+from tokensmith.exchange.service import INVALID_USER, SessionExchange, UserNotAllowed
+from tokensmith.exchange.users import ExchangeUsers
 
 __all__ = [
     "INVALID_USER",
@@ -17,7 +17,5 @@ __all__ = [
     "SessionExchange",
     "SessionTokenRequest",
     "UserNotAllowed",
-    "exchange_for",
-    "exchange_users_for",
     "parse_session_request",
 ]

@@ -17,17 +17,20 @@ batched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.apikeys.throttle import OncePer
-from tokensmith.apikeys.verifier import ApiKeys, keys_for
+from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.errors import MessageError
 from tokensmith.exchange.request import SessionTokenRequest
-from tokensmith.exchange.users import ExchangeUsers, exchange_users_for
+from tokensmith.exchange.users import ExchangeUsers
 from tokensmith.ids import new_id
 from tokensmith.permissions import without_management
 from tokensmith.tokens.formats import IssuedToken
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 INVALID_USER = "Invalid user_id provided"
 
@@ -45,7 +48,7 @@ class UserNotAllowed(MessageError):
 
 
 class SessionExchange:
-    def __init__(self, runtime: Any, keys: ApiKeys, users: ExchangeUsers) -> None:
+    def __init__(self, runtime: Runtime, keys: ApiKeys, users: ExchangeUsers) -> None:
         self._rt = runtime
         self.keys = keys
         self.users = users
@@ -103,16 +106,7 @@ class SessionExchange:
         return token
 
     def start(self) -> None:
-        self.users.start()  # the API keys' own flusher is started by the API key endpoints
+        self.users.start()  # the API keys' own flusher is started by the runtime
 
     async def stop(self) -> None:
         await self.users.stop()
-
-
-def exchange_for(runtime: Any) -> SessionExchange:
-    """The runtime's :class:`SessionExchange` (created on first use)."""
-    exchange = runtime.extensions.get("exchange")
-    if exchange is None:
-        exchange = runtime.extensions["exchange"] = SessionExchange(runtime, keys_for(runtime),
-                                                                    exchange_users_for(runtime))
-    return exchange  # type: ignore[no-any-return]

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +28,9 @@ from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import ExchangeUser
 from tokensmith.storage.setaside import data_error_reason, write_setting_aside
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.exchange")
 CHANGE_PREFIX = "exchange-users:"
@@ -94,7 +97,7 @@ class ExchangeUsers(PeriodicFlusher):
     flusher_name = "exchange-users-flusher"
     flusher_log = log
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._blocked: dict[str, frozenset[str]] = {}
         self._loaded = False
@@ -176,7 +179,7 @@ class ExchangeUsers(PeriodicFlusher):
                 return 0
             batch, self._pending = self._pending, {}
             touch = self._rt.settings.exchange_user_touch_interval
-            rows = []
+            rows: list[dict[str, Any]] = []
             for (tenant_id, user_id), seen in batch.items():
                 fingerprint = _fingerprint(seen.user)
                 written = self._written.get((tenant_id, user_id))
@@ -246,10 +249,10 @@ class ExchangeUsers(PeriodicFlusher):
 
 # ---- management (API and CLI) ----
 
-async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None = None,
+async def list_exchange_users(rt: Runtime, tenant_id: str, *, blocked: bool | None = None,
                               organisation: str | None = None, limit: int = 100,
                               offset: int = 0) -> list[dict[str, Any]]:
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     await users.flush()  # this process's latest sightings first
     async with rt.db.session() as session:
         query = select(ExchangeUser).where(ExchangeUser.tenant_id == tenant_id)
@@ -262,8 +265,8 @@ async def list_exchange_users(rt: Any, tenant_id: str, *, blocked: bool | None =
         return [user_view(r) for r in rows]
 
 
-async def get_exchange_user(rt: Any, tenant_id: str, user_id: str) -> dict[str, Any]:
-    await exchange_users_for(rt).flush()
+async def get_exchange_user(rt: Runtime, tenant_id: str, user_id: str) -> dict[str, Any]:
+    await rt.exchange_users.flush()
     async with rt.db.session() as session:
         row = await session.get(ExchangeUser, (tenant_id, user_id))
         if row is None:
@@ -271,7 +274,7 @@ async def get_exchange_user(rt: Any, tenant_id: str, user_id: str) -> dict[str, 
         return user_view(row)
 
 
-async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, notes: str | None = None,
+async def set_blocked(rt: Runtime, tenant_id: str, user_id: str, blocked: bool, *, notes: str | None = None,
                       actor: str | None = None, ip: str | None = None,
                       request_id: str | None = None) -> dict[str, Any]:
     """Block (or unblock) a user of a tenant; a user not seen yet can be blocked in advance. Effective for
@@ -279,7 +282,7 @@ async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, n
     user_id = user_id.strip()
     if not user_id or len(user_id) > 200:
         raise ValidationFailed([{"loc": ["userId"], "msg": "must be 1 to 200 characters", "type": "value_error"}])
-    users = exchange_users_for(rt)
+    users = rt.exchange_users
     await users.flush()
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
@@ -310,12 +313,5 @@ async def set_blocked(rt: Any, tenant_id: str, user_id: str, blocked: bool, *, n
     return view
 
 
-def exchange_users_for(runtime: Any) -> ExchangeUsers:
-    users = runtime.extensions.get("exchange_users")
-    if users is None:
-        users = runtime.extensions["exchange_users"] = ExchangeUsers(runtime)
-    return users  # type: ignore[no-any-return]
-
-
-__all__: Sequence[str] = ["ExchangeUserNotFound", "ExchangeUsers", "exchange_users_for", "get_exchange_user",
+__all__: Sequence[str] = ["ExchangeUserNotFound", "ExchangeUsers", "get_exchange_user",
                           "list_exchange_users", "set_blocked", "user_view"]

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith import __version__
-from tokensmith.authorization import build_authorization_server
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
 from tokensmith.http import errors, openapi
@@ -53,7 +53,7 @@ class TokensmithApp(FastAPI):
     """FastAPI with tokensmith's outermost layers: request context (request id, access log, metrics,
     last-resort error handling) around the fast-path dispatcher, around FastAPI's own stack."""
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP goes straight to our stack: FastAPI's own __call__ would first ask OpenTelemetry's global
         # providers (environment look-ups) on every request, for instrumentation tokensmith does not use.
         stack = self.middleware_stack
@@ -63,9 +63,9 @@ class TokensmithApp(FastAPI):
             return
         await super().__call__(scope, receive, send)
 
-    def build_middleware_stack(self) -> Any:
+    def build_middleware_stack(self) -> ASGIApp:
         inner = FastPathRouter(super().build_middleware_stack(), self, self.state.fast_routes)
-        rt = self.state.runtime
+        rt: Runtime = self.state.runtime
         return RequestContextMiddleware(inner, runtime_getter=lambda: rt, metrics=rt.metrics,
                                         access_log=self.state.access_log)
 
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                         dependencies=[Depends(refuse_control_characters)])
     app.state.runtime = rt
     app.state.metrics = metrics
-    app.state.authorization = build_authorization_server(rt)  # once per runtime; endpoints dispatch to it
+    app.state.authorization = rt.authorization  # built by the runtime; endpoints dispatch to it
     errors.install(app)
     for module in ENDPOINT_MODULES:
         setup = getattr(module, "setup", None)

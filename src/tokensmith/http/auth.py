@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.requests import Request
 
 from tokensmith.errors import Forbidden, InsufficientScope, InvalidRequest, InvalidToken
+from tokensmith.http.deps import runtime
 from tokensmith.http.openapi import bearer_scheme
 from tokensmith.inputs import CONTROL_MESSAGE, has_control
 from tokensmith.permissions import is_session_token
@@ -65,7 +66,7 @@ async def authenticate(request: Request, _declared: HTTPAuthorizationCredentials
     token = bearer_token(request)
     if token is None:
         raise InvalidToken("a Bearer access token is required")
-    rt = request.app.state.runtime
+    rt = runtime(request)
     info, reason = await rt.verifier.verify_access_token(token)
     if info is None:
         rt.metrics.auth_failures.labels("bearer").inc()

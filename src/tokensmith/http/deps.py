@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -11,9 +11,13 @@ from tokensmith.http.client_ip import client_ip
 from tokensmith.inputs import control_error, has_control
 from tokensmith.oauth.request import OAuthRequest, parse_form
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-def runtime(request: Request) -> Any:
-    return request.app.state.runtime
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
 def request_id(request: Request) -> str | None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from tokensmith.config import Settings
 from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
+from tokensmith.http.deps import runtime
 from tokensmith.http.responses import json_response
 from tokensmith.storage.db import is_outage
 
@@ -45,7 +48,7 @@ def error_response(exc: ServiceError, path: str = "") -> Response:
     return json_response(exc.body(), exc.status, exc.headers, no_store=no_store)
 
 
-def unavailable(settings: Any, exc: BaseException, path: str = "") -> Response:
+def unavailable(settings: Settings, exc: BaseException, path: str = "") -> Response:
     return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__), path)
 
 
@@ -60,7 +63,7 @@ def aborted_response() -> Response:
     return Response(status_code=ABORTED_STATUS)
 
 
-def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Response:
+def unexpected_response(exc: BaseException, settings: Settings, path: str = "") -> Response:
     """An exception that escaped the handlers: a service error keeps its mapping, a client that hung up
     is an aborted request, a lost database is a 503, anything else a bare 500 (logged)."""
     if isinstance(exc, ServiceError):
@@ -73,7 +76,7 @@ def unexpected_response(exc: BaseException, settings: Any, path: str = "") -> Re
     return json_response({"error": "server_error"}, 500)
 
 
-def install(app: Any) -> None:
+def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
         return error_response(exc, request.url.path)
@@ -92,4 +95,4 @@ def install(app: Any) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        return unexpected_response(exc, request.app.state.runtime.settings, request.url.path)
+        return unexpected_response(exc, runtime(request).settings, request.url.path)

@@ -8,12 +8,14 @@ else and still documents these endpoints in the OpenAPI description (their APIRo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.errors import ServiceError
+from tokensmith.http.deps import runtime
 from tokensmith.http.errors import error_response, unavailable
 from tokensmith.storage.db import is_outage
 
@@ -30,12 +32,12 @@ class _RouteLabel:
 
 
 class FastPathRouter:
-    def __init__(self, app: Any, fastapi_app: Any, routes: dict[tuple[str, str], Endpoint]) -> None:
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI, routes: dict[tuple[str, str], Endpoint]) -> None:
         self.app = app
         self._fastapi_app = fastapi_app
         self._routes = routes
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._routes.get((scope.get("method", ""), scope.get("path", ""))) \
             if scope["type"] == "http" else None
         if endpoint is None:
@@ -51,11 +53,11 @@ class FastPathRouter:
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            response = unavailable(self._fastapi_app.state.runtime.settings, exc, scope["path"])
+            response = unavailable(runtime(request).settings, exc, scope["path"])
         await response(scope, receive, send)
 
 
-def register(app: Any, method: str, path: str, endpoint: Endpoint) -> None:
+def register(app: FastAPI, method: str, path: str, endpoint: Endpoint) -> None:
     routes = getattr(app.state, "fast_routes", None)
     if routes is None:
         routes = app.state.fast_routes = {}

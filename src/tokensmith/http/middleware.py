@@ -7,25 +7,34 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.errors import PayloadTooLarge
 from tokensmith.http.errors import error_response, unexpected_response
 from tokensmith.ids import new_request_id
+from tokensmith.observability.access_log import AccessLog
 from tokensmith.observability.logging import request_id_var
+from tokensmith.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.access")
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: Any, runtime_getter: Any, metrics: Any, access_log: Any) -> None:
+    def __init__(self, app: ASGIApp, runtime_getter: Callable[[], Runtime], metrics: Metrics,
+                 access_log: AccessLog) -> None:
         self.app = app
         self._runtime = runtime_getter
         self._metrics = metrics
         self._access_log = access_log
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -49,7 +58,7 @@ class RequestContextMiddleware:
         response_started = [False]
         rid_header = (b"x-request-id", rid.encode())
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response_started[0] = True
                 status_holder[0] = message["status"]
@@ -86,10 +95,10 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the request body is larger than {limit} bytes")
 
 
-def _limited(receive: Any, limit: int) -> Any:
+def _limited(receive: Receive, limit: int) -> Receive:
     received = 0
 
-    async def wrapper() -> dict[str, Any]:
+    async def wrapper() -> Message:
         nonlocal received
         message = await receive()
         if message["type"] == "http.request":
@@ -101,6 +110,6 @@ def _limited(receive: Any, limit: int) -> Any:
     return wrapper
 
 
-def _client(scope: dict[str, Any]) -> str | None:
+def _client(scope: Scope) -> str | None:
     client = scope.get("client")
     return client[0] if client else None

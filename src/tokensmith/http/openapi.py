@@ -95,7 +95,7 @@ def install(app: FastAPI, *, title: str) -> None:
             app.openapi_schema = add_security(generate())
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     folder = swagger_ui_dir()
 
     async def docs(request: Request) -> Response:

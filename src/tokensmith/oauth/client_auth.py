@@ -18,13 +18,16 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
 from tokensmith.inputs import NUL_MESSAGE, has_nul
 from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services.clients import ClientRecord
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 CLIENT = "client"  # caller kind: an OAuth client (ClientRecord)
 API_KEY = "api_key"  # caller kind: an API key (ApiKeyRecord)
@@ -204,7 +207,7 @@ class OAuthClientAuthenticator:
     """What every OAuth-client method shares: throttling, the client lookup, the secret check (current
     or previous secret within its grace) and the registered method."""
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     async def authenticate(self, presented: Presented, req: OAuthRequest) -> ClientRecord:
@@ -265,7 +268,7 @@ class OAuthClientAuthenticator:
         return bool(self._rt.master.verify_secret(secret, client.previous_secret_hash))
 
 
-def register_client_methods(registry: ClientAuthRegistry, rt: Any) -> None:
+def register_client_methods(registry: ClientAuthRegistry, rt: Runtime) -> None:
     """The OAuth-client methods tokensmith ships, sharing one authenticator."""
     clients = OAuthClientAuthenticator(rt)
     registry.register(ClientSecretBasic(clients))

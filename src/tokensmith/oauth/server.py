@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import InvalidRequest
 from tokensmith.oauth.client_auth import API_KEY, CLIENT, CallerPolicy, ClientAuthRegistry
@@ -24,6 +24,9 @@ from tokensmith.oauth.token_endpoint import handle_token_request
 from tokensmith.scopes import ScopeLanguages
 from tokensmith.tokens.registry import TokenFormats
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 #: RFC 7662 §2.1: "the protected resource calls the introspection endpoint" — a client or an API key.
 INTROSPECTION_CALLERS = CallerPolicy(frozenset({CLIENT, API_KEY}))
 #: RFC 7009 §2.1: the client the token was issued to; public clients identify themselves by client_id.
@@ -31,7 +34,7 @@ REVOCATION_CALLERS = CallerPolicy(frozenset({CLIENT}), allow_public=True)
 
 
 class AuthorizationServer:
-    def __init__(self, rt: Any, *, formats: TokenFormats, scopes: ScopeLanguages | None = None) -> None:
+    def __init__(self, rt: Runtime, *, formats: TokenFormats, scopes: ScopeLanguages | None = None) -> None:
         self._rt = rt
         self.grants = GrantRegistry()
         self.client_auth = ClientAuthRegistry()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import InvalidRequest
 from tokensmith.oauth.client_auth import ClientAuthRegistry
 from tokensmith.oauth.grants import GrantRegistry
 from tokensmith.oauth.request import OAuthRequest
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-async def handle_token_request(rt: Any, grants: GrantRegistry, client_auth: ClientAuthRegistry,
+
+async def handle_token_request(rt: Runtime, grants: GrantRegistry, client_auth: ClientAuthRegistry,
                                req: OAuthRequest) -> dict[str, Any]:
     grant_type = req.form.get("grant_type")
     if not grant_type:

@@ -18,9 +18,9 @@ Refresh-token rotation is in :mod:`tokensmith.people.refresh` (``refresh`` is re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 
 from tokensmith.clock import utc
 from tokensmith.emails import email_lookup_key
@@ -30,9 +30,11 @@ from tokensmith.people.db import autocommit
 from tokensmith.people.passwords import hash_password_async, needs_rehash, verify_password_async
 from tokensmith.people.refresh import INVALID_REFRESH, REFRESH_RACE, refresh
 from tokensmith.people.sessions import TokenPair, revoke_session, start_login_session
-from tokensmith.people.throttle import throttle
 from tokensmith.people.totp import verify_second_factor
 from tokensmith.storage.models import Session, Token, User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 __all__ = ["INVALID_REFRESH", "REFRESH_RACE", "Context", "logout", "password_login", "refresh", "totp_login"]
 
@@ -42,9 +44,9 @@ INVALID_CODE = "Invalid authentication code"
 DISABLED = "This account is disabled"
 TENANT_DISABLED = "This account's organisation is disabled"
 
-_T = cast(Table, Token.__table__)
-_S = cast(Table, Session.__table__)
-_U = cast(Table, User.__table__)
+_T = Token.__table__
+_S = Session.__table__
+_U = User.__table__
 
 
 def _unauthorized(message: str) -> MessageError:
@@ -69,8 +71,8 @@ class Context:
     request_id: str | None = None
 
 
-async def password_login(rt: Any, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
-    guard = throttle(rt)
+async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
+    guard = rt.login_throttle
     email = email_lookup_key(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
     try:
@@ -108,7 +110,7 @@ async def password_login(rt: Any, email: str, password: str, ctx: Context) -> To
     return await _signed_in(rt, account, ctx, "password")  # start_session
 
 
-async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
+async def _rehash(rt: Runtime, user_id: str, old_hash: str, password: str) -> None:
     """The stored hash was made with other argon2 parameters: store one with the current ones."""
     new_hash = await hash_password_async(password)
     async with autocommit(rt) as conn:
@@ -117,7 +119,7 @@ async def _rehash(rt: Any, user_id: str, old_hash: str, password: str) -> None:
     rt.audit.record("user.password_rehashed", subject=user_id)
 
 
-def _refuse_disabled_tenant(rt: Any, account: Any, ctx: Context) -> None:
+def _refuse_disabled_tenant(rt: Runtime, account: Any, ctx: Context) -> None:
     """Only after a correct password (like a disabled account), so the answer reveals nothing new."""
     if rt.tenants.is_disabled(account.tenant_id):
         rt.audit.record("login.failed", tenant_id=account.tenant_id, subject=account.id, ip=ctx.ip,
@@ -125,7 +127,7 @@ def _refuse_disabled_tenant(rt: Any, account: Any, ctx: Context) -> None:
         raise MessageError(TENANT_DISABLED, status=403, code="forbidden")
 
 
-async def _signed_in(rt: Any, account: Any, ctx: Context, method: str) -> TokenPair:
+async def _signed_in(rt: Runtime, account: Any, ctx: Context, method: str) -> TokenPair:
     _refuse_disabled_tenant(rt, account, ctx)
     pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
     rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
@@ -133,7 +135,7 @@ async def _signed_in(rt: Any, account: Any, ctx: Context, method: str) -> TokenP
     return pair
 
 
-async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
+async def _mfa_challenge(rt: Runtime, account: Any, ctx: Context) -> MfaChallenge:
     value = random_token(32)
     now = rt.clock.now()
     ttl = rt.settings.mfa_token_ttl
@@ -148,10 +150,10 @@ async def _mfa_challenge(rt: Any, account: Any, ctx: Context) -> MfaChallenge:
     return MfaChallenge(value, ttl)
 
 
-async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenPair:
+async def totp_login(rt: Runtime, mfa_token: str, code: str, ctx: Context) -> TokenPair:
     """Second step: the ``mfaToken`` of the first step and a TOTP (or recovery) code. Wrong codes count
     towards the account's lockout like wrong passwords."""
-    guard = throttle(rt)
+    guard = rt.login_throttle
     now = utc(rt.clock.now())
     digest = rt.master.secret_hash(mfa_token)
     async with autocommit(rt) as conn:
@@ -189,7 +191,7 @@ async def totp_login(rt: Any, mfa_token: str, code: str, ctx: Context) -> TokenP
     return await _signed_in(rt, account, ctx, f"password+{method}")
 
 
-async def logout(rt: Any, refresh_token: str, ctx: Context) -> None:
+async def logout(rt: Runtime, refresh_token: str, ctx: Context) -> None:
     """End the session the refresh token belongs to (used or not: it still names the session). Unknown
     tokens are ignored, so logout is idempotent."""
     digest = rt.master.secret_hash(refresh_token)

@@ -19,28 +19,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from sqlalchemy import JSON, String, Table, bindparam, column, or_, select, text, update
+from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError
 from tokensmith.ids import random_token, uuid7_ms
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.people.sessions import TokenPair, issue_access_token, refresh_token_row, revoke_session
-from tokensmith.storage.batching import batcher, retry_deadlocks
+from tokensmith.storage.batching import Batcher, database_batcher, retry_deadlocks
 from tokensmith.storage.models import Role, Session, Token, User, UTCDateTime
 
 if TYPE_CHECKING:
     from tokensmith.people.login import Context
+    from tokensmith.runtime import Runtime
 
 INVALID_REFRESH = "Invalid refresh token"
 REFRESH_RACE = "Refresh token already used; use the token returned by the concurrent refresh"
 
-_T = cast(Table, Token.__table__)
-_S = cast(Table, Session.__table__)
-_U = cast(Table, User.__table__)
-_R = cast(Table, Role.__table__)
+_T = Token.__table__
+_S = Session.__table__
+_U = User.__table__
+_R = Role.__table__
 
 #
 # Rotation uses up the presented token with a conditional UPDATE (``… AND used_at IS NULL``): of any
@@ -93,17 +94,12 @@ SELECT * FROM claimed
 _SESSION_TOUCH = timedelta(seconds=60)
 
 
-async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
+async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
     """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
     digest = rt.master.secret_hash(refresh_token)
     new_value = random_token(32)
     new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
-    if rt.db.dialect == "postgresql":
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_pg(rt, items)).submit(
-            (digest, new_row["id"], new_row["token_hash"]))
-    else:
-        rotated = await batcher(rt, "refresh", lambda items: _rotate_batch_portable(rt, items)).submit(
-            (digest, new_row))
+    rotated = await rt.refresh_batcher.submit((digest, new_row))
     if rotated is None:  # not rotatable: a retry gets a new pair, anything else raises
         rotated, new_value = await _refused_refresh(rt, digest, ctx)
     if (rt.tenants.is_disabled(rotated.tenant_id)
@@ -121,10 +117,11 @@ async def refresh(rt: Any, refresh_token: str, ctx: Context) -> TokenPair:
     return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
 
 
-async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[Any]:
+async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
     now = utc(rt.clock.now())
     params = {
-        "digests": [i[0] for i in items], "new_ids": [i[1] for i in items], "new_hashes": [i[2] for i in items],
+        "digests": [i[0] for i in items], "new_ids": [i[1]["id"] for i in items],
+        "new_hashes": [i[1]["token_hash"] for i in items],
         "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
         "touch_before": now - _SESSION_TOUCH,
     }
@@ -133,11 +130,13 @@ async def _rotate_batch_pg(rt: Any, items: list[tuple[str, str, str]]) -> list[A
         async with autocommit(rt) as conn:
             return list((await conn.execute(_ROTATE_PG, params)).all())
 
-    won = {(row.digest, row.new_id): row for row in await retry_deadlocks(run)}
-    return [won.get((digest, new_id)) for digest, new_id, _ in items]
+    won = {(row.digest, row.new_id): _Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role,
+                                              row.permissions, row.project_permissions)
+           for row in await retry_deadlocks(run)}
+    return [won.get((digest, new_row["id"])) for digest, new_row in items]
 
 
-async def _rotate_batch_portable(rt: Any, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
     """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
     UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
     anything is read, and the whole group costs one lock and one commit."""
@@ -146,7 +145,7 @@ async def _rotate_batch_portable(rt: Any, items: list[tuple[str, dict[str, Any]]
         return [await _rotate_portable(rt, conn, now, digest, new_row) for digest, new_row in items]
 
 
-async def _rotate_portable(rt: Any, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
+async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
                      .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
@@ -189,7 +188,7 @@ class _RefreshRefused(MessageError):
         super().__init__(INVALID_REFRESH, status=401, code="unauthorized", debug=reason)
 
 
-async def _refused_refresh(rt: Any, digest: str, ctx: Context) -> tuple[_Rotated, str]:
+async def _refused_refresh(rt: Runtime, digest: str, ctx: Context) -> tuple[_Rotated, str]:
     """The token could not be rotated: find out why, and answer a retry with a new pair (the rules in
     the module docstring). Two retries at once: one supersedes the successor, the other then finds a
     successor issued a moment ago and is answered as a concurrent refresh."""
@@ -205,7 +204,7 @@ async def _refused_refresh(rt: Any, digest: str, ctx: Context) -> tuple[_Rotated
     raise MessageError(REFRESH_RACE, status=409, code="conflict")
 
 
-async def _presented(rt: Any, digest: str) -> tuple[Any, Any]:
+async def _presented(rt: Runtime, digest: str) -> tuple[Any, Any]:
     """The presented token with its session and user, and the latest token issued from it (or None)."""
     async with autocommit(rt) as conn:
         row = (await conn.execute(
@@ -224,7 +223,7 @@ async def _presented(rt: Any, digest: str) -> tuple[Any, Any]:
     return row, latest
 
 
-def _is_retry(rt: Any, row: Any, latest: Any, now: datetime) -> bool:
+def _is_retry(rt: Runtime, row: Any, latest: Any, now: datetime) -> bool:
     if row is None or row.used_at is None or latest is None or row.kind != "login":
         return False
     if (now - latest.created_at).total_seconds() < rt.settings.refresh_reuse_grace:
@@ -236,7 +235,7 @@ def _is_retry(rt: Any, row: Any, latest: Any, now: datetime) -> bool:
             and (now - row.used_at).total_seconds() <= rt.settings.refresh_retry_window)
 
 
-async def _retry(rt: Any, row: Any, latest: Any, now: datetime, ctx: Context) -> tuple[_Rotated, str] | None:
+async def _retry(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context) -> tuple[_Rotated, str] | None:
     """Invalidate the unused successor and issue a new one (child of the presented token), atomically;
     None when the successor was used or superseded meanwhile."""
     value = random_token(32)
@@ -270,7 +269,7 @@ class _SessionEnded(Exception):
     """The session ended between reading the presented token and superseding its successor."""
 
 
-async def _refuse(rt: Any, row: Any, latest: Any, now: datetime, ctx: Context) -> NoReturn:
+async def _refuse(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context) -> NoReturn:
     """Raise the refusal: 401 for a token that is no good, 409 for a concurrent refresh, and for a
     copied token 401 after revoking its whole session."""
     if row is None or row.kind != "login":
@@ -297,3 +296,14 @@ async def _refuse(rt: Any, row: Any, latest: Any, now: datetime, ctx: Context) -
     await revoke_session(rt, row.session_id, reason="refresh token reuse", actor="system", ip=ctx.ip,
                          request_id=ctx.request_id)
     raise _RefreshRefused("refresh token reused: session revoked")
+
+
+#: A refresh to rotate: the presented token's keyed hash and the row of the token that replaces it.
+_RefreshItem: TypeAlias = tuple[str, dict[str, Any]]
+RefreshBatcher: TypeAlias = Batcher[_RefreshItem, _Rotated | None]
+
+
+def refresh_batcher(rt: Runtime) -> RefreshBatcher:
+    """Concurrent refreshes rotate together: one statement on PostgreSQL, one transaction elsewhere."""
+    run = _rotate_batch_pg if rt.db.dialect == "postgresql" else _rotate_batch_portable
+    return database_batcher(rt.db.dialect, lambda items: run(rt, items))

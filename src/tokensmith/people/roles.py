@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import iso_z
 from tokensmith.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tokensmith.ids import new_id
 from tokensmith.scopes import PLATFORM_RESOURCES, is_valid_scope_token, not_covered
 from tokensmith.storage.models import Role, Tenant
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 
@@ -57,7 +61,7 @@ def check_grantable(granted: tuple[str, ...] | list[str] | None, permissions: li
         raise Forbidden(f"you cannot grant permissions you do not hold: {' '.join(missing)}")
 
 
-async def find_role(session: Any, tenant_id: str, name: str) -> Role:
+async def find_role(session: AsyncSession, tenant_id: str, name: str) -> Role:
     row = (await session.execute(select(Role).where(Role.tenant_id == tenant_id, Role.name == name))).scalar()
     if row is None:
         raise NotFound(f"role {name!r} does not exist in this tenant")
@@ -77,7 +81,7 @@ async def _check_platform_permissions(session: Any, tenant_id: str, permissions:
         raise Forbidden(f"platform permissions exist only in the platform's own tenant: {' '.join(platform)}")
 
 
-async def create_role(rt: Any, *, tenant_id: str, name: str, permissions: list[str],
+async def create_role(rt: Runtime, *, tenant_id: str, name: str, permissions: list[str],
                       granted: tuple[str, ...] | None = None, actor: str | None = None) -> RoleRecord:
     if not ROLE_NAME.match(name):
         raise InvalidRequest("a role name is 1-100 characters: lower-case letters, digits, '_', '.', '-'")
@@ -100,7 +104,7 @@ async def create_role(rt: Any, *, tenant_id: str, name: str, permissions: list[s
     return record
 
 
-async def list_roles(rt: Any, tenant_id: str) -> list[RoleRecord]:
+async def list_roles(rt: Runtime, tenant_id: str) -> list[RoleRecord]:
     async with rt.db.session() as session:
         rows = (await session.execute(
             select(Role).where(Role.tenant_id == tenant_id).order_by(Role.builtin.desc(), Role.name))).scalars()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
 
@@ -19,6 +19,9 @@ from tokensmith.clock import iso_z, utc
 from tokensmith.ids import new_row_id, random_token
 from tokensmith.people.db import autocommit, transaction
 from tokensmith.storage.models import Role, Session, Token, User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 #: ``client_id`` of the access tokens of password sign-in and of personal user tokens (RFC 9068 requires
 #: one; the colon keeps them apart from any registered client id).
@@ -51,7 +54,7 @@ def user_token_claims(uid: str, role: str, project_permissions: list[str] | tupl
     return extra
 
 
-async def issue_access_token(rt: Any, *, user_id: str, tenant_id: str, role: str, permissions: Any,
+async def issue_access_token(rt: Runtime, *, user_id: str, tenant_id: str, role: str, permissions: Any,
                              project_permissions: Any, session_id: str, fmt: str = "jwt",
                              ttl: int | None = None, client_id: str = LOGIN_CLIENT_ID, conn: Any = None) -> Any:
     """A user's access token: ``sub``/``uid`` = user id, ``tenant``, ``sid``, ``scope`` = the role's
@@ -62,7 +65,7 @@ async def issue_access_token(rt: Any, *, user_id: str, tenant_id: str, role: str
         extra=user_token_claims(user_id, role, project_permissions), conn=conn)
 
 
-def refresh_token_row(rt: Any, value: str, *, tenant_id: str, user_id: str, session_id: str,
+def refresh_token_row(rt: Runtime, value: str, *, tenant_id: str, user_id: str, session_id: str,
                       expires_at: datetime | None, parent_id: str | None = None) -> dict[str, Any]:
     return {"id": new_row_id(), "token_hash": rt.master.secret_hash(value), "kind": "refresh", "tenant_id": tenant_id,
             "client_id": None, "user_id": user_id, "session_id": session_id, "name": None, "scopes": [],
@@ -70,7 +73,7 @@ def refresh_token_row(rt: Any, value: str, *, tenant_id: str, user_id: str, sess
             "used_at": None, "last_used_at": None, "revoked_at": None}
 
 
-async def start_login_session(rt: Any, account: Any, *, ip: str | None, user_agent: str | None,
+async def start_login_session(rt: Runtime, account: Any, *, ip: str | None, user_agent: str | None,
                               method: str = "password") -> TokenPair:
     """A new sign-in session for ``account`` (a row with the columns of
     :data:`tokensmith.people.throttle.ACCOUNT_COLUMNS`), in one transaction: the account's failure series
@@ -112,14 +115,14 @@ async def start_login_session(rt: Any, account: Any, *, ip: str | None, user_age
     return TokenPair(access.value, refresh, access.expires_in, sid)
 
 
-def _feed_expiry(rt: Any, expires_at: datetime | None) -> float | None:
+def _feed_expiry(rt: Runtime, expires_at: datetime | None) -> float | None:
     """How long the ``sid`` revocation must be remembered: until the last token of the session expired."""
     if expires_at is None:
         return None
     return expires_at.timestamp() + max(rt.settings.login_access_token_ttl, rt.settings.user_token_access_ttl)
 
 
-async def revoke_session(rt: Any, session_id: str, *, reason: str, actor: str | None = None,
+async def revoke_session(rt: Runtime, session_id: str, *, reason: str, actor: str | None = None,
                          tenant_id: str | None = None, ip: str | None = None,
                          request_id: str | None = None) -> bool:
     """Revoke a session and every token under it; False when it was already revoked (idempotent)."""
@@ -141,7 +144,7 @@ async def revoke_session(rt: Any, session_id: str, *, reason: str, actor: str | 
     return True
 
 
-async def revoke_user_sessions(rt: Any, user_id: str, *, reason: str, actor: str | None = None,
+async def revoke_user_sessions(rt: Runtime, user_id: str, *, reason: str, actor: str | None = None,
                                kinds: tuple[str, ...] = ("login",)) -> int:
     async with rt.db.session() as session:
         ids = list((await session.execute(select(_S.c.id).where(
@@ -175,7 +178,7 @@ class SessionRecord:
                 "current": self.id == current_sid}
 
 
-async def get_session(rt: Any, session_id: str) -> SessionRecord | None:
+async def get_session(rt: Runtime, session_id: str) -> SessionRecord | None:
     async with rt.db.session() as session:
         row = (await session.execute(select(Session).where(Session.id == session_id))).scalar()
         return _record(row) if row is not None else None
@@ -188,7 +191,7 @@ def _record(row: Session) -> SessionRecord:
                          ip=row.ip, user_agent=row.user_agent)
 
 
-async def list_sessions(rt: Any, tenant_id: str, *, user_id: str | None = None,
+async def list_sessions(rt: Runtime, tenant_id: str, *, user_id: str | None = None,
                         include_ended: bool = False) -> list[SessionRecord]:
     """Sessions of a tenant (of one user when ``user_id``), newest first; by default only live ones."""
     now = utc(rt.clock.now())
@@ -215,7 +218,7 @@ async def list_sessions(rt: Any, tenant_id: str, *, user_id: str | None = None,
     return [r for r in records if r.kind != "login" or r.id in live]
 
 
-async def purge_ended(rt: Any, *, older_than_days: int = 7) -> dict[str, int]:
+async def purge_ended(rt: Runtime, *, older_than_days: int = 7) -> dict[str, int]:
     """Delete what sign-in leaves behind once it cannot matter any more: sign-in sessions that ended
     (revoked, expired or idle) more than ``older_than_days`` ago with their refresh tokens, used refresh
     tokens of live sessions older than the idle timeout plus that margin, and expired MFA step tokens.

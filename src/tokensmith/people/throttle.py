@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from redis.asyncio import Redis
 from sqlalchemy import and_, case, or_, select, update
 
-from tokensmith.clock import utc
+from tokensmith.clock import Clock, utc
 from tokensmith.errors import RateLimited
 from tokensmith.people.db import autocommit
 from tokensmith.storage.models import Role, User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 THROTTLED = "Too many sign-in attempts"
 _U = User.__table__
@@ -39,7 +43,7 @@ ACCOUNT_COLUMNS = (_U.c.id, _U.c.tenant_id, _U.c.email, _U.c.name, _U.c.password
 class MemoryCounters:
     """Expiring counters in process memory, on the runtime's clock."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._values: dict[str, list[float]] = {}  # key -> [count, expires_at]
 
@@ -93,7 +97,7 @@ return v
 class RedisCounters:
     """The same counters in Redis (atomic scripts), shared by every instance."""
 
-    def __init__(self, redis: Any, namespace: str) -> None:
+    def __init__(self, redis: Redis, namespace: str) -> None:
         self.prefix = f"{namespace}:people:"
         self._redis = redis
         self._incr = redis.register_script(_INCR)
@@ -118,7 +122,7 @@ class RedisCounters:
 
 
 class LoginThrottle:
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self.counters: MemoryCounters | RedisCounters = (
             RedisCounters(rt.redis, rt.settings.redis_namespace) if rt.redis is not None else MemoryCounters(rt.clock))
@@ -220,17 +224,9 @@ class LoginThrottle:
             await conn.execute(update(_U).where(_U.c.id == user_id).values(**reset_values(self._rt, login=login)))
 
 
-def reset_values(rt: Any, *, login: bool = True) -> dict[str, Any]:
+def reset_values(rt: Runtime, *, login: bool = True) -> dict[str, Any]:
     """The ``users`` columns a complete sign-in (or an unlock) resets."""
     values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_failed_login_at": None}
     if login:
         values["last_login_at"] = utc(rt.clock.now())
     return values
-
-
-def throttle(rt: Any) -> LoginThrottle:
-    """The runtime's throttle (one per process)."""
-    existing = rt.extensions.get("people.throttle")
-    if existing is None:
-        existing = rt.extensions["people.throttle"] = LoginThrottle(rt)
-    return existing

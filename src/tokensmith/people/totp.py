@@ -13,14 +13,19 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pyotp
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
+from tokensmith.storage.db import rowcount
 from tokensmith.storage.models import User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -38,11 +43,11 @@ def _normalise_recovery(code: str) -> str:
     return re.sub(r"[\s-]", "", code).lower()
 
 
-def _recovery_hash(rt: Any, user_id: str, code: str) -> str:
+def _recovery_hash(rt: Runtime, user_id: str, code: str) -> str:
     return rt.master.secret_hash(f"recovery:{user_id}:{_normalise_recovery(code)}")
 
 
-def new_recovery_codes(rt: Any, user_id: str) -> tuple[list[str], list[str]]:
+def new_recovery_codes(rt: Runtime, user_id: str) -> tuple[list[str], list[str]]:
     """(codes to show once, their keyed hashes to store)."""
     codes = []
     for _ in range(RECOVERY_CODES):
@@ -62,7 +67,7 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return matched
 
 
-async def _load(session: Any, user_id: str) -> Any:
+async def _load(session: AsyncSession, user_id: str) -> Any:
     row = (await session.execute(select(
         _U.c.id, _U.c.email, _U.c.tenant_id, _U.c.totp_secret_enc, _U.c.totp_enabled, _U.c.totp_last_step,
         _U.c.recovery_codes).where(_U.c.id == user_id))).first()
@@ -71,7 +76,7 @@ async def _load(session: Any, user_id: str) -> Any:
     return row
 
 
-async def check_totp(rt: Any, user_id: str, secret_enc: bytes | None, code: str) -> bool:
+async def check_totp(rt: Runtime, user_id: str, secret_enc: bytes | None, code: str) -> bool:
     """True for a valid, not yet used code; consumes its time step."""
     if secret_enc is None or not _TOTP_CODE.match(code):
         return False
@@ -83,10 +88,10 @@ async def check_totp(rt: Any, user_id: str, secret_enc: bytes | None, code: str)
         done = await session.execute(update(_U).where(
             _U.c.id == user_id, or_(_U.c.totp_last_step.is_(None), _U.c.totp_last_step < step))
             .values(totp_last_step=step))
-        return done.rowcount == 1
+        return rowcount(done) == 1
 
 
-async def use_recovery_code(rt: Any, user_id: str, code: str) -> bool:
+async def use_recovery_code(rt: Runtime, user_id: str, code: str) -> bool:
     """True when ``code`` is one of the user's unused recovery codes; it is used up."""
     candidate = _recovery_hash(rt, user_id, code)
     async with rt.db.session() as session:
@@ -104,7 +109,7 @@ async def use_recovery_code(rt: Any, user_id: str, code: str) -> bool:
         return True
 
 
-async def verify_second_factor(rt: Any, user_id: str, code: str) -> str | None:
+async def verify_second_factor(rt: Runtime, user_id: str, code: str) -> str | None:
     """``"totp"`` or ``"recovery_code"`` when ``code`` is accepted, else None."""
     code = code.strip()
     async with rt.db.session() as session:
@@ -118,7 +123,7 @@ async def verify_second_factor(rt: Any, user_id: str, code: str) -> str | None:
     return None
 
 
-async def begin_setup(rt: Any, user_id: str) -> dict[str, str]:
+async def begin_setup(rt: Runtime, user_id: str) -> dict[str, str]:
     """A new (not yet active) secret; returns it and the ``otpauth://`` URI for a QR code."""
     async with rt.db.session() as session:
         row = await _load(session, user_id)
@@ -133,7 +138,7 @@ async def begin_setup(rt: Any, user_id: str) -> dict[str, str]:
     return {"secret": secret, "otpauthUri": uri}
 
 
-async def enable(rt: Any, user_id: str, code: str, *, actor: str | None = None) -> list[str]:
+async def enable(rt: Runtime, user_id: str, code: str, *, actor: str | None = None) -> list[str]:
     """Activate the secret of :func:`begin_setup` with a first valid code; returns the recovery codes."""
     async with rt.db.session() as session:
         row = await _load(session, user_id)
@@ -150,7 +155,7 @@ async def enable(rt: Any, user_id: str, code: str, *, actor: str | None = None) 
     return codes
 
 
-async def disable(rt: Any, user_id: str, code: str, *, actor: str | None = None) -> None:
+async def disable(rt: Runtime, user_id: str, code: str, *, actor: str | None = None) -> None:
     async with rt.db.session() as session:
         row = await _load(session, user_id)
     if not row.totp_enabled:
@@ -163,7 +168,7 @@ async def disable(rt: Any, user_id: str, code: str, *, actor: str | None = None)
     rt.audit.record("user.totp_disabled", tenant_id=row.tenant_id, actor=actor, subject=user_id)
 
 
-async def regenerate_recovery_codes(rt: Any, user_id: str, code: str, *, actor: str | None = None) -> list[str]:
+async def regenerate_recovery_codes(rt: Runtime, user_id: str, code: str, *, actor: str | None = None) -> list[str]:
     async with rt.db.session() as session:
         row = await _load(session, user_id)
     if not row.totp_enabled:

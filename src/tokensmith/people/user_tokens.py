@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sqlalchemy import String, any_, bindparam, or_, select, update
+from sqlalchemy import Row, String, any_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from tokensmith.clock import iso_z, utc
@@ -21,8 +21,12 @@ from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import new_id, random_hex
 from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
-from tokensmith.storage.batching import batcher
+from tokensmith.storage.batching import Batcher, database_batcher
 from tokensmith.storage.models import Role, Session, Token, User
+from tokensmith.tokens.formats import IssuedToken
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 _T = Token.__table__
 _S = Session.__table__
@@ -56,7 +60,7 @@ def _record(row: Any) -> UserTokenRecord:
                            revoked_at=row.revoked_at)
 
 
-async def create_user_token(rt: Any, *, user_id: str, tenant_id: str, name: str | None,
+async def create_user_token(rt: Runtime, *, user_id: str, tenant_id: str, name: str | None,
                             actor: str | None = None, ip: str | None = None) -> tuple[UserTokenRecord, str]:
     """Returns (record, token); the token exists only in this return value."""
     name = (name or "").strip() or None
@@ -88,7 +92,7 @@ async def create_user_token(rt: Any, *, user_id: str, tenant_id: str, name: str 
     return record, value
 
 
-async def list_user_tokens(rt: Any, tenant_id: str, *, user_id: str | None = None,
+async def list_user_tokens(rt: Runtime, tenant_id: str, *, user_id: str | None = None,
                            include_revoked: bool = False) -> list[UserTokenRecord]:
     query = select(_T.c.id, _T.c.user_id, _T.c.tenant_id, _T.c.name, _T.c.session_id, _T.c.created_at,
                    _T.c.last_used_at, _T.c.revoked_at).where(_T.c.kind == "user_token", _T.c.tenant_id == tenant_id)
@@ -101,7 +105,7 @@ async def list_user_tokens(rt: Any, tenant_id: str, *, user_id: str | None = Non
     return [_record(r) for r in rows]
 
 
-async def get_user_token(rt: Any, token_id: str, tenant_id: str | None = None) -> UserTokenRecord:
+async def get_user_token(rt: Runtime, token_id: str, tenant_id: str | None = None) -> UserTokenRecord:
     query = select(_T.c.id, _T.c.user_id, _T.c.tenant_id, _T.c.name, _T.c.session_id, _T.c.created_at,
                    _T.c.last_used_at, _T.c.revoked_at).where(_T.c.id == token_id, _T.c.kind == "user_token")
     if tenant_id is not None:
@@ -113,7 +117,7 @@ async def get_user_token(rt: Any, token_id: str, tenant_id: str | None = None) -
     return _record(row)
 
 
-async def revoke_user_token(rt: Any, token_id: str, *, tenant_id: str | None = None, actor: str | None = None,
+async def revoke_user_token(rt: Runtime, token_id: str, *, tenant_id: str | None = None, actor: str | None = None,
                             ip: str | None = None, request_id: str | None = None) -> UserTokenRecord:
     record = await get_user_token(rt, token_id, tenant_id)
     now = utc(rt.clock.now())
@@ -139,7 +143,7 @@ _LOOKUP_PG = (select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
               .where(_T.c.token_hash == any_(bindparam("digests", type_=ARRAY(String))), _T.c.kind == "user_token"))
 
 
-def _lookup(rt: Any, digests: list[str]) -> tuple[Any, dict[str, Any]]:
+def _lookup(rt: Runtime, digests: list[str]) -> tuple[Any, dict[str, Any]]:
     if rt.db.dialect == "postgresql":
         return _LOOKUP_PG, {"digests": digests}
     query = select(*_LOOKUP_COLUMNS).select_from(_LOOKUP_FROM).where(_T.c.token_hash.in_(digests),
@@ -166,14 +170,14 @@ class _Rows:
         self.rows.append(row)
 
 
-async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
+async def exchange_user_token(rt: Runtime, token: str, *, ip: str | None = None,
                               request_id: str | None = None) -> dict[str, Any]:
     """``POST /api/user/oauth2/token``: the user token for a short-lived opaque access token, minted with
     the user's role as it is now. Concurrent exchanges are grouped (one lookup and one insert for the whole
     group, :mod:`tokensmith.storage.batching`)."""
     digest = rt.master.secret_hash(token) if len(token) <= 512 else ""
     request = _Exchange(digest, ip, request_id)
-    row, access = await batcher(rt, "user_tokens", lambda items: _exchange_batch(rt, items)).submit(request)
+    row, access = await rt.user_token_batcher.submit(request)
     if row is None:
         await _count_unknown(rt, ip)
         raise NotFound("unknown user token", code="invalid_grant")
@@ -195,10 +199,10 @@ async def exchange_user_token(rt: Any, token: str, *, ip: str | None = None,
     }
 
 
-async def _exchange_batch(rt: Any, items: list[_Exchange]) -> list[tuple[Any, Any]]:
+async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchanged]:
     """Look the user tokens up, mint an access token for each usable one, store them all, and record
     use (``last_used_at``, audit) at most once a minute per token."""
-    results: list[tuple[Any, Any]] = []
+    results: list[_Exchanged] = []
     rows = _Rows()
     async with autocommit(rt) as conn:
         query, params = _lookup(rt, sorted({i.digest for i in items}))
@@ -211,7 +215,7 @@ async def _exchange_batch(rt: Any, items: list[_Exchange]) -> list[tuple[Any, An
                       and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id)
                       and not rt.tenants.is_disabled(row.tenant_id))
             access = None
-            if usable:
+            if usable and row is not None:
                 access = await issue_access_token(
                     rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
                     permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
@@ -227,7 +231,7 @@ async def _exchange_batch(rt: Any, items: list[_Exchange]) -> list[tuple[Any, An
     return results
 
 
-async def _record_use(rt: Any, conn: Any, used: dict[str, tuple[Any, _Exchange]], now: datetime) -> None:
+async def _record_use(rt: Runtime, conn: Any, used: dict[str, tuple[Any, _Exchange]], now: datetime) -> None:
     recorded = list((await conn.execute(
         update(_T).where(_T.c.id.in_(list(used)),
                          or_(_T.c.last_used_at.is_(None), _T.c.last_used_at <= now - USE_RECORD_INTERVAL))
@@ -242,7 +246,7 @@ async def _record_use(rt: Any, conn: Any, used: dict[str, tuple[Any, _Exchange]]
                         ip=item.ip, request_id=item.request_id)
 
 
-async def _count_unknown(rt: Any, ip: str | None) -> None:
+async def _count_unknown(rt: Runtime, ip: str | None) -> None:
     """Unknown tokens count against the caller's IP like failed client authentications."""
     if not ip:
         return
@@ -258,14 +262,14 @@ class RefreshOrUserTokenIntrospector:
 
     hint = "refresh_token"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     async def introspect(self, token: str, caller: Any) -> dict[str, Any] | None:
         return await introspect_refresh_or_user_token(self._rt, token)
 
 
-async def introspect_refresh_or_user_token(rt: Any, token: str) -> dict[str, Any] | None:
+async def introspect_refresh_or_user_token(rt: Runtime, token: str) -> dict[str, Any] | None:
     """None for tokens this feature does not know."""
     if len(token) > 512:
         return None
@@ -302,3 +306,14 @@ async def introspect_refresh_or_user_token(rt: Any, token: str) -> dict[str, Any
     if exp is not None:
         body["exp"] = int(exp)
     return body
+
+
+#: What one exchange found: the user token's row (None when unknown) and the access token (None when
+#: the user token may not be used).
+_Exchanged: TypeAlias = tuple[Row[Any] | None, IssuedToken | None]
+UserTokenBatcher: TypeAlias = Batcher[_Exchange, _Exchanged]
+
+
+def user_token_batcher(rt: Runtime) -> UserTokenBatcher:
+    """Concurrent exchanges share one lookup and one insert."""
+    return database_batcher(rt.db.dialect, lambda items: _exchange_batch(rt, items))

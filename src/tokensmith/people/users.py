@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import iso_z
 from tokensmith.emails import InvalidEmail, account_email, email_lookup_key
@@ -25,6 +26,9 @@ from tokensmith.people.passwords import check_password_policy, hash_password_asy
 from tokensmith.people.roles import check_grantable, find_role
 from tokensmith.scopes import is_valid_scope_token
 from tokensmith.storage.models import Role, Tenant, User
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 STATUSES = ("active", "disabled")
 _PROJECT_PERMISSION = re.compile(r"^[A-Za-z0-9_.-]{1,100}:[\x21\x23-\x5B\x5D-\x7E]+$")
@@ -96,7 +100,7 @@ def _project_scopes(values: list[str] | tuple[str, ...]) -> list[str]:
     return [v.split(":", 1)[1] for v in values if ":" in v and is_valid_scope_token(v.split(":", 1)[1])]
 
 
-async def _load(session: Any, user_id: str, tenant_id: str | None = None) -> tuple[User, Role]:
+async def _load(session: AsyncSession, user_id: str, tenant_id: str | None = None) -> tuple[User, Role]:
     query = select(User, Role).join(Role, Role.id == User.role_id).where(User.id == user_id)
     if tenant_id is not None:
         query = query.where(User.tenant_id == tenant_id)
@@ -106,13 +110,13 @@ async def _load(session: Any, user_id: str, tenant_id: str | None = None) -> tup
     return row[0], row[1]
 
 
-async def get_user(rt: Any, user_id: str, tenant_id: str | None = None) -> UserRecord:
+async def get_user(rt: Runtime, user_id: str, tenant_id: str | None = None) -> UserRecord:
     async with rt.db.session() as session:
         user, role = await _load(session, user_id, tenant_id)
         return user_record(user, role)
 
 
-async def find_user(rt: Any, ident: str, tenant_id: str | None = None) -> UserRecord:
+async def find_user(rt: Runtime, ident: str, tenant_id: str | None = None) -> UserRecord:
     """A user by id or e-mail (CLI convenience)."""
     async with rt.db.session() as session:
         query = select(User, Role).join(Role, Role.id == User.role_id).where(
@@ -125,7 +129,7 @@ async def find_user(rt: Any, ident: str, tenant_id: str | None = None) -> UserRe
         return user_record(row[0], row[1])
 
 
-async def list_users(rt: Any, tenant_id: str) -> list[UserRecord]:
+async def list_users(rt: Runtime, tenant_id: str) -> list[UserRecord]:
     async with rt.db.session() as session:
         rows = (await session.execute(
             select(User, Role).join(Role, Role.id == User.role_id).where(User.tenant_id == tenant_id)
@@ -133,13 +137,13 @@ async def list_users(rt: Any, tenant_id: str) -> list[UserRecord]:
         return [user_record(u, r) for u, r in rows]
 
 
-async def tenant_slug(rt: Any, tenant_id: str) -> str | None:
+async def tenant_slug(rt: Runtime, tenant_id: str) -> str | None:
     async with rt.db.session() as session:
         return (await session.execute(select(Tenant.slug).where(Tenant.id == tenant_id))).scalar()
 
 
 async def create_user(
-    rt: Any,
+    rt: Runtime,
     *,
     tenant_id: str,
     email: str,
@@ -177,7 +181,7 @@ async def create_user(
     return record
 
 
-async def _active_owners(session: Any, tenant_id: str, excluding: str) -> int:
+async def _active_owners(session: AsyncSession, tenant_id: str, excluding: str) -> int:
     return int((await session.execute(
         select(func.count()).select_from(User).join(Role, Role.id == User.role_id).where(
             User.tenant_id == tenant_id, Role.name == "owner", User.status == "active", User.id != excluding)
@@ -185,7 +189,7 @@ async def _active_owners(session: Any, tenant_id: str, excluding: str) -> int:
 
 
 async def update_user(
-    rt: Any,
+    rt: Runtime,
     user_id: str,
     *,
     tenant_id: str | None = None,
@@ -262,13 +266,11 @@ async def update_user(
     return record
 
 
-async def change_own_password(rt: Any, user_id: str, current: str, new: str, *, actor: str | None = None) -> None:
+async def change_own_password(rt: Runtime, user_id: str, current: str, new: str, *, actor: str | None = None) -> None:
     """Self-service: the current password is required (wrong ones count towards the account's lockout,
     so a stolen access token cannot be used to guess it); every other sign-in session ends."""
-    from tokensmith.people.throttle import throttle
-
     check_password_policy(new, rt.settings.password_min_length)
-    guard = throttle(rt)
+    guard = rt.login_throttle
     account, attempt = await guard.reserve_account(user_id=user_id)
     if not await verify_password_async(account.password_hash, current):
         await guard.failed(user_id, "", attempt)

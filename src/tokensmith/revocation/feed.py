@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +41,7 @@ ChangeListener = Callable[[str], Awaitable[None] | None]
 
 
 class RevocationFeed:
-    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Any = None,
+    def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Redis | None = None,
                  namespace: str = "tokensmith") -> None:
         self._channel = f"{namespace}:{CHANNEL}"
         self._db = db
@@ -199,7 +200,7 @@ class RevocationFeed:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="revocation-poll"))
         if self._redis is not None:
-            self._tasks.append(asyncio.create_task(self._subscribe_loop(), name="revocation-subscribe"))
+            self._tasks.append(asyncio.create_task(self._subscribe_loop(self._redis), name="revocation-subscribe"))
 
     async def stop(self) -> None:
         if self._publishing:
@@ -222,9 +223,9 @@ class RevocationFeed:
                 if not is_outage(exc):
                     log.exception("revocation poll failed")
 
-    async def _subscribe_loop(self) -> None:
+    async def _subscribe_loop(self, redis: Redis) -> None:
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
@@ -238,5 +239,5 @@ class RevocationFeed:
                 log.warning("revocation subscription lost: %s", type(exc).__name__)
             finally:  # its connection is the subscriber's own: give it back, also when stopped
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: PubSub.aclose lacks annotations
             await asyncio.sleep(1)

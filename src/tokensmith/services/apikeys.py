@@ -17,18 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.apikeys.credentials import looks_like_client_id, new_client_id, new_secret
 from tokensmith.apikeys.records import ApiKeyRecord, from_row
-from tokensmith.apikeys.verifier import keys_for
 from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.ids import new_id
 from tokensmith.scopes import is_valid_scope_token, not_covered
 from tokensmith.storage.models import ApiKey, Tenant
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 MAX_RATE_LIMIT = 10_000_000
 MIN_TOKEN_TTL = 60
@@ -66,6 +69,10 @@ def _invalid(field: str, msg: str) -> ValidationFailed:
     return ValidationFailed([{"loc": [_API_NAMES.get(field, field)], "msg": msg, "type": "value_error"}])
 
 
+@overload
+def _dt(ts: float) -> datetime: ...
+@overload
+def _dt(ts: None) -> None: ...
 def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
@@ -100,7 +107,7 @@ def _check_may_manage(row: ApiKey, creator_scopes: Sequence[str] | None) -> None
             "you may revoke it but not change or rotate it"[:500])
 
 
-def _check_expiry(rt: Any, expires_at: float | None) -> None:
+def _check_expiry(rt: Runtime, expires_at: float | None) -> None:
     if expires_at is not None and expires_at <= rt.clock.now():
         raise _invalid("expires_at", "must be in the future")
 
@@ -110,7 +117,7 @@ def _check_rate_limit(rate_limit: int | None) -> None:
         raise _invalid("rate_limit", f"must be between 1 and {MAX_RATE_LIMIT} requests per minute, or null")
 
 
-def _check_token_ttl(rt: Any, token_ttl: int) -> None:
+def _check_token_ttl(rt: Runtime, token_ttl: int) -> None:
     top = rt.settings.exchange_max_token_ttl
     if not MIN_TOKEN_TTL <= token_ttl <= top:
         raise _invalid("token_ttl", f"must be between {MIN_TOKEN_TTL} and {top} seconds")
@@ -133,25 +140,25 @@ def _check_name(name: str) -> str:
     return name
 
 
-async def _tenant_default(session: Any, tenant_id: str) -> int | None:
+async def _tenant_default(session: AsyncSession, tenant_id: str) -> int | None:
     return (await session.execute(select(Tenant.default_rate_limit).where(Tenant.id == tenant_id))).scalar()
 
 
-def _record(rt: Any, row: ApiKey, tenant_default: int | None) -> ApiKeyRecord:
+def _record(rt: Runtime, row: ApiKey, tenant_default: int | None) -> ApiKeyRecord:
     return from_row(row, tenant_default, rt.settings.api_key_default_rate_limit)
 
 
-async def _propagate(rt: Any, row_id: str, client_id: str) -> None:
+async def _propagate(rt: Runtime, row_id: str, client_id: str) -> None:
     """After the commit: make every Redis copy stale, then announce the change again (committed this
     time), so no instance can reload the pre-commit state and keep it."""
-    keys = keys_for(rt)
+    keys = rt.apikeys
     await keys.directory.bump_generation(client_id)
     keys.directory.invalidate(client_id)
     await rt.revocations.changed(None, f"apikey:{row_id}")
 
 
 async def create_api_key(
-    rt: Any,
+    rt: Runtime,
     *,
     tenant_id: str,
     name: str,
@@ -201,7 +208,7 @@ async def create_api_key(
     return record, secret
 
 
-async def _find(session: Any, tenant_id: str | None, key: str) -> ApiKey:
+async def _find(session: AsyncSession, tenant_id: str | None, key: str) -> ApiKey:
     """By id (uuid) or, for the CLI, by clientId; a key of another tenant does not exist."""
     column = ApiKey.client_id if looks_like_client_id(key) else ApiKey.id
     if len(key) > 64:
@@ -215,13 +222,13 @@ async def _find(session: Any, tenant_id: str | None, key: str) -> ApiKey:
     return row
 
 
-async def get_api_key(rt: Any, tenant_id: str | None, key: str) -> ApiKeyRecord:
+async def get_api_key(rt: Runtime, tenant_id: str | None, key: str) -> ApiKeyRecord:
     async with rt.db.session() as session:
         row = await _find(session, tenant_id, key)
         return _record(rt, row, await _tenant_default(session, row.tenant_id))
 
 
-async def list_api_keys(rt: Any, tenant_id: str | None, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
+async def list_api_keys(rt: Runtime, tenant_id: str | None, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
     async with rt.db.session() as session:
         query = (select(ApiKey, Tenant.default_rate_limit).join(Tenant, Tenant.id == ApiKey.tenant_id)
                  .order_by(ApiKey.created_at, ApiKey.id))
@@ -234,7 +241,7 @@ async def list_api_keys(rt: Any, tenant_id: str | None, *, include_revoked: bool
 
 
 async def update_api_key(
-    rt: Any,
+    rt: Runtime,
     tenant_id: str | None,
     key: str,
     changes: dict[str, Any],
@@ -291,7 +298,7 @@ async def update_api_key(
     return record
 
 
-async def revoke_api_key(rt: Any, tenant_id: str | None, key: str, *, actor: str | None = None,
+async def revoke_api_key(rt: Runtime, tenant_id: str | None, key: str, *, actor: str | None = None,
                          ip: str | None = None, request_id: str | None = None) -> ApiKeyRecord:
     """Revoke for good (idempotent): the key fails everywhere within a second, and every session token
     it issued stops working."""
@@ -316,7 +323,7 @@ async def revoke_api_key(rt: Any, tenant_id: str | None, key: str, *, actor: str
     return record
 
 
-async def rotate_api_key(rt: Any, tenant_id: str | None, key: str, *, grace_seconds: int = 0,
+async def rotate_api_key(rt: Runtime, tenant_id: str | None, key: str, *, grace_seconds: int = 0,
                          creator_scopes: Sequence[str] | None = None, actor: str | None = None,
                          ip: str | None = None, request_id: str | None = None) -> tuple[ApiKeyRecord, str]:
     """A new secret, returned once. Without grace the old secret fails at once everywhere and the key's
@@ -334,7 +341,7 @@ async def rotate_api_key(rt: Any, tenant_id: str | None, key: str, *, grace_seco
         _check_may_manage(row, creator_scopes)
         if grace_seconds > 0:
             row.previous_secret_hash = row.secret_hash
-            row.previous_secret_expires_at = _dt(now) + timedelta(seconds=grace_seconds)  # type: ignore[operator]
+            row.previous_secret_expires_at = _dt(now) + timedelta(seconds=grace_seconds)
         else:
             row.previous_secret_hash = None
             row.previous_secret_expires_at = None

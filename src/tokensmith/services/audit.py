@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -12,19 +12,22 @@ from tokensmith.audit.store import decoded, raw_chunks
 from tokensmith.audit.store import head as _head
 from tokensmith.audit.verification import verify_database
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
-async def verify(rt: Any) -> tuple[int, list[ChainProblem]]:
+
+async def verify(rt: Runtime) -> tuple[int, list[ChainProblem]]:
     result = await verify_database(rt)
     return result.events, result.problems
 
 
-async def head(rt: Any) -> tuple[int, str] | None:
+async def head(rt: Runtime) -> tuple[int, str] | None:
     """(seq, hash) of the newest event. A chain cannot show that rows were cut off its end: keep the head
     somewhere else (a ticket, another system), or rely on the signed checkpoints."""
     return await _head(rt.db)
 
 
-async def export_lines(rt: Any, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[bytes]:
+async def export_lines(rt: Runtime, since_seq: int = 0, event_type: str | None = None) -> AsyncIterator[bytes]:
     """Events as JSON lines, oldest first, streamed in chunks (constant memory at any size). Each line
     carries its ``hash`` and ``prev_hash`` (the hash of the row before it)."""
     prev: str | None = None
@@ -39,5 +42,5 @@ async def export_lines(rt: Any, since_seq: int = 0, event_type: str | None = Non
                 yield orjson.dumps(event)
 
 
-async def export(rt: Any, since_seq: int = 0, event_type: str | None = None) -> list[str]:
+async def export(rt: Runtime, since_seq: int = 0, event_type: str | None = None) -> list[str]:
     return [line.decode() async for line in export_lines(rt, since_seq, event_type)]

@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 
@@ -19,10 +19,13 @@ from tokensmith.services.signing_keys import ensure_keys
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import Role, Tenant, User
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # typeshed: the module exists; off POSIX it does not
 
 DEFAULT_TENANT = "default"
 _INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
@@ -43,7 +46,7 @@ def builtin_roles(slug: str) -> dict[str, list[str]]:
     return {**BUILTIN_ROLES, "owner": PLATFORM_OWNER_PERMISSIONS}
 
 
-async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
+async def ensure_tenant(rt: Runtime, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
     async with rt.db.session() as session:
         tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar()
         if tenant is None:
@@ -65,7 +68,7 @@ async def ensure_tenant(rt: Any, slug: str = DEFAULT_TENANT, name: str | None = 
 
 
 @asynccontextmanager
-async def _init_lock(rt: Any) -> AsyncIterator[None]:
+async def _init_lock(rt: Runtime) -> AsyncIterator[None]:
     """Serialise ``initialise`` across instances that start at the same time: on PostgreSQL a session
     advisory lock, on a SQLite file an exclusive ``flock`` on a lock file next to it. Whoever comes second
     finds everything in place."""
@@ -99,7 +102,8 @@ def _admin_email(value: str) -> str:
         raise InvalidRequest(f"the admin e-mail is not valid: {exc}") from None
 
 
-async def initialise(rt: Any, *, admin_email: str | None = None, admin_password: str | None = None) -> dict[str, Any]:
+async def initialise(rt: Runtime, *, admin_email: str | None = None,
+                     admin_password: str | None = None) -> dict[str, Any]:
     email = _admin_email(admin_email) if admin_email else None
     async with _init_lock(rt):
         await upgrade(rt.db)
@@ -131,7 +135,7 @@ async def initialise(rt: Any, *, admin_email: str | None = None, admin_password:
             "admin_email": email, "admin_created": admin_created, "admin_exists": admin_exists}
 
 
-async def _has_admin(rt: Any, tenant_id: str) -> bool:
+async def _has_admin(rt: Runtime, tenant_id: str) -> bool:
     """Whether someone can sign in to manage the tenant (an active owner or admin): ``serve`` only suggests
     creating the first admin when there is none."""
     async with rt.db.session() as session:
@@ -142,7 +146,7 @@ async def _has_admin(rt: Any, tenant_id: str) -> bool:
     return found is not None
 
 
-async def tenant_id_for(rt: Any, slug: str) -> str:
+async def tenant_id_for(rt: Runtime, slug: str) -> str:
     """The id of tenant ``slug``; the default tenant is created on first use."""
     from tokensmith.errors import NotFound
 

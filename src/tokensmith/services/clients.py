@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id, random_token
 from tokensmith.scopes import covered_by_any, not_covered
 from tokensmith.storage.cache import LoadingCache
 from tokensmith.storage.models import OAuthClient, Role
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 #: RFC 7591 §2 methods a client may register (``none`` is implied by ``is_confidential=False``)
@@ -95,7 +99,7 @@ class ClientDirectory:
 
     NEGATIVE_TTL = 2.0
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._cache: LoadingCache[str, ClientRecord | None] = LoadingCache(max_entries=50_000)
 
@@ -125,7 +129,7 @@ def _new_client_id() -> str:
             return cid
 
 
-async def _find_role(session: Any, tenant_id: str, name: str) -> Role:
+async def _find_role(session: AsyncSession, tenant_id: str, name: str) -> Role:
     role = (await session.execute(select(Role).where(Role.tenant_id == tenant_id, Role.name == name))).scalar()
     if role is None:
         raise NotFound(f"role {name!r} does not exist in this tenant")
@@ -133,7 +137,7 @@ async def _find_role(session: Any, tenant_id: str, name: str) -> Role:
 
 
 async def create_client(
-    rt: Any,
+    rt: Runtime,
     *,
     tenant_id: str,
     name: str,
@@ -186,7 +190,7 @@ async def create_client(
     return record, secret
 
 
-async def list_clients(rt: Any, tenant_id: str | None = None) -> list[ClientRecord]:
+async def list_clients(rt: Runtime, tenant_id: str | None = None) -> list[ClientRecord]:
     async with rt.db.session() as session:
         query = select(OAuthClient).order_by(OAuthClient.created_at)
         if tenant_id:
@@ -196,14 +200,14 @@ async def list_clients(rt: Any, tenant_id: str | None = None) -> list[ClientReco
         return [snapshot(r, roles.get(r.role_id) if r.role_id else None) for r in rows]
 
 
-async def _get_row(session: Any, client_id: str) -> OAuthClient:
+async def _get_row(session: AsyncSession, client_id: str) -> OAuthClient:
     row = (await session.execute(select(OAuthClient).where(OAuthClient.client_id == client_id))).scalar()
     if row is None:
         raise NotFound(f"client {client_id!r} does not exist")
     return row
 
 
-async def set_client_status(rt: Any, client_id: str, active: bool, *, actor: str | None = None) -> None:
+async def set_client_status(rt: Runtime, client_id: str, active: bool, *, actor: str | None = None) -> None:
     """Disabling cuts off every token the client holds (they fail introspection and guards at once)."""
     now_ms = int(rt.clock.now() * 1000)
     async with rt.db.session() as session:
@@ -219,7 +223,7 @@ async def set_client_status(rt: Any, client_id: str, active: bool, *, actor: str
                     subject=client_id)
 
 
-async def rotate_client_secret(rt: Any, client_id: str, *, grace_seconds: int = 0,
+async def rotate_client_secret(rt: Runtime, client_id: str, *, grace_seconds: int = 0,
                                actor: str | None = None) -> str:
     """New secret. Without grace the old secret and every token issued before stop working at once;
     with grace the old secret keeps working (and its tokens stay valid) for that long."""

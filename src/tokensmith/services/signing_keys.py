@@ -10,25 +10,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.errors import InvalidRequest, NotFound
 from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial, generate_signing_key, load_signing_key
 from tokensmith.storage.models import ApiKey, OAuthClient, SigningKey
 
+if TYPE_CHECKING:
+    from tokensmith.config import Settings
+    from tokensmith.runtime import Runtime
+
 PUBLISHED = ("active", "next", "retired")
 
 
-def _row(rt: Any, key: SigningKeyMaterial, status: str, now: datetime) -> SigningKey:
+def _row(rt: Runtime, key: SigningKeyMaterial, status: str, now: datetime) -> SigningKey:
     sealed = rt.master.seal(key.private_pem(), key.kid.encode())
     return SigningKey(kid=key.kid, alg=key.alg, status=status, private_key_enc=sealed,
                       public_jwk=key.public_jwk, created_at=now,
                       activated_at=now if status == "active" else None)
 
 
-def configured_token_lifetimes(settings: Any) -> dict[str, int]:
+def configured_token_lifetimes(settings: Settings) -> dict[str, int]:
     """Every lifetime the settings give a signed token (or a credential created now): sign-in access
     tokens, new clients' access tokens, new API keys' session tokens, user tokens. Taken from the settings
     themselves, never from copies: raising one of them must keep retired keys published longer."""
@@ -40,7 +45,7 @@ def configured_token_lifetimes(settings: Any) -> dict[str, int]:
     }
 
 
-async def longest_token_ttl(rt: Any, session: Any) -> int:
+async def longest_token_ttl(rt: Runtime, session: AsyncSession) -> int:
     """How long a token signed by the active key may still be valid: the longest lifetime any credential
     can get — each client's and API key's stored lifetime (they are used as stored, whatever bound the
     settings have now) and every configured one — plus the leeway relying parties allow on ``exp``."""
@@ -50,7 +55,7 @@ async def longest_token_ttl(rt: Any, session: Any) -> int:
     return int(longest) + rt.settings.jwt_leeway
 
 
-async def ensure_keys(rt: Any, alg: str | None = None) -> bool:
+async def ensure_keys(rt: Runtime, alg: str | None = None) -> bool:
     """Create the first active and next keys when there is no active key; True when created."""
     alg = alg or rt.settings.signing_alg
     async with rt.db.session() as session:
@@ -72,7 +77,7 @@ async def ensure_keys(rt: Any, alg: str | None = None) -> bool:
 _KEY_SET_LOCK = 0x6B657973  # "keys"
 
 
-async def _lock_key_set(rt: Any, session: Any) -> None:
+async def _lock_key_set(rt: Runtime, session: AsyncSession) -> None:
     """Changes to the key set take turns across processes and instances: two rotations at once must not
     both promote the same next key and leave two next keys behind. PostgreSQL: a transaction-scoped
     advisory lock; SQLite: its write lock, taken by a write that matches no row before anything is read."""
@@ -82,7 +87,7 @@ async def _lock_key_set(rt: Any, session: Any) -> None:
         await session.execute(update(SigningKey).where(SigningKey.kid == "").values(status="next"))
 
 
-async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
+async def rotate_keys(rt: Runtime, alg: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
     """Rotate; returns ``{"active": kid, "next": kid, "retired": kid | None}``."""
     alg = alg or rt.settings.signing_alg
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
@@ -117,7 +122,7 @@ async def rotate_keys(rt: Any, alg: str | None = None, *, actor: str | None = No
     return result
 
 
-async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
+async def revoke_key(rt: Runtime, kid: str, *, actor: str | None = None) -> None:
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:
         await _lock_key_set(rt, session)
@@ -143,7 +148,7 @@ async def revoke_key(rt: Any, kid: str, *, actor: str | None = None) -> None:
     await rt.reload_keys()
 
 
-async def list_keys(rt: Any) -> list[dict[str, Any]]:
+async def list_keys(rt: Runtime) -> list[dict[str, Any]]:
     async with rt.db.session() as session:
         rows = (await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars().all()
 
@@ -158,7 +163,7 @@ async def list_keys(rt: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def load_keyring(rt: Any) -> KeyRing:
+async def load_keyring(rt: Runtime) -> KeyRing:
     """Decrypt and parse every published key (once per change, never per request)."""
     now = datetime.fromtimestamp(rt.clock.now(), UTC)
     async with rt.db.session() as session:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
@@ -80,13 +80,8 @@ async def retry_deadlocks(work: Callable[[], Awaitable[R]], attempts: int = 3) -
     raise AssertionError("unreachable")
 
 
-def batcher(rt: Any, name: str, run: Callable[[list[Any]], Awaitable[list[Any]]]) -> Batcher[Any, Any]:
-    """The runtime's batcher ``name`` (one per process)."""
-    key = f"people.batcher.{name}"
-    existing = rt.extensions.get(key)
-    if existing is None:
-        # SQLite has one writer per database: a second batch in flight from this process would only wait
-        # for the first one's lock.
-        inflight = 1 if rt.db.dialect == "sqlite" else 2
-        existing = rt.extensions[key] = Batcher(run, max_inflight=inflight)
-    return existing
+def database_batcher(dialect: str, run: Callable[[list[T]], Awaitable[list[R]]]) -> Batcher[T, R]:
+    """A batcher whose batches write to a database of ``dialect`` (built once per process, by the runtime).
+    SQLite has one writer per database: a second batch in flight from this process would only wait for the
+    first one's lock."""
+    return Batcher(run, max_inflight=1 if dialect == "sqlite" else 2)

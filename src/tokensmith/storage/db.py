@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -74,6 +74,11 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
+def rowcount(result: Result[Any]) -> int:
+    """The rows a DML statement matched (``AsyncSession.execute`` is typed as returning a plain Result;
+    for INSERT/UPDATE/DELETE it is a CursorResult)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 # Data exceptions (class 22: a NUL in text, a value too long, bad encoding) and the errors the drivers and
 # the JSON encoder raise before a statement is sent: the row itself cannot be written, so retrying the
 # same batch can never succeed.
@@ -142,6 +147,17 @@ class Database:
         if settings.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit: AsyncEngine | None = None
+
+    @property
+    def autocommit_engine(self) -> AsyncEngine:
+        """The engine on which every statement commits by itself (the hot people endpoints: one statement,
+        no transaction round trips), on the same pool. Rebuilt after :meth:`dispose`, which replaces the
+        pool (an options engine keeps the pool it was made with)."""
+        engine = self._autocommit
+        if engine is None or engine.pool is not self.engine.pool:
+            engine = self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine
 
     @property
     def dialect(self) -> str:

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,9 @@ from tokensmith.storage.models import (
     User,
 )
 from tokensmith.tenants.states import CHANGE_PREFIX, PLATFORM_TENANT
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MAX_NAME = 200
@@ -103,7 +106,7 @@ async def _find(session: Any, ref: str) -> Tenant:
     return row
 
 
-async def create_tenant(rt: Any, *, slug: str, name: str, admin_email: str, admin_password: str | None = None,
+async def create_tenant(rt: Runtime, *, slug: str, name: str, admin_email: str, admin_password: str | None = None,
                         default_rate_limit: int | None = None,
                         actor: str | None = None) -> tuple[TenantRecord, dict[str, Any], str | None]:
     """(tenant, first admin's view, generated password or None). The password is returned only here."""
@@ -147,13 +150,13 @@ async def create_tenant(rt: Any, *, slug: str, name: str, admin_email: str, admi
     return record, admin_view, generated
 
 
-async def list_tenants(rt: Any) -> list[TenantRecord]:
+async def list_tenants(rt: Runtime) -> list[TenantRecord]:
     async with rt.db.session() as session:
         rows = (await session.execute(select(Tenant).order_by(Tenant.created_at, Tenant.slug))).scalars().all()
         return [_record(r) for r in rows]
 
 
-async def get_tenant(rt: Any, ref: str) -> TenantRecord:
+async def get_tenant(rt: Runtime, ref: str) -> TenantRecord:
     async with rt.db.session() as session:
         return _record(await _find(session, ref))
 
@@ -168,13 +171,13 @@ async def _contents(session: Any, tenant_id: str) -> dict[str, int]:
             "exchangeUsers": await count(ExchangeUser)}
 
 
-async def tenant_contents(rt: Any, tenant_id: str) -> dict[str, int]:
+async def tenant_contents(rt: Runtime, tenant_id: str) -> dict[str, int]:
     """What a tenant holds (``show``; ``delete`` refuses while API keys or clients are live)."""
     async with rt.db.session() as session:
         return await _contents(session, tenant_id)
 
 
-async def update_tenant(rt: Any, ref: str, *, name: str | None = None, default_rate_limit: int | None = None,
+async def update_tenant(rt: Runtime, ref: str, *, name: str | None = None, default_rate_limit: int | None = None,
                         clear_rate_limit: bool = False, actor: str | None = None) -> TenantRecord:
     """Rename and/or change the default rate limit (``clear_rate_limit``: back to the deployment default).
     API keys without a limit of their own follow the new default at once on every instance."""
@@ -196,9 +199,7 @@ async def update_tenant(rt: Any, ref: str, *, name: str | None = None, default_r
             await rt.revocations.changed(session, f"{CHANGE_PREFIX}{row.id}")
         record = _record(row)
     if key_client_ids:
-        from tokensmith.apikeys import keys_for
-
-        directory = keys_for(rt).directory
+        directory = rt.apikeys.directory
         for client_id in key_client_ids:  # Redis copies of the keys carry the old default
             await directory.bump_generation(client_id)
     if changes:
@@ -207,7 +208,7 @@ async def update_tenant(rt: Any, ref: str, *, name: str | None = None, default_r
     return record
 
 
-async def set_tenant_status(rt: Any, ref: str, active: bool, *, actor: str | None = None) -> TenantRecord:
+async def set_tenant_status(rt: Runtime, ref: str, active: bool, *, actor: str | None = None) -> TenantRecord:
     """Disable or enable. Both write a ``tenant`` cut-off at now: on disable it kills every token issued
     so far; on enable it kills anything a lagging instance may have issued while the tenant was disabled."""
     now = rt.clock.now()
@@ -229,7 +230,7 @@ async def set_tenant_status(rt: Any, ref: str, active: bool, *, actor: str | Non
     return record
 
 
-async def delete_tenant(rt: Any, ref: str, *, actor: str | None = None) -> TenantRecord:
+async def delete_tenant(rt: Runtime, ref: str, *, actor: str | None = None) -> TenantRecord:
     """Delete a disabled tenant that has no live credentials (see the module docstring)."""
     async with rt.db.session() as session:
         row = await _find(session, ref)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from tokensmith.storage.models import Tenant
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 log = logging.getLogger("tokensmith.tenants")
 
@@ -28,7 +31,7 @@ RETRY_DELAY = 0.5
 
 
 class TenantStates:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         self._disabled: frozenset[str] = frozenset()
         self.platform_id: str | None = None

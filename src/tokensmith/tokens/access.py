@@ -3,18 +3,21 @@ endpoints: the introspector and the revoker of the ``access_token`` kind."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.oauth.client_auth import Caller
 from tokensmith.oauth.introspection import access_token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.services.clients import ClientRecord
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 
 class AccessTokenIntrospector:
     hint = "access_token"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     async def introspect(self, token: str, caller: Caller) -> dict[str, Any] | None:
@@ -25,7 +28,7 @@ class AccessTokenIntrospector:
 class AccessTokenRevoker:
     hint = "access_token"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
     async def revoke(self, token: str, client: ClientRecord, req: OAuthRequest) -> bool:

@@ -5,12 +5,15 @@ every format (RFC 9068 names), and the format (:mod:`tokensmith.tokens.registry`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.ids import new_row_id, uuid7
 from tokensmith.tokens.jwt import JwtFormat
 from tokensmith.tokens.opaque import OpaqueFormat
 from tokensmith.tokens.registry import Issuance, TokenFormats
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class IssuedToken:
     jti: str
 
 
-def default_token_formats(runtime: Any) -> TokenFormats:
+def default_token_formats(runtime: Runtime) -> TokenFormats:
     """The formats tokensmith ships: ``jwt`` (RFC 9068) and ``opaque`` (the fallback for verification)."""
     formats = TokenFormats()
     formats.register(JwtFormat(runtime))
@@ -30,7 +33,7 @@ def default_token_formats(runtime: Any) -> TokenFormats:
 
 
 class TokenIssuer:
-    def __init__(self, runtime: Any, formats: TokenFormats | None = None) -> None:
+    def __init__(self, runtime: Runtime, formats: TokenFormats | None = None) -> None:
         self._rt = runtime
         self.formats = formats if formats is not None else default_token_formats(runtime)
 

@@ -12,12 +12,15 @@ expiry against the clock, the key being revoked or dropped, the revocations — 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import ServiceUnavailable
 from tokensmith.jose.tokens import JwtVerificationError, sign_jwt, validate_claims, verify_jwt
 from tokensmith.tokens.registry import Issuance, TokenInfo
 from tokensmith.tokens.revoked import revoked_reason
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 SIGNATURE_MEMO_SIZE = 4096
 
@@ -29,7 +32,7 @@ def looks_like_jwt(token: str) -> bool:
 class JwtFormat:
     name = "jwt"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         # blake2b-128 of a JWT whose signature and header verified -> (its claims, the key's kid)
         self._verified: dict[bytes, tuple[dict[str, Any], str]] = {}

@@ -4,7 +4,7 @@ claims it stands for; revocable at once, checked by lookup (introspection)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
@@ -14,11 +14,14 @@ from tokensmith.storage.models import Token
 from tokensmith.tokens.registry import Issuance, TokenInfo
 from tokensmith.tokens.revoked import revoked_reason
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 
 class OpaqueFormat:
     name = "opaque"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._rows: Batcher[dict[str, Any], None] = Batcher(self._insert_rows, max_size=256, max_inflight=1)
 

@@ -4,17 +4,20 @@ format that recognises the token verifies it (:mod:`tokensmith.tokens.jwt`, :mod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokensmith.tokens.formats import default_token_formats
 from tokensmith.tokens.jwt import SIGNATURE_MEMO_SIZE, looks_like_jwt
 from tokensmith.tokens.registry import TokenFormats, TokenInfo
 
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
+
 __all__ = ["SIGNATURE_MEMO_SIZE", "TokenInfo", "TokenVerifier", "looks_like_jwt"]
 
 
 class TokenVerifier:
-    def __init__(self, runtime: Any, formats: TokenFormats | None = None) -> None:
+    def __init__(self, runtime: Runtime, formats: TokenFormats | None = None) -> None:
         self._rt = runtime
         self.formats = formats if formats is not None else default_token_formats(runtime)
 

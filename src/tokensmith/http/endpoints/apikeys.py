@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith import permissions as perm
-from tokensmith.apikeys import created_view, keys_for, view
+from tokensmith.apikeys import created_view, view
 from tokensmith.errors import ValidationFailed
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
-from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.responses import json_response
 from tokensmith.inputs import Instant, NoControl
 from tokensmith.services import apikeys as service
@@ -100,7 +99,7 @@ def _context(request: Request, principal: Principal) -> dict[str, Any]:
 
 
 def _view(request: Request, record: Any) -> dict[str, Any]:
-    return view(record, keys_for(runtime(request)).usage.pending(record.id))
+    return view(record, runtime(request).apikeys.usage.pending(record.id))
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key (the secret is returned only here)",
@@ -176,8 +175,3 @@ async def rotate_api_key(key_id: str, request: Request, body: RotateApiKey | Non
     created["previousSecretExpiresAt"] = view(record)["previousSecretExpiresAt"]
     return json_response(created, 200, no_store=True)
 
-
-def setup(app: Any) -> None:
-    rt = app.state.runtime
-    keys = keys_for(rt)
-    on_lifespan(app, keys.start, keys.stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,7 +46,7 @@ class CodeBody(BaseModel):
 
 
 _TOKENS = {"description": '`{"accessToken", "refreshToken", "expiresIn": "900s"}`'}
-_ERR = {
+_ERR: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid body: a list of `{loc, msg, type}`"},
     401: {"description": '`{"error": "Invalid email or password"}` (same body for unknown e-mail addresses)'},
     403: {"description": '`{"error": "This account is disabled"}` (only after a correct password)'},
@@ -54,7 +54,7 @@ _ERR = {
 }
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     fastpath.register(app, "POST", "/auth/login", _login)
     fastpath.register(app, "POST", "/auth/refresh", _refresh)
     fastpath.register(app, "POST", "/auth/logout", _logout)

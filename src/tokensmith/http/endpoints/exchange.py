@@ -9,31 +9,28 @@ CORS is never enabled here: a preflight gets 405 and no response carries ``Acces
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from tokensmith import permissions as perm
 from tokensmith.apikeys import BrowserRefused
 from tokensmith.clock import iso_z
 from tokensmith.errors import MessageError, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, parse_session_request
-from tokensmith.exchange.service import SessionExchange, exchange_for
+from tokensmith.exchange.service import SessionExchange
 from tokensmith.exchange.users import get_exchange_user, list_exchange_users, set_blocked
 from tokensmith.http import fastpath
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
-from tokensmith.http.lifespan import on_lifespan
 from tokensmith.http.openapi import API_KEY_ONLY
 from tokensmith.http.responses import json_response
 from tokensmith.inputs import MAX_OFFSET, NoControl, control_error, has_control
-from tokensmith.storage.db import is_outage
 
-log = logging.getLogger("tokensmith.exchange")
 router = APIRouter(tags=["session exchange"])
 
 PATH = "/api/v1/token/"
@@ -71,14 +68,14 @@ async def _read_body(request: Request) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
+def _headers(scope: Scope) -> dict[str, str]:
     # One pass over the raw headers instead of a linear scan per lookup (names are lower case in ASGI).
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 async def session_token(request: Request) -> Response:
     scope = request.scope
-    exchange: SessionExchange = scope["app"].state.exchange
+    exchange: SessionExchange = runtime(request).exchange
     headers = _headers(scope)
     ip = ip_of(request) if exchange.trusted_proxies else (scope.get("client") or (None,))[0]
     rid = request_id(request)
@@ -173,20 +170,6 @@ async def update_exchange_user(user_id: str, body: UpdateExchangeUser, request: 
     return json_response(view)
 
 
-def setup(app: Any) -> None:
-    rt = app.state.runtime
-    exchange = exchange_for(rt)
-    app.state.exchange = exchange
+def setup(app: FastAPI) -> None:
     fastpath.register(app, "POST", PATH, session_token)
     fastpath.register(app, "POST", "/api/v1/token", session_token)
-
-    async def start() -> None:
-        exchange.start()
-        try:
-            await exchange.users.ensure_loaded()
-        except Exception as exc:  # loaded before the first exchange instead (503 until then)
-            if not is_outage(exc):
-                raise
-            log.warning("blocked exchange users not loaded at start: %s", type(exc).__name__)
-
-    on_lifespan(app, start, exchange.stop)

@@ -4,9 +4,9 @@ no background writer stalled), ``/metrics``."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter
+from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,7 +46,7 @@ async def readyz(request: Request) -> Response:
                          200 if ready else 503, headers)
 
 
-async def _redis_ok(redis: Any) -> bool:
+async def _redis_ok(redis: Redis) -> bool:
     try:
         return bool(await asyncio.wait_for(redis.ping(), timeout=2))
     except Exception:

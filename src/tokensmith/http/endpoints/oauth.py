@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,7 +31,7 @@ _TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     # Hot endpoints: dispatched ahead of FastAPI (see tokensmith.http.fastpath).
     fastpath.register(app, "POST", "/oauth/token", _token)
     fastpath.register(app, "POST", "/identity-server/connect/token", _token)

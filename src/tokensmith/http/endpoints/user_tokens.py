@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,7 +38,7 @@ class CreateUserToken(BaseModel):
     name: Annotated[str, Field(max_length=200), NoControl] | None = None
 
 
-def setup(app: Any) -> None:
+def setup(app: FastAPI) -> None:
     fastpath.register(app, "POST", "/api/user/oauth2/token", _exchange)
 
 

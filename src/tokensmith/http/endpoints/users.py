@@ -97,7 +97,7 @@ async def update_user(user_id: str, body: UpdateUser, request: Request,
                       principal: Principal = Depends(require(perm.USER_WRITE))) -> Response:
     status = body.status
     if body.disabled is not None:
-        wanted = "disabled" if body.disabled else "active"
+        wanted: Literal["active", "disabled"] = "disabled" if body.disabled else "active"
         if status is not None and status != wanted:
             raise InvalidRequest("status and disabled contradict each other")
         status = wanted

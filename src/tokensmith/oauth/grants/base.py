@@ -4,11 +4,14 @@ endpoint authenticates the caller first, with a method the grant's :class:`Calle
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokensmith.errors import UnsupportedGrantType
 from tokensmith.oauth.client_auth import CallerPolicy
 from tokensmith.oauth.request import OAuthRequest
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 class Grant(Protocol):
@@ -19,11 +22,11 @@ class Grant(Protocol):
     #: the ``response_type`` values of the authorization endpoint this grant serves (RFC 8414 §2)
     response_types: tuple[str, ...]
 
-    async def validate(self, rt: Any, req: OAuthRequest, caller: Any) -> Any:
+    async def validate(self, rt: Runtime, req: OAuthRequest, caller: Any) -> Any:
         """Check the request; return the validated state passed to ``create_response``."""
         ...
 
-    async def create_response(self, rt: Any, req: OAuthRequest, caller: Any, validated: Any) -> dict[str, Any]:
+    async def create_response(self, rt: Runtime, req: OAuthRequest, caller: Any, validated: Any) -> dict[str, Any]:
         ...
 
 

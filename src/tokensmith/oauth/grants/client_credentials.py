@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.errors import InvalidRequest, InvalidScope, UnauthorizedClient
 from tokensmith.oauth.client_auth import CONFIDENTIAL_CLIENTS
@@ -11,6 +11,9 @@ from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.scopes import ScopeLanguages, parse_scope
 from tokensmith.services.clients import ClientRecord
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class ClientCredentialsGrant:
     def __init__(self, scopes: ScopeLanguages) -> None:
         self._scopes = scopes
 
-    async def validate(self, rt: Any, req: OAuthRequest, client: ClientRecord | None) -> _Validated:
+    async def validate(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None) -> _Validated:
         # §4.4: "The client credentials grant type MUST only be used by confidential clients."
         if client is None or not client.is_confidential:
             raise UnauthorizedClient("the client_credentials grant is for confidential clients only")
@@ -57,7 +60,7 @@ class ClientCredentialsGrant:
             raise InvalidRequest("resource must be an absolute URI")
         return _Validated(scopes=scopes, audience=resource)
 
-    async def create_response(self, rt: Any, req: OAuthRequest, client: ClientRecord | None,
+    async def create_response(self, rt: Runtime, req: OAuthRequest, client: ClientRecord | None,
                               validated: _Validated) -> dict[str, Any]:
         assert client is not None
         token = await rt.issuer.issue(

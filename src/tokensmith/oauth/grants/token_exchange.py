@@ -21,18 +21,21 @@ allowed for the key, invalid user fields) is ``invalid_request``; a spent rate l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.errors import InvalidRequest, InvalidScope, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, validate_fields
-from tokensmith.exchange.service import UserNotAllowed, exchange_for
+from tokensmith.exchange.service import UserNotAllowed
 from tokensmith.inputs import has_control
 from tokensmith.oauth.client_auth import API_KEY, CallerPolicy
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.permissions import without_management
 from tokensmith.scopes import ScopeLanguages, parse_scope
+
+if TYPE_CHECKING:
+    from tokensmith.runtime import Runtime
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 USER_ID_TOKEN_TYPE = "urn:tokensmith:params:oauth:token-type:user-id"
@@ -97,8 +100,8 @@ class TokenExchangeGrant:
     def __init__(self, scopes: ScopeLanguages) -> None:
         self._scopes = scopes
 
-    async def validate(self, rt: Any, req: OAuthRequest, caller: ApiKeyRecord) -> _Validated:
-        exchange = exchange_for(rt)
+    async def validate(self, rt: Runtime, req: OAuthRequest, caller: ApiKeyRecord) -> _Validated:
+        exchange = rt.exchange
         key = caller
         issued_token_type = check_requested_token_type(req)
         try:
@@ -113,9 +116,9 @@ class TokenExchangeGrant:
         scopes = without_management(check_scope_within_key(key, req, self._scopes))
         return _Validated(key=key, user=user, scopes=scopes, issued_token_type=issued_token_type)
 
-    async def create_response(self, rt: Any, req: OAuthRequest, caller: ApiKeyRecord,
+    async def create_response(self, rt: Runtime, req: OAuthRequest, caller: ApiKeyRecord,
                               validated: _Validated) -> dict[str, Any]:
-        exchange = exchange_for(rt)
+        exchange = rt.exchange
         try:
             token = await exchange.issue(validated.key, validated.user, scopes=validated.scopes, ip=req.client_ip,
                                          request_id=req.request_id, via="rfc8693")
