@@ -57,12 +57,12 @@ def list_(as_json: bool = JSON_OPT) -> None:
 
 
 @app.command("show")
-def show(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = JSON_OPT) -> None:
+def show(ref: str = typer.Argument(..., metavar="TENANT", help="Id or slug."), as_json: bool = JSON_OPT) -> None:
     """One tenant, with what it holds."""
     from tokensmith.tenants.service import get_tenant, tenant_contents
 
     async def work(rt: Runtime) -> dict[str, Any]:
-        record = await get_tenant(rt, tenant)
+        record = await get_tenant(rt, ref)
         return {**record.view(), "contents": await tenant_contents(rt, record.id)}
 
     emit(run_with_runtime(work), as_json)
@@ -70,7 +70,7 @@ def show(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = 
 
 @app.command("update")
 def update(
-    tenant: str = typer.Argument(..., help="Id or slug."),
+    ref: str = typer.Argument(..., metavar="TENANT", help="Id or slug."),
     name: str | None = typer.Option(None, help="New display name."),
     rate_limit: int | None = typer.Option(None, "--rate-limit", help="New default requests per minute."),
     clear_rate_limit: bool = typer.Option(False, "--clear-rate-limit", help="Back to the deployment default."),
@@ -80,7 +80,7 @@ def update(
     from tokensmith.tenants.service import update_tenant
 
     async def work(rt: Runtime) -> dict[str, Any]:
-        return (await update_tenant(rt, tenant, name=name, default_rate_limit=rate_limit,
+        return (await update_tenant(rt, ref, name=name, default_rate_limit=rate_limit,
                                     clear_rate_limit=clear_rate_limit, actor=ACTOR)).view()
 
     emit(run_with_runtime(work), as_json, _line)
@@ -96,23 +96,23 @@ def _status(tenant: str, active: bool, as_json: bool) -> None:
 
 
 @app.command("disable")
-def disable(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = JSON_OPT) -> None:
+def disable(ref: str = typer.Argument(..., metavar="TENANT", help="Id or slug."), as_json: bool = JSON_OPT) -> None:
     """Disable: every key, client, user and token of the tenant stops working everywhere within a second."""
-    _status(tenant, False, as_json)
+    _status(ref, False, as_json)
 
 
 @app.command("enable")
-def enable(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = JSON_OPT) -> None:
+def enable(ref: str = typer.Argument(..., metavar="TENANT", help="Id or slug."), as_json: bool = JSON_OPT) -> None:
     """Enable again: its credentials work again; tokens issued before stay dead."""
-    _status(tenant, True, as_json)
+    _status(ref, True, as_json)
 
 
 @app.command("delete")
-def delete(tenant: str = typer.Argument(..., help="Id or slug."), as_json: bool = JSON_OPT) -> None:
+def delete(ref: str = typer.Argument(..., metavar="TENANT", help="Id or slug."), as_json: bool = JSON_OPT) -> None:
     """Delete a disabled tenant without unrevoked API keys or active clients (audit events are kept)."""
     from tokensmith.tenants.service import delete_tenant
 
     async def work(rt: Runtime) -> dict[str, Any]:
-        return {**(await delete_tenant(rt, tenant, actor=ACTOR)).view(), "deleted": True}
+        return {**(await delete_tenant(rt, ref, actor=ACTOR)).view(), "deleted": True}
 
     emit(run_with_runtime(work), as_json, lambda v: f"tenant {v['slug']} deleted")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +21,7 @@ from tokensmith.errors import InsufficientScope
 from tokensmith.http.auth import Principal, authenticate
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints.people_common import json_body, json_schema_body
+from tokensmith.http.openapi import bearer_scheme
 from tokensmith.http.responses import json_response
 from tokensmith.tenants import service
 
@@ -56,8 +58,11 @@ class UpdateTenant(BaseModel):
     status: Annotated[str, StringConstraints(pattern="^(active|disabled)$")] | None = None
 
 
+_BEARER = Security(bearer_scheme())  # declares bearerAuth in the OpenAPI; the check is authenticate()'s
+
+
 def platform(permission: str) -> Callable[[Request], Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: Request, _declared: HTTPAuthorizationCredentials | None = _BEARER) -> Principal:
         principal = await authenticate(request)
         states = runtime(request).tenants
         if states.platform_id is None:
