@@ -4,6 +4,7 @@ key published longer (a relying party would otherwise refuse tokens that are sti
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -31,21 +32,27 @@ def _publish_until(live: LiveServer, kid: str) -> float:
 
 
 def test_raised_sign_in_lifetime_keeps_the_retired_key_until_its_tokens_expire(database_url: str) -> None:
-    clock = ManualClock()
+    # Mid-second, as a real clock is (``exp`` is whole seconds), and the same on every run.
+    clock = ManualClock(int(time.time()) + 0.5)
     lifetime = 40 * DAY  # longer than every other lifetime in use
     settings = make_settings(database_url, login_access_token_ttl=lifetime)
     with LiveServer(settings, clock=clock) as live, live.client() as http:
         make_user(live, "nurse@hospital.example")
         access = tokens(http, "nurse@hospital.example")["accessToken"]
-        kid = jwt_parts(access)[0]["kid"]
+        header, claims = jwt_parts(access)[:2]
+        kid, exp, leeway = header["kid"], claims["exp"], live.settings.jwt_leeway
         assert live.call(lambda rt: rotate_keys(rt))["retired"] == kid
 
         clock.advance(lifetime - 1)
         assert introspect(live, http, access)["active"] is True
         assert kid in _kids(live)
-        clock.advance(1 + live.settings.jwt_leeway)  # expired; relying parties' leeway still running
+        # Expired, and relying parties' leeway still running (they refuse it from exp + leeway on, RFC
+        # 7519 §4.1.4; the key leaves at rotation + lifetime + leeway, which is not before that).
+        clock.advance(leeway)
+        assert exp < clock.now() < exp + leeway
         assert kid in _kids(live)
-        clock.advance(2)
+        clock.advance(2)  # past exp + leeway: no relying party accepts the token any longer
+        assert clock.now() > exp + leeway
         assert kid not in _kids(live)
 
 
