@@ -170,6 +170,11 @@ class TcpProxy:
     def cut_after(self, marker: bytes) -> None:
         self._cut_after = marker
 
+    @property
+    def up(self) -> bool:
+        """False from a cut (``cut()`` or a ``cut_after`` that fired) until ``restore()``."""
+        return self._up
+
     def _accept_loop(self) -> None:
         while True:
             try:
