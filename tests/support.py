@@ -144,7 +144,12 @@ class TcpProxy:
     """A TCP proxy the test owns: ``cut()`` drops every connection and refuses new ones (an outage),
     ``restore()`` lets traffic through again. Used to take PostgreSQL or Redis "down" without touching
     the shared servers. ``cut_after(marker)`` cuts at the worst moment: right after the client's bytes
-    that contain ``marker`` were passed on (the server runs and commits them, the reply is lost)."""
+    that contain ``marker`` were passed on (the server runs and commits them, the reply is lost).
+
+    Every socket has one owner that closes it: the listener is closed by ``close()``, a connection's two
+    sockets by the thread that pipes the client's bytes, once both directions are done. ``cut()`` only
+    shuts connections down (which ends their pipes); ``close()`` waits for the threads and closes
+    whatever is left, so nothing is left for the garbage collector (no ResourceWarning)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -154,33 +159,62 @@ class TcpProxy:
         self._listener.listen(128)
         self.port = self._listener.getsockname()[1]
         self._up = True
-        self._conns: list[socket.socket] = []
+        self._conns: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._cut_after: bytes | None = None
-        threading.Thread(target=self._accept_loop, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True, name=f"proxy-{self.port}")
+        self._acceptor.start()
 
     def cut_after(self, marker: bytes) -> None:
         self._cut_after = marker
 
+    @property
+    def up(self) -> bool:
+        """False from a cut (``cut()`` or a ``cut_after`` that fired) until ``restore()``."""
+        return self._up
+
     def _accept_loop(self) -> None:
-        while not self._closed:
+        while True:
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if not self._up:
+            if not self._up or self._closed:
                 client.close()
+                if self._closed:
+                    return
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)
             with self._lock:
-                self._conns += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+                # a cut (or close) while connecting: this connection must not outlive it
+                if not self._up or self._closed:
+                    client.close()
+                    upstream.close()
+                    continue
+                self._conns |= {client, upstream}
+                thread = threading.Thread(target=self._serve, args=(client, upstream), daemon=True)
+                self._threads.add(thread)
+            thread.start()
+
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        back = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+        back.start()
+        try:
+            self._pipe(client, upstream, to_server=True)
+            back.join()
+        finally:
+            with self._lock:
+                self._conns -= {client, upstream}
+                self._threads.discard(threading.current_thread())
+            client.close()
+            upstream.close()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, to_server: bool = False) -> None:
         try:
@@ -196,30 +230,41 @@ class TcpProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            for s in (src, dst):  # ends the other direction too
+                _shutdown(s)
 
     def cut(self) -> None:
-        self._up = False
         with self._lock:
-            conns, self._conns = self._conns, []
+            self._up = False
+            conns = list(self._conns)
         for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            except OSError:
-                pass
+            _shutdown(conn)  # the connection's own thread closes it
 
     def restore(self) -> None:
         self._up = True
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
         self.cut()
+        _shutdown(self._listener)  # wakes the accept() blocked in the acceptor thread
+        self._acceptor.join(5)
         self._listener.close()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(5)
+        with self._lock:
+            leftovers, self._conns = list(self._conns), set()
+        for conn in leftovers:  # only if a thread did not finish in time
+            conn.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (any more), or already closed
 
 
 async def create_postgres_database(admin_url: str, template: str | None = None) -> str:

@@ -49,20 +49,42 @@ class ServeProcess:
         return proc
 
     def start(self, timeout: float = 60, until: str = "/readyz") -> ServeProcess:
-        """Start and wait until ``until`` answers 200."""
+        """Start and wait until ``until`` answers 200. ``serve`` runs in a process group of its own (with
+        ``--workers N`` uvicorn's workers are its children): a start that fails in any way (exited early,
+        not ready in time, interrupted) kills the whole group, so no worker is left running."""
         with self.log_path.open("ab") as log:  # the child writes through its own copy of the descriptor
             self.proc = subprocess.Popen([TOKENSMITH, "serve", "--port", str(self.port), "--workers",
-                                          str(self.workers)], cwd=self.workdir, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc.poll() is None, f"serve exited early:\n{self.logs()}"
-            try:
-                if httpx.get(f"{self.url}{until}", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"serve did not become ready:\n{self.logs()}"
-            time.sleep(0.2)
+                                          str(self.workers)], cwd=self.workdir, env=self.env, stdout=log, stderr=log,
+                                         start_new_session=True)
+        started = False
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert self.proc.poll() is None, f"serve exited early:\n{self.logs()}"
+                try:
+                    if httpx.get(f"{self.url}{until}", timeout=2).status_code == 200:
+                        started = True
+                        return self
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"serve did not become ready:\n{self.logs()}"
+                time.sleep(0.2)
+        finally:
+            if not started:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL to the process group of ``serve`` (the supervisor and every worker), then reap it."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the group is gone already
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait for a clean exit; returns the exit status."""
@@ -72,8 +94,7 @@ class ServeProcess:
             try:
                 return self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+                self.kill()
                 raise AssertionError(f"serve did not stop on SIGTERM within {timeout}s:\n{self.logs()}") from None
         return self.proc.returncode
 
@@ -88,6 +109,4 @@ class ServeProcess:
         return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: Any) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self.kill()  # whatever is left of the group: a supervisor that did not stop, a worker it left behind
