@@ -17,14 +17,14 @@ def test_rotate_list_revoke(cli: Cli) -> None:
     assert keys[before["active"]]["publish_until"] is not None
     assert keys[rotated["next"]]["status"] == "next"
 
-    assert cli("keys", "revoke", before["active"], "--json").json() == {"kid": before["active"], "status": "revoked"}
+    assert cli("keys", "revoke", "--json", "--", before["active"]).json() == {"kid": before["active"], "status": "revoked"}
     keys = {k["kid"]: k for k in cli("keys", "list", "--json").json()}
     assert keys[before["active"]]["status"] == "revoked"
-    assert_clean_failure(cli("keys", "revoke", before["active"], ok=False), "already revoked")
+    assert_clean_failure(cli("keys", "revoke", "--", before["active"], ok=False), "already revoked")
     assert_clean_failure(cli("keys", "revoke", "no-such-kid", ok=False), "does not exist")
 
     # revoking the active key promotes the next one at once
-    cli("keys", "revoke", rotated["active"])
+    cli("keys", "revoke", "--", rotated["active"])
     statuses = sorted(k["status"] for k in cli("keys", "list", "--json").json())
     assert statuses.count("active") == 1 and statuses.count("next") == 1
 
