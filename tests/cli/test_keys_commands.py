@@ -17,7 +17,8 @@ def test_rotate_list_revoke(cli: Cli) -> None:
     assert keys[before["active"]]["publish_until"] is not None
     assert keys[rotated["next"]]["status"] == "next"
 
-    assert cli("keys", "revoke", "--json", "--", before["active"]).json() == {"kid": before["active"], "status": "revoked"}
+    revoked = cli("keys", "revoke", "--json", "--", before["active"]).json()
+    assert revoked == {"kid": before["active"], "status": "revoked"}
     keys = {k["kid"]: k for k in cli("keys", "list", "--json").json()}
     assert keys[before["active"]]["status"] == "revoked"
     assert_clean_failure(cli("keys", "revoke", "--", before["active"], ok=False), "already revoked")
