@@ -27,6 +27,7 @@ from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker, canonical
 from tokensmith.audit.checkpoints import (
     Checkpoint,
     CheckpointError,
+    checkpoint_at,
     checkpoint_events,
     verification_keys,
     verify_checkpoint,
@@ -73,13 +74,9 @@ async def _start(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str, st
     """The hash before ``first`` and the checkpoint JWS that vouches for it (None at genesis)."""
     if first == 1:
         return GENESIS, None
-    for _seq, _at, jws in await checkpoint_events(rt):
-        try:
-            checkpoint = verify_checkpoint(jws, keys)
-        except CheckpointError:
-            continue
-        if checkpoint.seq == first - 1:
-            return checkpoint.hash, jws
+    found = await checkpoint_at(rt, first - 1, keys)
+    if found is not None:
+        return found[0].hash, found[1]
     raise InvalidRequest(f"the database starts at seq {first} and no checkpoint covers the events before it; "
                          "run `tokensmith audit verify`")
 

@@ -121,3 +121,16 @@ async def checkpoint_events(rt: Runtime, *, newest_first: bool = True, before_us
         except CheckpointError:
             out.append((int(seq), to_micros(at), ""))
     return out
+
+
+async def checkpoint_at(rt: Runtime, seq: int, keys: dict[str, tuple[str, Any]]) -> tuple[Checkpoint, str] | None:
+    """The validly signed checkpoint in the database that vouches for the chain head ``seq`` (with its JWS),
+    or None: what a chain starting at ``seq + 1`` (after a prune) is anchored on."""
+    for _seq, _at, jws in await checkpoint_events(rt):
+        try:
+            checkpoint = verify_checkpoint(jws, keys)
+        except CheckpointError:
+            continue
+        if checkpoint.seq == seq:
+            return checkpoint, jws
+    return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker
 from tokensmith.audit.checkpoints import (
     CheckpointError,
+    checkpoint_at,
     checkpoint_events,
     jws_of,
     verification_keys,
@@ -49,14 +50,10 @@ async def _anchor_for(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[st
     """The hash before ``first``: genesis, or the one a signed checkpoint in the database states."""
     if first == 1:
         return GENESIS, "genesis"
-    for _seq, _at, jws in await checkpoint_events(rt):
-        try:
-            checkpoint = verify_checkpoint(jws, keys)
-        except CheckpointError:
-            continue
-        if checkpoint.seq == first - 1:
-            return checkpoint.hash, f"checkpoint of seq {checkpoint.seq}"
-    return None, "none"
+    found = await checkpoint_at(rt, first - 1, keys)
+    if found is None:
+        return None, "none"
+    return found[0].hash, f"checkpoint of seq {found[0].seq}"
 
 
 async def _check_checkpoints(rt: Runtime, walker: ChainWalker, keys: dict[str, Any], result: Verification,
