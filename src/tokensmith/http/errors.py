@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -51,6 +53,9 @@ def error_response(exc: ServiceError, path: str = "") -> Response:
 def unavailable(settings: Settings, exc: BaseException, path: str = "") -> Response:
     return error_response(ServiceUnavailable(settings.db_retry_after, debug=type(exc).__name__), path)
 
+
+#: The exception classes a lost database or Redis (or a client that went away) raise into a handler.
+EXPECTED_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, RedisError, OSError, ClientDisconnect)
 
 #: nginx's "client closed request": what the access log and the metrics record for an aborted request
 ABORTED_STATUS = 499
@@ -93,6 +98,13 @@ def install(app: FastAPI) -> None:
         return json_response({"error": code, "error_description": str(exc.detail)}, exc.status_code,
                              dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return unexpected_response(exc, runtime(request).settings, request.url.path)
+
+    # Starlette sends the response of an ``Exception`` handler and then re-raises the exception to the
+    # server, which logs it as an application crash and drops the kept-alive connection. The failures the
+    # service expects (a lost database or Redis, a client that hung up) are registered by class, so they
+    # are answered in place like any other error.
+    for expected in EXPECTED_FAILURES:
+        app.add_exception_handler(expected, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)
