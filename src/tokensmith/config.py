@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `tokensmith serve` binds to.")
     port: int = Field(8000, description="Port `tokensmith serve` listens on.")
     workers: int = Field(1, ge=1, description="Worker processes for `tokensmith serve`.")
+    worker_healthcheck_timeout: int = Field(
+        30, ge=1, le=3600, description="Seconds a worker of `serve --workers N` may take to start or to answer the "
+        "supervisor's health ping before it is restarted (a busy or slow machine needs more than uvicorn's 5).")
     signing_alg: Literal["ES256", "RS256", "EdDSA"] = Field(
         "ES256", description="Algorithm of newly generated signing keys."
     )

@@ -127,7 +127,7 @@ def serve(
         uvicorn.run("tokensmith.http.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", access_log=False,
                     log_config=logging_config(settings.log_level), proxy_headers=False,
-                    server_header=False)
+                    server_header=False, timeout_worker_healthcheck=settings.worker_healthcheck_timeout)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
