@@ -125,3 +125,62 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_clinician(server: LiveServer, email: str = "clinician@example.com",
+                   permissions: tuple[str, ...] = ("Patient.read", "Observation.read")) -> Any:
+    """A user whose role holds ``permissions`` (a custom role, made through the service layer)."""
+    from tokensmith.people.roles import create_role
+    from tokensmith.people.users import create_user
+
+    role = f"r{abs(hash(permissions)) % 10**8}"
+    server.call(lambda rt: create_role(rt, tenant_id=server.tenant_id, name=role, permissions=list(permissions)))
+    return server.call(lambda rt: create_user(rt, tenant_id=server.tenant_id, email=email, password=PASSWORD,
+                                              role=role, actor="test"))
+
+
+def sign_in_token(server: LiveServer, email: str = "clinician@example.com") -> str:
+    with server.client() as http:
+        resp = http.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    token: str = resp.json()["accessToken"]
+    return token
+
+
+def user_token_access_token(server: LiveServer, user: Any) -> tuple[str, dict[str, Any]]:
+    """(the opaque access token, the whole response) for a personal user token of ``user``."""
+    from tokensmith.people.user_tokens import create_user_token
+
+    _, value = server.call(lambda rt: create_user_token(rt, user_id=user.id, tenant_id=server.tenant_id, name="ci"))
+    with server.client() as http:
+        resp = http.post("/api/user/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": value})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body["access_token"], body
+
+
+def make_api_key(server: LiveServer, scopes: list[str], **kw: Any) -> tuple[Any, str]:
+    """(record, ``clientId:secret``)."""
+    from tokensmith.services.apikeys import create_api_key
+
+    record, secret = server.call(lambda rt: create_api_key(rt, tenant_id=server.tenant_id, name="backend",
+                                                           scopes=scopes, **kw))
+    return record, f"{record.client_id}:{secret}"
+
+
+USER = {"user_id": "doctor123", "first_name": "doctor", "last_name": "123", "organisation": "practice_name"}
+TOKEN_EXCHANGE = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": "doctor123",
+                  "subject_token_type": "urn:tokensmith:params:oauth:token-type:user-id",
+                  "first_name": "doctor", "last_name": "123", "organisation": "practice_name"}
+
+
+def session_token(server: LiveServer, key: str) -> str:
+    """A session token of the spec's exchange (``POST /api/v1/token/``): it carries no scope."""
+    with server.client() as http:
+        resp = http.post("/api/v1/token/", json=USER, headers={"X-Api-Key": key})
+    assert resp.status_code == 200, resp.text
+    token: str = resp.json()["token"]
+    return token
