@@ -184,3 +184,14 @@ def session_token(server: LiveServer, key: str) -> str:
     assert resp.status_code == 200, resp.text
     token: str = resp.json()["token"]
     return token
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> float:
+    """:func:`wait_until` for async tests: the guard under test runs on the test's own event loop."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not predicate():
+        if loop.time() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+    return loop.time() - started

@@ -3,7 +3,7 @@ openid-configuration`` → ``jwks_uri``; never a URL named by a token), parsed i
 :class:`tokensmith.jose.keyring.KeyRing` so that verification is the core's own
 (:func:`tokensmith.jose.tokens.verify_jwt`), with each key's algorithm pinned by the JWK's ``alg``.
 
-A token naming an unknown ``kid`` causes at most one fetch per ``jwks_refresh_interval``: a stream of
+Tokens naming unknown ``kid`` s cause at most one fetch per ``jwks_refresh_interval``: a stream of
 tokens with made-up kids must not turn the guard into a load generator against the issuer.
 """
 
@@ -64,7 +64,7 @@ class JwksCache:
         self.ring = KeyRing()
         self.metadata: dict[str, Any] = {}
         self.fetches = 0
-        self._last_fetch: float | None = None
+        self._last_refresh: float | None = None  # the last fetch caused by an unknown kid
         self._lock = asyncio.Lock()
 
     async def discover(self) -> dict[str, Any]:
@@ -86,7 +86,6 @@ class JwksCache:
             await self._fetch_locked()
 
     async def _fetch_locked(self) -> None:
-        self._last_fetch = self._clock.now()
         if not self.metadata:
             await self.discover()
         resp = await self._http.get(self._settings.reach(self.metadata["jwks_uri"]))
@@ -101,9 +100,10 @@ class JwksCache:
         async with self._lock:  # concurrent requests with the same new kid: one fetch
             if kid in self.ring.keys:
                 return True
-            last = self._last_fetch
+            last = self._last_refresh
             if last is not None and self._clock.now() - last < self._refresh_interval:
                 return False
+            self._last_refresh = self._clock.now()
             try:
                 await self._fetch_locked()
             except (httpx.HTTPError, DiscoveryError, ValueError) as exc:

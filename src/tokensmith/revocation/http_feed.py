@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,8 +75,10 @@ def _next_cursor(rows: list[Revocation], read_at: datetime) -> Cursor:
     return Cursor(int(since.timestamp() * 1000), _digest([r for r in rows if r.created_at >= since]))
 
 
-async def read_page(rt: Runtime, cursor: Cursor | None, wait: float) -> dict[str, Any]:
-    """One response of the feed: ``{"entries": [...], "cursor": "..."}``."""
+async def read_page(rt: Runtime, cursor: Cursor | None, wait: float,
+                    gone: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any]:
+    """One response of the feed: ``{"entries": [...], "cursor": "..."}``. ``gone``: true once the caller has
+    disconnected (a waiting poll then ends early instead of holding a task for nobody)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, min(wait, MAX_WAIT))
     feed = rt.revocations
@@ -92,7 +95,7 @@ async def read_page(rt: Runtime, cursor: Cursor | None, wait: float) -> dict[str
         current = [r for r in rows if r.created_at >= cursor.since]
         changed = _digest(current) != cursor.digest
         remaining = deadline - loop.time()
-        if changed or remaining <= 0:
+        if changed or remaining <= 0 or (gone is not None and await gone()):
             return {"entries": [entry(r) for r in current] if changed else [],
                     "cursor": _next_cursor(rows, read_at).encode()}
         await feed.wait_for_news(applied, min(remaining, _REREAD))

@@ -55,4 +55,5 @@ async def revocation_feed(
     if not may_read_feed(_scopes_of(caller)):
         raise InsufficientScope(f"the revocation feed requires the {FEED_SCOPE} scope")
     cursor = parse_cursor(after)
-    return json_response(await read_page(runtime(request), cursor, wait), no_store=True)
+    page = await read_page(runtime(request), cursor, wait, gone=request.is_disconnected)
+    return json_response(page, no_store=True)
