@@ -21,20 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.errors import InvalidRequest, InvalidToken, RateLimited, ServiceError, ServiceUnavailable
 from tokensmith.guard.errors import MissingCredential, insufficient_scope
 from tokensmith.guard.feed import FeedFollower
-from tokensmith.guard.introspection import IntrospectionClient, KeyedHash
+from tokensmith.guard.introspection import Answer, IntrospectionClient, KeyedHash
 from tokensmith.guard.jwks import DiscoveryError, JwksCache
 from tokensmith.guard.metrics import GuardMetrics
 from tokensmith.guard.principal import Principal
 from tokensmith.guard.scopes import guard_scope_languages
 from tokensmith.guard.settings import GuardSettings
 from tokensmith.inputs import has_control
-from tokensmith.jose.tokens import JwtVerificationError, verify_jwt
+from tokensmith.jose.tokens import JwtVerificationError, unverified_header, verify_jwt
 from tokensmith.scopes import ScopeLanguages
 from tokensmith.tokens.audience import audience_accepted
 from tokensmith.tokens.revoked import revoked_reason
@@ -53,12 +52,14 @@ class _NoTenantStates:
 _TENANTS = _NoTenantStates()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Verified:
     principal: Principal
     claims: dict[str, Any]
     kid: str
     exp: float
+    #: the revocation view's version when this token was last found not revoked
+    checked: int = -1
 
 
 class Guard:
@@ -83,6 +84,7 @@ class Guard:
                                      redis_url=settings.redis_url, namespace=settings.redis_namespace)
         self.metrics = GuardMetrics(feed_age=self._feed_age_metric, failing_closed=lambda: float(self.failing_closed))
         self._background: set[asyncio.Task[None]] = set()
+        self._inflight: dict[bytes, asyncio.Task[Answer]] = {}
         self.started = False
 
     # ---- lifecycle ----
@@ -163,6 +165,16 @@ class Guard:
         except (httpx.HTTPError, DiscoveryError, ValueError) as exc:
             log.warning("JWKS reload failed: %s", exc)
 
+    def _still_good(self, verified: _Verified) -> bool:
+        """Not revoked: the full check only when the view has changed since the last one."""
+        feed = self.feed
+        if feed is None or verified.checked == feed.view.version:
+            return True
+        if self._revoked(verified.claims, verified.kid) is not None:
+            return False
+        verified.checked = feed.view.version
+        return True
+
     def _revoked(self, claims: dict[str, Any], kid: str | None) -> str | None:
         if self.feed is None:
             return None
@@ -207,7 +219,7 @@ class Guard:
         now = self.clock.now()
         hit = self._tokens.get(digest)
         if hit is not None:
-            if now < hit.exp + self.settings.leeway and self._revoked(hit.claims, hit.kid) is None:
+            if now < hit.exp + self.settings.leeway and self._still_good(hit):
                 return hit.principal
             self._tokens.pop(digest, None)
             self.metrics.decision("jwt", "refused")
@@ -220,8 +232,8 @@ class Guard:
 
     async def _verify_cold(self, token: str, now: float) -> _Verified:
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
+            kid = unverified_header(token).get("kid")
+        except JwtVerificationError:
             kid = None
         if isinstance(kid, str) and kid not in self.jwks.ring.keys and not self._revoked({}, kid):
             fetched_before = self.jwks.fetches
@@ -241,7 +253,8 @@ class Guard:
         if reason is not None:
             self.metrics.decision("jwt", "revoked")
             raise InvalidToken("the access token is expired or revoked", debug=reason)
-        return _Verified(Principal.from_claims(claims, "jwt"), claims, key.kid, float(claims["exp"]))
+        return _Verified(Principal.from_claims(claims, "jwt"), claims, key.kid, float(claims["exp"]),
+                         self.feed.view.version if self.feed is not None else -1)
 
     async def _introspected(self, credential: str, hint: str) -> Principal:
         client = self.introspection
@@ -249,17 +262,7 @@ class Guard:
         if client is None:
             raise InvalidToken("this API accepts JWT access tokens only", debug="no resource-server client")
         digest = self._hash(hint, credential)
-        answer = client.cached(digest)
-        if answer is None:
-            try:
-                if client.endpoint is None:  # the issuer did not answer at start: read its metadata now
-                    endpoint = (await self.jwks.discover()).get("introspection_endpoint")
-                    client.endpoint = self.settings.reach(endpoint) if isinstance(endpoint, str) else None
-                answer, _ = await client.introspect(digest, credential, hint)
-            except (httpx.HTTPError, DiscoveryError, ValueError) as exc:
-                log.warning("introspection failed: %s", exc)
-                raise ServiceUnavailable(_RETRY_AFTER, "the token service cannot be reached") from None
-            self.metrics.introspections.inc()
+        answer = client.cached(digest) or await self._single_flight(client, digest, credential, hint)
         principal = answer.principal
         if principal is None:
             self.metrics.decision(kind, "inactive")
@@ -267,13 +270,41 @@ class Guard:
         if answer.retry_after is not None:
             raise RateLimited(answer.retry_after)
         if kind == "opaque":
-            claims = dict(principal.claims)
+            claims = answer.claims
             if not audience_accepted(claims, self.settings.audiences):
                 raise InvalidToken("the access token is not meant for this API", debug="audience")
             if self._revoked(claims, None) is not None:
                 client.forget(digest)
                 raise InvalidToken("the access token is expired or revoked")
         return principal
+
+    async def _single_flight(self, client: IntrospectionClient, digest: bytes, credential: str, hint: str) -> Answer:
+        """One introspection for any number of concurrent requests with the same credential (a cache miss
+        under load, or after the feed cleared the cache, must not send one request per waiting caller)."""
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.get_running_loop().create_task(self._introspect(client, digest, credential, hint))
+        self._inflight[digest] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._inflight.pop(digest, None)
+            else:
+                task.add_done_callback(lambda _: self._inflight.pop(digest, None))
+
+    async def _introspect(self, client: IntrospectionClient, digest: bytes, credential: str, hint: str) -> Answer:
+        try:
+            if client.endpoint is None:  # the issuer did not answer at start: read its metadata now
+                endpoint = (await self.jwks.discover()).get("introspection_endpoint")
+                client.endpoint = self.settings.reach(endpoint) if isinstance(endpoint, str) else None
+            answer, _ = await client.introspect(digest, credential, hint)
+        except (httpx.HTTPError, DiscoveryError, ValueError) as exc:
+            log.warning("introspection failed: %s", type(exc).__name__)
+            raise ServiceUnavailable(_RETRY_AFTER, "the token service cannot be reached") from None
+        self.metrics.introspections.inc()
+        return answer
 
     # ---- authorization ----
     def authorize(self, principal: Principal, required: Iterable[str]) -> None:

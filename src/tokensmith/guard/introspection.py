@@ -5,7 +5,9 @@ The cache is keyed by a keyed hash of the credential (BLAKE2b with a key drawn a
 the guard's memory holds no usable credential and a dump of it cannot be tested against guesses offline.
 An active answer is reused for ``ttl`` seconds, never past the credential's ``exp``, and is dropped at once
 when the revocation feed says something changed; the revocation view is checked on every hit as well.
-API keys with a rate limit are not cached: each use must reach the service to be counted.
+An API key's per-minute rate limit is counted by the service on the introspections the guard makes (one per
+key per ``ttl`` per guard process), not on every request the guard answers from its cache; an answer saying
+the key is over its limit is never cached (the guard answers 429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,6 +30,8 @@ class Answer:
 
     principal: Principal | None
     until: float
+    #: the answer's claims (checked against the revocation view and the audience on every hit)
+    claims: dict[str, Any] = field(default_factory=dict)
     #: ``retry_after`` when the service said the key is over its rate limit
     retry_after: int | None = None
 
@@ -93,13 +97,12 @@ class IntrospectionClient:
         principal = Principal.from_claims(body, kind)
         if body.get("rate_limited") is True:
             retry = body.get("retry_after")
-            return Answer(principal, now, retry if isinstance(retry, int) and 0 < retry <= 3600 else 60), body
+            return Answer(principal, now, body, retry if isinstance(retry, int) and 0 < retry <= 3600 else 60), body
         until = now + self._ttl
         if principal.expires_at is not None:
             until = min(until, principal.expires_at)
-        answer = Answer(principal, until)
-        if kind != "api_key" or body.get("rate_limit") is None:
-            self._remember(digest, answer, generation)
+        answer = Answer(principal, until, body)
+        self._remember(digest, answer, generation)
         return answer, body
 
     def _remember(self, digest: bytes, answer: Answer, generation: int) -> None:

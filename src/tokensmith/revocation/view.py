@@ -61,6 +61,8 @@ class RevocationView:
         self.sids: set[str] = set()
         self.kids: set[str] = set()  # revoked signing keys: checked even before the key ring is reloaded
         self.not_before_ms: dict[tuple[str, str], int] = {}  # (kind, id) -> ms
+        #: bumped by every entry applied: a check made at the same version needs no repeating
+        self.version = 0
 
     def is_jti_revoked(self, jti: str | None) -> bool:
         return jti is not None and jti in self.jtis
@@ -82,6 +84,7 @@ class RevocationView:
 
     def apply_entry(self, kind: str, value: str, not_before_ms: int | None, expires_at: float | None) -> None:
         """Record one entry (``changed`` entries carry no state here: the caller reloads what they name)."""
+        self.version += 1
         if kind == "jti":
             self.jtis[value] = expires_at or float("inf")
         elif kind == "sid":
