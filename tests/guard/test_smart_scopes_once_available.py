@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("tokensmith.smart.scopes")
 
-from tokensmith.guard.scopes import guard_scope_languages, smart_language  # noqa: E402
+from tokensmith.guard.scopes import guard_scope_languages, smart_language
 
 
 def test_the_guard_finds_the_smart_language() -> None:
