@@ -55,4 +55,9 @@ def test_bad_input_is_a_clear_4xx(service: LiveServer, api: ExampleApi) -> None:
                             json={"status": "final", "subject": {"reference": "Patient/" + "0" * 32}})
         assert unknown.status_code == 400
         not_json = http.post("/fhir/Patient", headers={**staff, "Content-Type": "application/json"}, content=b"{")
-        assert 400 <= not_json.status_code < 500
+        assert not_json.status_code == 400 and not_json.json()["error"] == "invalid_request"
+        assert http.post("/fhir/Patient", headers=staff, json=[1, 2]).status_code == 400
+        assert http.get("/fhir/Patient/" + "a" * 65, headers=staff).status_code == 400
+        control = http.post("/fhir/Patient", headers=staff, json={"name": [{"family": "Nul\u0000"}]})
+        assert control.status_code == 400 and "control characters" in control.json()["error_description"]
+        assert http.get("/fhir/Observation", params={"patient": "a\x01"}, headers=staff).status_code == 400

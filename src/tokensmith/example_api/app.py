@@ -12,16 +12,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Query
+from fastapi import Body, Depends, FastAPI, Path, Query
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.errors import Forbidden, InvalidRequest, NotFound
 from tokensmith.example_api.store import FhirStore, Resource
 from tokensmith.guard import Guard, GuardMiddleware, Principal, check, install_error_handler
+from tokensmith.guard.errors import error_response
+from tokensmith.inputs import CONTROL_MESSAGE, has_control
 
 PUBLIC_PATHS = ("/healthz", "/metrics")
-_ID = r"^[0-9a-f]{32}$"
+_ID = Path(max_length=64)
 
 
 def _alternatives(resource: str, action: str) -> tuple[str, ...]:
@@ -56,6 +59,26 @@ def _patient_of(observation: Resource) -> str:
     return reference.removeprefix("Patient/")
 
 
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """FastAPI's validation errors (a body that is not a JSON object, a path id too long) as this API's 400."""
+    return error_response(InvalidRequest("the request is malformed: a JSON object body and short ids are expected"))
+
+
+def _clean(value: Any) -> Any:
+    """``value`` itself, unless a string anywhere in it holds a control character (refused, as the service
+    refuses them: no field of these resources needs one)."""
+    if isinstance(value, str) and has_control(value):
+        raise InvalidRequest("a field " + CONTROL_MESSAGE)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _clean(key)
+            _clean(item)
+    elif isinstance(value, list):
+        for item in value:
+            _clean(item)
+    return value
+
+
 def create_example_app(guard: Guard, store: FhirStore) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +94,7 @@ def create_example_app(guard: Guard, store: FhirStore) -> FastAPI:
     app = FastAPI(title="tokensmith example FHIR API", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.guard = guard
     install_error_handler(app)
+    app.add_exception_handler(RequestValidationError, _invalid)
     _routes(app, store)
     app.add_middleware(GuardMiddleware, guard=guard, public_paths=PUBLIC_PATHS)
     return app
@@ -94,7 +118,8 @@ def _routes(app: FastAPI, store: FhirStore) -> None:
         return _bundle(await store.patients(only=who.patient))
 
     @app.get("/fhir/Patient/{patient_id}")
-    async def read_patient(patient_id: str, who: Annotated[Principal, allows("read", "Patient")]) -> Resource:
+    async def read_patient(patient_id: Annotated[str, _ID],
+                           who: Annotated[Principal, allows("read", "Patient")]) -> Resource:
         resource = await store.patient(patient_id) if who.patient in (None, patient_id) else None
         if resource is None:
             raise NotFound(f"no Patient/{patient_id[:64]}")
@@ -105,11 +130,13 @@ def _routes(app: FastAPI, store: FhirStore) -> None:
                              who: Annotated[Principal, allows("write", "Patient")]) -> Resource:
         if who.patient is not None:
             raise Forbidden("a patient-scoped token cannot create patients")
-        return await store.add_patient(body)
+        return await store.add_patient(_clean(body))
 
     @app.get("/fhir/Observation")
     async def search_observations(who: Annotated[Principal, allows("read", "Observation")],
                                   patient: Annotated[str | None, Query(max_length=64)] = None) -> Resource:
+        if patient is not None and has_control(patient):
+            raise InvalidRequest("patient " + CONTROL_MESSAGE)
         if who.patient is not None and patient not in (None, who.patient):
             return _bundle([])
         return _bundle(await store.observations(who.patient or patient))
@@ -117,7 +144,7 @@ def _routes(app: FastAPI, store: FhirStore) -> None:
     @app.post("/fhir/Observation", status_code=201)
     async def create_observation(body: Annotated[dict[str, Any], Body()],
                                  who: Annotated[Principal, allows("write", "Observation")]) -> Resource:
-        patient_id = _patient_of(body)
+        patient_id = _patient_of(_clean(body))
         if who.patient not in (None, patient_id):
             raise Forbidden("this token may only write for its own patient")
         if await store.patient(patient_id) is None:

@@ -3,6 +3,7 @@ route's ``requires(...)`` is decided exactly as the service decides what a clien
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Iterable
 
@@ -13,8 +14,9 @@ SMART_MODULE = "tokensmith.smart.scopes"
 
 
 def smart_language() -> ScopeLanguage | None:
-    """The SMART language if :data:`SMART_MODULE` is installed and names it ``SMART_LANGUAGE`` (an instance)
-    or ``language()`` (a factory); None otherwise (``Resource.action`` only)."""
+    """The SMART language if :data:`SMART_MODULE` is installed: its ``SMART_LANGUAGE`` (an instance), its
+    ``language()`` (a factory), or else the one class it defines that implements
+    :class:`~tokensmith.scopes.ScopeLanguage` and needs no arguments; None otherwise (``Resource.action`` only)."""
     try:
         module = importlib.import_module(SMART_MODULE)
     except ModuleNotFoundError:
@@ -23,12 +25,18 @@ def smart_language() -> ScopeLanguage | None:
     factory = getattr(module, "language", None)
     if language is None and callable(factory):
         language = factory()
+    if language is None:
+        classes = [value for value in vars(module).values() if isinstance(value, type)
+                   and value.__module__ == module.__name__ and _is_language(value)]
+        if len(classes) == 1:
+            with contextlib.suppress(TypeError):
+                language = classes[0]()
     return language if _is_language(language) else None
 
 
 def _is_language(candidate: object) -> bool:
     return all(callable(getattr(candidate, name, None)) for name in ("recognises", "covers")) and isinstance(
-        getattr(candidate, "name", None), str)
+        getattr(candidate, "name", None), str) and candidate is not ScopeLanguage
 
 
 def guard_scope_languages(extra: Iterable[ScopeLanguage] = ()) -> ScopeLanguages:
