@@ -78,8 +78,10 @@ def test_wrong_api_key_secret_is_refused(service: LiveServer, api: ExampleApi) -
     record, _ = make_api_key(service, ["Patient.read"])
     with api.client() as http:
         resp = http.get("/fhir/Patient", headers={"X-API-Key": f"{record.client_id}:{'0' * 48}"})
-    assert resp.status_code == 401
-    assert resp.json()["error"] == "invalid_token"
+        assert resp.status_code == 401
+        assert resp.json()["error"] == "invalid_token"
+        assert http.get("/fhir/Patient", headers={"X-API-Key": "no-colon-here"}).status_code == 401
+    assert api.guard.introspection is not None and api.guard.introspection.requests == 1  # junk never sent
 
 
 def test_session_exchange_tokens_carry_only_what_was_asked(service: LiveServer, api: ExampleApi) -> None:

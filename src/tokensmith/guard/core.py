@@ -211,6 +211,9 @@ class Guard:
             if browser and self.settings.refuse_browser_api_keys:
                 self.metrics.decision("api_key", "browser")
                 raise InvalidToken("API keys are for servers only: this request carries browser markers")
+            if ":" not in api_key or len(api_key) > 256:  # not clientId:secret: no introspection for junk
+                self.metrics.decision("api_key", "malformed")
+                raise InvalidToken("the API key is not of the form clientId:secret")
             return await self._introspected(api_key, "api_key")
         raise MissingCredential()
 
