@@ -17,6 +17,7 @@ import typer
 
 from tokensmith.cli import apikeys as apikeys_cli
 from tokensmith.cli import audit as audit_cli
+from tokensmith.cli import example_api as example_api_cli
 from tokensmith.cli import tenants as tenants_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.banner import serve_banner
@@ -51,6 +52,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(apikeys_cli.app, name="apikeys")
 app.add_typer(tenants_cli.app, name="tenants")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
+example_api_cli.register(app)  # example-api (the guard's example FHIR API)
 
 
 

@@ -22,6 +22,7 @@ from tokensmith.http.endpoints import (
     exchange,
     health,
     oauth,
+    revocation_feed,
     sessions,
     tenants,
     user_tokens,
@@ -37,7 +38,7 @@ from tokensmith.runtime import Runtime
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants]
+                               audit, tenants, revocation_feed]
 
 
 def tune_gc() -> None:

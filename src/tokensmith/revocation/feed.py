@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -29,54 +29,51 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import Clock
+from tokensmith.revocation.view import RevocationView, SeenRows, channel_name, window_start
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.models import Revocation
 
 log = logging.getLogger("tokensmith.revocation")
-CHANNEL = "revocations"  # under the deployment's redis_namespace
-OVERLAP = timedelta(seconds=10)
 _PENDING = "tokensmith.revocations.pending"
 
 ChangeListener = Callable[[str], Awaitable[None] | None]
 
 
-class RevocationFeed:
+async def rows_since(session: AsyncSession, since: datetime) -> list[Revocation]:
+    """Every feed row created at or after ``since``, in id order (the window read; see
+    :mod:`tokensmith.revocation.view`)."""
+    return list((await session.execute(
+        select(Revocation).where(Revocation.created_at >= since).order_by(Revocation.id)
+    )).scalars().all())
+
+
+async def live_rows(session: AsyncSession, now: datetime) -> list[Revocation]:
+    """Every entry still relevant at ``now`` (the initial load): not ``changed``, not expired."""
+    return list((await session.execute(
+        select(Revocation).where(
+            Revocation.kind != "changed",
+            or_(Revocation.expires_at.is_(None), Revocation.expires_at > now),
+        ).order_by(Revocation.id)
+    )).scalars().all())
+
+
+class RevocationFeed(RevocationView):
     def __init__(self, db: Database, clock: Clock, *, poll_interval: float = 0.5, redis: Redis | None = None,
                  namespace: str = "tokensmith") -> None:
-        self._channel = f"{namespace}:{CHANNEL}"
+        super().__init__()
+        self._channel = channel_name(namespace)
         self._db = db
         self._clock = clock
         self._poll_interval = poll_interval
         self._redis = redis
-        self.jtis: dict[str, float] = {}  # jti -> expiry (s); dropped after expiry
-        self.sids: set[str] = set()
-        self.kids: set[str] = set()  # revoked signing keys: checked even before the key ring is reloaded
-        self.not_before_ms: dict[tuple[str, str], int] = {}  # (kind, id) -> ms
-        self._seen: dict[int, datetime] = {}
+        self._seen = SeenRows()
         self._since: datetime | None = None
         self._listeners: list[ChangeListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[asyncio.Task[None]] = set()
         self.last_poll_ok: float | None = None
-
-    # ---- queries on the hot path (pure memory) ----
-    def is_jti_revoked(self, jti: str | None) -> bool:
-        return jti is not None and jti in self.jtis
-
-    def is_sid_revoked(self, sid: str | None) -> bool:
-        return sid is not None and sid in self.sids
-
-    def is_kid_revoked(self, kid: str | None) -> bool:
-        return kid is not None and kid in self.kids
-
-    def issued_before_cutoff(self, kind: str, ident: str | None, issued_ms: int | None) -> bool:
-        """True when a token of ``kind``/``ident`` issued at ``issued_ms`` has been cut off."""
-        if ident is None:
-            return False
-        cutoff = self.not_before_ms.get((kind, ident))
-        if cutoff is None:
-            return False
-        return issued_ms is None or issued_ms < cutoff
+        self.applied = 0
+        self._news = asyncio.Event()
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -139,63 +136,55 @@ class RevocationFeed:
             log.warning("revocation fan-out via Redis failed: %s", type(exc).__name__)
 
     async def _apply(self, kind: str, value: str, not_before_ms: int | None, expires_at: float | None) -> None:
-        if kind == "jti":
-            self.jtis[value] = expires_at or float("inf")
-        elif kind == "sid":
-            self.sids.add(value)
-        elif kind == "kid":
-            self.kids.add(value)
-        elif kind in ("client", "user", "apikey", "tenant"):
-            if not_before_ms is not None:
-                current = self.not_before_ms.get((kind, value), 0)
-                self.not_before_ms[(kind, value)] = max(current, not_before_ms)
-        elif kind == "changed":
+        self.apply_entry(kind, value, not_before_ms, expires_at)
+        if kind == "changed":
             for listener in self._listeners:
                 result = listener(value)
                 if result is not None:
                     await result
+        self.applied += 1  # the HTTP feed's long polls wait on this (wait_for_news)
+        self._news.set()
+        self._news = asyncio.Event()
 
     # ---- reading the feed ----
     async def load(self) -> None:
         """Initial load: every entry still relevant."""
         now = datetime.fromtimestamp(self._clock.now(), UTC)
         async with self._db.session() as session:
-            rows = (await session.execute(
-                select(Revocation).where(
-                    Revocation.kind != "changed",
-                    or_(Revocation.expires_at.is_(None), Revocation.expires_at > now),
-                )
-            )).scalars().all()
+            rows = await live_rows(session, now)
         for row in rows:
             await self._apply(row.kind, row.value, row.not_before_ms,
                               row.expires_at.timestamp() if row.expires_at else None)
-        self._since = now - OVERLAP
+        self._since = window_start(now)
         self.last_poll_ok = self._clock.now()
 
     async def poll(self) -> int:
         """Read rows created since the last poll (minus the overlap); returns how many were new."""
         now = datetime.fromtimestamp(self._clock.now(), UTC)
-        since = self._since or (now - OVERLAP)
+        since = self._since or window_start(now)
         async with self._db.session() as session:
-            rows = (await session.execute(
-                select(Revocation).where(Revocation.created_at >= since).order_by(Revocation.id)
-            )).scalars().all()
+            rows = await rows_since(session, since)
         new = 0
         for row in rows:
-            if row.id in self._seen:
+            if not self._seen.first_time(row.id, row.created_at):
                 continue
-            self._seen[row.id] = row.created_at
             new += 1
             await self._apply(row.kind, row.value, row.not_before_ms,
                               row.expires_at.timestamp() if row.expires_at else None)
-        self._since = now - OVERLAP
-        cutoff = now - OVERLAP * 2
-        self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
-        now_s = self._clock.now()
-        if len(self.jtis) > 1000:
-            self.jtis = {k: v for k, v in self.jtis.items() if v > now_s}
-        self.last_poll_ok = now_s
+        self._since = window_start(now)
+        self._seen.forget_before(now)
+        self.drop_expired_jtis(self._clock.now())
+        self.last_poll_ok = self._clock.now()
         return new
+
+    async def wait_for_news(self, applied: int, at_most: float) -> None:
+        """Return once this process has applied an entry beyond ``applied`` (a Redis message or a poll
+        found one), or after ``at_most`` seconds: what the HTTP feed's long poll waits on instead of reading the
+        table in a loop."""
+        if self.applied != applied:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._news.wait(), at_most)
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="revocation-poll"))

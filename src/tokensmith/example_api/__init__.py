@@ -1,0 +1,1 @@
+"""The example FHIR-style API protected by :mod:`tokensmith.guard` (``tokensmith example-api``)."""
