@@ -11,12 +11,11 @@ import pytest
 from tests.client.helpers import FakeClock, admin_client, user_auth
 from tests.support import LiveServer
 from tokensmith.client import ClientCredentialsAuth, Options
-from tokensmith.client.options import Options as OptionsClass
 
 
 @pytest.mark.parametrize(("lifetime", "margin"), [(2_592_000, 60), (600, 60), (300, 30), (60, 6), (0, 0)])
 def test_the_margin_is_60_s_or_a_tenth_of_the_lifetime(lifetime: float, margin: float) -> None:
-    assert OptionsClass().margin(lifetime) == margin
+    assert Options().margin(lifetime) == margin
 
 
 @pytest.mark.parametrize(("lifetime", "margin"), [(300, 30), (3600, 60)])
