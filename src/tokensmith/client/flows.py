@@ -37,15 +37,29 @@ def _wait_for(response: httpx.Response, attempt: int, options: Options) -> float
     return seconds
 
 
+#: a kept-alive connection closed by the server as the request went out, a refused connection: worth
+#: one more try (a token request may be repeated: at worst one token more is issued)
+RETRYABLE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ConnectError)
+
+
 def run(make_flow: Callable[[], TokenFlow], send: Callable[[httpx.Request], httpx.Response],
         options: Options) -> AccessToken:
-    attempt = 0
+    attempt, glitches = 0, 0
     while True:
         flow = make_flow()
+        response: httpx.Response | None = None
         try:
             request = next(flow)
             while True:
-                response = send(request)
+                try:
+                    response = send(request)
+                except RETRYABLE:
+                    response = None
+                    if glitches >= options.transport_retries:
+                        raise
+                    glitches += 1
+                    log.info("token request failed on the network; retrying once")
+                    break
                 if response.status_code == 429:
                     break
                 request = flow.send(response)
@@ -53,19 +67,30 @@ def run(make_flow: Callable[[], TokenFlow], send: Callable[[httpx.Request], http
             return done.value  # type: ignore[no-any-return]
         finally:
             flow.close()
+        if response is None:
+            continue  # a network glitch: try again at once
         options.sleep(_wait_for(response, attempt, options))
         attempt += 1
 
 
 async def arun(make_flow: Callable[[], TokenFlow], send: Callable[[httpx.Request], Awaitable[httpx.Response]],
                options: Options) -> AccessToken:
-    attempt = 0
+    attempt, glitches = 0, 0
     while True:
         flow = make_flow()
+        response: httpx.Response | None = None
         try:
             request = next(flow)
             while True:
-                response = await send(request)
+                try:
+                    response = await send(request)
+                except RETRYABLE:
+                    response = None
+                    if glitches >= options.transport_retries:
+                        raise
+                    glitches += 1
+                    log.info("token request failed on the network; retrying once")
+                    break
                 if response.status_code == 429:
                     break
                 request = flow.send(response)
@@ -73,6 +98,8 @@ async def arun(make_flow: Callable[[], TokenFlow], send: Callable[[httpx.Request
             return done.value  # type: ignore[no-any-return]
         finally:
             flow.close()
+        if response is None:
+            continue
         await options.async_sleep(_wait_for(response, attempt, options))
         attempt += 1
 

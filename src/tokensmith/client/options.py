@@ -29,6 +29,8 @@ class Options:
     refresh_fraction: float = REFRESH_FRACTION
     max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT
     rate_limit_retries: int = RATE_LIMIT_RETRIES
+    #: token requests retried at once after a network glitch (connection reset or refused)
+    transport_retries: int = 1
     timeout: float = 10.0
     #: transports of the SDK's own token requests (default: httpx's)
     transport: httpx.BaseTransport | None = None
@@ -41,8 +43,8 @@ class Options:
             raise ValueError("refresh_fraction must be in [0, 1)")
         if self.refresh_ahead < 0 or self.max_rate_limit_wait < 0 or self.timeout <= 0:
             raise ValueError("refresh_ahead and max_rate_limit_wait must be >= 0, timeout > 0")
-        if not 0 <= self.rate_limit_retries <= 10:
-            raise ValueError("rate_limit_retries must be between 0 and 10")
+        if not 0 <= self.rate_limit_retries <= 10 or not 0 <= self.transport_retries <= 10:
+            raise ValueError("rate_limit_retries and transport_retries must be between 0 and 10")
 
     def margin(self, lifetime: float) -> float:
         """Seconds before expiry at which a token of ``lifetime`` seconds is refreshed."""
