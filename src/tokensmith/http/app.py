@@ -33,11 +33,12 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
+from tokensmith.web import signin
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants]
+                               audit, tenants, signin]
 
 
 def tune_gc() -> None:
