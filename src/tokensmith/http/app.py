@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
+from tokensmith.console import routes as console
 from tokensmith.http import errors, openapi
 from tokensmith.http.deps import refuse_control_characters
 from tokensmith.http.endpoints import (
@@ -38,7 +39,7 @@ from tokensmith.web import signin
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants, signin]
+                               audit, tenants, signin, console]
 
 
 def tune_gc() -> None:
