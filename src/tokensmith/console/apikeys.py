@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +14,7 @@ from tokensmith import permissions as perm
 from tokensmith.apikeys import ApiKeyRecord
 from tokensmith.audit.listing import Filters, list_events
 from tokensmith.console.common import (
+    SignedIn,
     checkbox,
     form_errors,
     lines,
@@ -29,7 +29,7 @@ from tokensmith.console.common import (
 from tokensmith.errors import ServiceError, ValidationFailed
 from tokensmith.services import apikeys as service
 from tokensmith.web.pages import see_other
-from tokensmith.web.session import BrowserUser, require_browser_user
+from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import CheckedForm, checked_form
 
 router = new_router()
@@ -92,7 +92,7 @@ def row_view(record: ApiKeyRecord, pending_last_used: float | None, flagged: set
 
 
 @router.get("/api-keys")
-async def list_keys(request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def list_keys(request: Request, user: SignedIn) -> Response:
     need(user, perm.API_KEY_READ)
     rt = runtime_of(request)
     show_revoked = request.query_params.get("revoked") == "1"
@@ -112,13 +112,13 @@ async def _new_form(request: Request, user: BrowserUser, errors: dict[str, str] 
 
 
 @router.get("/api-keys/new")
-async def new_key(request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def new_key(request: Request, user: SignedIn) -> Response:
     need(user, perm.API_KEY_WRITE)
     return await _new_form(request, user)
 
 
 @router.post("/api-keys/new")
-async def create_key(request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def create_key(request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.API_KEY_WRITE)
     rt = runtime_of(request)
@@ -159,14 +159,14 @@ async def _detail(request: Request, user: BrowserUser, key_id: str, errors: dict
 
 
 @router.get("/api-keys/{key_id}")
-async def key_detail(key_id: str, request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def key_detail(key_id: str, request: Request, user: SignedIn) -> Response:
     need(user, perm.API_KEY_READ)
     return await _detail(request, user, key_id, message={"saved": "Changes saved.", "revoked": "The key is revoked."}
                          .get(request.query_params.get("done", "")))
 
 
 @router.post("/api-keys/{key_id}/edit")
-async def edit_key(key_id: str, request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def edit_key(key_id: str, request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.API_KEY_WRITE)
     rt = runtime_of(request)
@@ -189,7 +189,7 @@ async def edit_key(key_id: str, request: Request, user: BrowserUser = Depends(re
 
 
 @router.post("/api-keys/{key_id}/rotate")
-async def rotate_key(key_id: str, request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def rotate_key(key_id: str, request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.API_KEY_WRITE)
     rt = runtime_of(request)
@@ -207,7 +207,7 @@ async def rotate_key(key_id: str, request: Request, user: BrowserUser = Depends(
 
 
 @router.post("/api-keys/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def revoke_key(key_id: str, request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.API_KEY_WRITE)
     if not checkbox(form.get("confirm")):

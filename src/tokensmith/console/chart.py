@@ -124,7 +124,7 @@ def stacked_bars(series: dict[str, list[int]], css_classes: list[str]) -> tuple[
     usable = HEIGHT - BOTTOM - TOP
     bars: list[Bar] = []
     for i in range(HOURS):
-        base = HEIGHT - BOTTOM
+        base = float(HEIGHT - BOTTOM)
         for (label, counts), css in zip(series.items(), css_classes, strict=False):
             if counts[i] == 0:
                 continue

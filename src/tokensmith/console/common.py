@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -19,13 +19,15 @@ from tokensmith.errors import Forbidden, ServiceError, ValidationFailed
 from tokensmith.http.deps import ip_of, request_id
 from tokensmith.http.errors import PAGE_TAG
 from tokensmith.web.pages import content_security_policy
-from tokensmith.web.session import BrowserUser
+from tokensmith.web.session import BrowserUser, require_browser_user
 from tokensmith.web.views import render_page
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
 PREFIX = "/console"
+#: the signed-in user of a console page (else a 303 to the sign-in page)
+SignedIn = Annotated[BrowserUser, Depends(require_browser_user)]
 SIGNING_KEY_READ = "SigningKey.read"
 SIGNING_KEY_WRITE = "SigningKey.write"
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith import permissions as perm
 from tokensmith.clock import utc
 from tokensmith.console import chart
-from tokensmith.console.common import new_router, page, runtime_of
+from tokensmith.console.common import SignedIn, new_router, page, runtime_of
 from tokensmith.people import sessions as session_service
 from tokensmith.people import users as user_service
 from tokensmith.services import apikeys as apikey_service
 from tokensmith.services import clients as client_service
-from tokensmith.web.session import BrowserUser, require_browser_user
+from tokensmith.web.session import BrowserUser
 
 router = new_router()
 CSS = ["k0", "k1", "k2", "k3"]
@@ -61,7 +60,7 @@ def _chart_context(activity: chart.Activity) -> dict[str, Any]:
 
 
 @router.get("")
-async def overview(request: Request, user: BrowserUser = Depends(require_browser_user)) -> Response:
+async def overview(request: Request, user: SignedIn) -> Response:
     context: dict[str, Any] = {"counts": await _counts(request, user), "chart": None}
     if user.allows(perm.AUDIT_READ):
         context["chart"] = _chart_context(await activity_cache(request).get(runtime_of(request), user.tenant_id))

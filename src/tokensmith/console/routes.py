@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tokensmith.console import apikeys, overview
+from tokensmith.console import account, apikeys, audit, clients, keys, overview, people
 
 router = APIRouter()
-for module in (overview, apikeys):
+MODULES = (overview, apikeys, account, people, clients, keys, audit)
+for module in MODULES:
     router.include_router(module.router)
