@@ -37,7 +37,7 @@ def post(http: httpx.Client, path: str, data: dict[str, str] | None = None, *, f
 
 def assert_no_inline_code(html: str) -> None:
     found = INLINE_SCRIPT.search(html)
-    assert found is None, found
+    assert found is None, html[max(0, found.start() - 200):found.end() + 100] if found else ""
 
 
 def secret_of(html: str) -> str:
