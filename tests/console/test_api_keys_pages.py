@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from tests.console.helpers import assert_no_inline_code, client_as, post, secret_of
 from tests.support import LiveServer
 
 EXCHANGE_BODY = {"user_id": "u-1", "first_name": "Ann", "last_name": "Lee", "organisation": "Clinic"}
 
 
-def _create(http, name: str = "backend", scopes: str = "Patient.read") -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    resp = post(http, "/console/api-keys/new", {"name": name, "scopes_other": scopes}, form_page="/console/api-keys/new")
+def _create(http: httpx.Client, name: str = "backend", scopes: str = "Patient.read") -> tuple[str, str]:
+    resp = post(http, "/console/api-keys/new", {"name": name, "scopes_other": scopes},
+                form_page="/console/api-keys/new")
     assert resp.status_code == 200, resp.text
     assert "shown only this once" in resp.text
     assert resp.headers["cache-control"] == "no-store"

@@ -61,9 +61,9 @@ def test_a_member_sees_no_admin_action_and_cannot_open_the_create_form(server: L
 
 
 def test_a_tenant_admin_elsewhere_cannot_see_or_change_signing_keys(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
     from tests.people.helpers import make_user
     from tests.web.helpers import signed_in
+    from tokensmith.services.bootstrap import ensure_tenant
 
     other = server.call(lambda rt: ensure_tenant(rt, "acme"))
     make_user(server, "boss@acme.example", role="admin", tenant_id=other.id)
@@ -76,9 +76,9 @@ def test_a_tenant_admin_elsewhere_cannot_see_or_change_signing_keys(server: Live
 
 
 def test_nobody_reaches_another_tenants_objects(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
     from tests.people.helpers import make_user
     from tests.web.helpers import signed_in
+    from tokensmith.services.bootstrap import ensure_tenant
 
     ids = populate(server).ids()
     other = server.call(lambda rt: ensure_tenant(rt, "acme"))
