@@ -83,3 +83,23 @@ def test_edit_and_rotate_with_a_grace_period(server: LiveServer) -> None:
             assert http.post("/api/v1/token/", json=EXCHANGE_BODY, headers={"X-Api-Key": key}).status_code == 200
         post(http, f"/console/api-keys/{key_id}/rotate", {"grace_seconds": "0"})
         assert http.post("/api/v1/token/", json=EXCHANGE_BODY, headers={"X-Api-Key": new}).status_code == 401
+
+
+def test_the_list_pages_through_many_keys(server: LiveServer) -> None:
+    from tokensmith.services.apikeys import create_api_key
+
+    async def many(rt):  # type: ignore[no-untyped-def]
+        for i in range(105):
+            await create_api_key(rt, tenant_id=server.tenant_id, name=f"key-{i:03d}", scopes=["Patient.read"])
+
+    server.call(many)
+    with client_as(server, "dev@example.com", "developer") as http:
+        first = http.get("/console/api-keys").text
+        assert "105 keys · page 1 of 2" in first and "key-000" in first and "key-104" not in first
+        second = http.get("/console/api-keys?page=2").text
+        assert "key-104" in second and "key-000" not in second and "Previous page" in second
+        assert "key-000" in http.get("/console/api-keys?page=99").text  # out of range: the first page
+    overview = None
+    with client_as(server, "own@example.com", "owner") as http:
+        overview = http.get("/console").text
+    assert re.search(r"API keys</a></dt><dd>105<", overview)

@@ -36,6 +36,7 @@ router = new_router()
 FIELDS = {"name": "name", "scopes": "scopes", "expiresAt": "expires_at", "rateLimit": "rate_limit",
           "gracePeriodSeconds": "grace_seconds", "active": "active", "tokenTtl": "_form"}
 BROWSER_LOOKBACK_DAYS = 30
+PAGE_SIZE = 100
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -96,10 +97,21 @@ async def list_keys(request: Request, user: SignedIn) -> Response:
     need(user, perm.API_KEY_READ)
     rt = runtime_of(request)
     show_revoked = request.query_params.get("revoked") == "1"
-    records = await service.list_api_keys(rt, user.tenant_id, include_revoked=show_revoked)
+    total = await service.count_api_keys(rt, user.tenant_id, include_revoked=show_revoked)
+    number = page_number(request.query_params.get("page", "1"), total)
+    records = await service.list_api_keys(rt, user.tenant_id, include_revoked=show_revoked, limit=PAGE_SIZE,
+                                          offset=(number - 1) * PAGE_SIZE)
     flagged = await browser_flagged(request, user.tenant_id)
     rows = [row_view(r, rt.apikeys.usage.pending(r.id), flagged) for r in records]
-    return await page(request, user, "apikeys.html", "apikeys", {"keys": rows, "show_revoked": show_revoked})
+    return await page(request, user, "apikeys.html", "apikeys",
+                      {"keys": rows, "show_revoked": show_revoked, "total": total, "page_number": number,
+                       "pages": max(1, -(-total // PAGE_SIZE)), "revoked_query": "&revoked=1" if show_revoked else ""})
+
+
+def page_number(value: str, total: int) -> int:
+    """The 1-based page asked for, within the pages there are (anything else: the first)."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    return int(value) if value.isdigit() and 1 <= int(value) <= pages else 1
 
 
 async def _new_form(request: Request, user: BrowserUser, errors: dict[str, str] | None = None,

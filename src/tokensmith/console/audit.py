@@ -3,8 +3,8 @@ first), the chain's verification status, and a CSV export of the same filter. Re
 package's public functions only (:func:`tokensmith.audit.listing.list_events`,
 :func:`tokensmith.audit.verification.verify_database`); ``Audit.read`` as for ``GET /audit-events``.
 
-The chain is verified at most once a minute per process (a walk of the whole chain is not a page's work);
-the page says when it was checked.
+The chain is verified from the newest signed checkpoint (the whole chain when there is none), at most once
+a minute per process (a walk of the chain is not a page's work); the page says from where and when.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ class ChainStatus:
     async def get(self, rt: Runtime) -> tuple[dict[str, Any], float]:
         now = rt.clock.now()
         if self.result is None or self.checked_at is None or not 0 <= now - self.checked_at < CHAIN_CHECK_SECONDS:
-            verification = await verify_database(rt)
+            verification = await verify_database(rt, since_checkpoint=True)
             self.result = {"ok": verification.ok, "events": verification.events,
-                           "problems": len(verification.problems)}
+                           "problems": len(verification.problems), "anchor": verification.anchor}
             self.checked_at = now
         return self.result, self.checked_at
 

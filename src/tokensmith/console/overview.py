@@ -34,8 +34,7 @@ async def _counts(request: Request, user: BrowserUser) -> list[tuple[str, int, s
     rt = runtime_of(request)
     counts: list[tuple[str, int, str]] = []
     if user.allows(perm.API_KEY_READ):
-        keys = await apikey_service.list_api_keys(rt, user.tenant_id)
-        counts.append(("Active API keys", sum(1 for k in keys if k.active), "/console/api-keys"))
+        counts.append(("API keys", await apikey_service.count_api_keys(rt, user.tenant_id), "/console/api-keys"))
     if user.allows(perm.CLIENT_READ):
         clients = await client_service.list_clients(rt, user.tenant_id)
         counts.append(("OAuth clients", len(clients), "/console/clients"))
