@@ -34,6 +34,7 @@ from tests.people.helpers import PASSWORD, make_user
 from tests.support import (
     POSTGRES_URL,
     LiveServer,
+    asyncpg_url,
     create_postgres_database,
     drop_postgres_database,
     make_settings,
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     if args.database == "postgres":
-        url = asyncio.run(create_postgres_database(POSTGRES_URL))
+        url = asyncpg_url(asyncio.run(create_postgres_database(POSTGRES_URL)))
         try:
             rows = run(url, args.keys, args.events, args.rounds)
         finally:

@@ -1,5 +1,5 @@
 """A real browser for the page tests: Playwright driving Debian's Chromium (``/usr/bin/chromium``,
-headless), one browser per test session and a fresh context (cookies, storage) per test.
+headless), one browser for the browser tests and a fresh context (cookies, storage) per test.
 
 ``page`` also watches the console: a Content-Security-Policy violation on any page fails the test (the
 pages must work under their own policy, without inline script or style).
@@ -16,8 +16,11 @@ import pytest
 CHROMIUM = os.environ.get("TOKENSMITH_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests, closed when they are done: Playwright's sync API keeps an event
+    loop running in the main thread while it is open, and the fixtures of later tests call asyncio.run()
+    (the PostgreSQL databases), which refuses to run inside a running loop."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
