@@ -103,3 +103,15 @@ def test_the_list_pages_through_many_keys(server: LiveServer) -> None:
     with client_as(server, "own@example.com", "owner") as http:
         overview = http.get("/console").text
     assert re.search(r"API keys</a></dt><dd>105<", overview)
+
+
+def test_a_key_sent_by_a_browser_is_flagged_in_the_list(server: LiveServer) -> None:
+    with client_as(server, "dev@example.com", "developer") as http:
+        key_id, api_key = _create(http)
+        assert "seen from a browser" not in http.get("/console/api-keys").text
+        leaked = http.post("/api/v1/token/", json=EXCHANGE_BODY,
+                           headers={"X-Api-Key": api_key, "Origin": "https://shop.example", "Sec-Fetch-Mode": "cors"})
+        assert leaked.status_code in (401, 403)
+        server.call(lambda rt: rt.audit.flush())
+        assert "seen from a browser" in http.get("/console/api-keys").text
+        assert "may have leaked" in http.get(f"/console/api-keys/{key_id}").text

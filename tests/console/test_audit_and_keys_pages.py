@@ -55,6 +55,17 @@ def test_csv_export_has_every_matching_event(server: LiveServer) -> None:
         assert http.get("/console/audit.csv", params={"from": "bad"}).status_code == 400
 
 
+def test_csv_cells_that_a_spreadsheet_would_run_are_defused(server: LiveServer) -> None:
+    async def write(rt):  # type: ignore[no-untyped-def]
+        rt.audit.record("exchange.refused", tenant_id=server.tenant_id, actor="apikey:1", subject="=HYPERLINK(1)")
+        await rt.audit.flush()
+
+    server.call(write)
+    with client_as(server, "ada@example.com", "admin") as http:
+        rows = list(csv.reader(io.StringIO(http.get("/console/audit.csv", params={"type": "exchange.refused"}).text)))
+    assert rows[1][4] == "'=HYPERLINK(1)"
+
+
 def test_rotate_and_revoke_a_signing_key_after_confirmation(server: LiveServer) -> None:
     with client_as(server, "own@example.com", "owner") as http:
         before = {k["status"]: k["kid"] for k in server.call(list_keys) if k["status"] in ("active", "next")}

@@ -58,3 +58,20 @@ def test_rotation_and_disable(server: LiveServer) -> None:
         assert _token(http, client_id, newest).status_code == 401
         assert post(http, f"/console/clients/{client_id}/status", {"action": "enable"}).status_code == 303
         assert _token(http, client_id, newest).status_code == 200
+
+
+def test_redirect_uris_are_replaced_and_checked(server: LiveServer) -> None:
+    record, _ = server.create_client(name="web", scopes=["Patient.read"], redirect_uris=["https://a.example/cb"])
+    with client_as(server, "ada@example.com", "admin") as http:
+        path = f"/console/clients/{record.client_id}"
+        bad = post(http, path + "/redirect-uris", {"redirect_uris": "https://b.example/cb#frag"})
+        assert bad.status_code == 400 and 'id="e-redirect_uris"' in bad.text
+        done = post(http, path + "/redirect-uris", {"redirect_uris": "https://b.example/cb\nhttp://localhost:8080/cb"})
+        assert done.status_code == 303
+        page = http.get(path).text
+        assert "https://b.example/cb" in page and "http://localhost:8080/cb" in page and "a.example" not in page
+    from tokensmith.services.clients import list_clients
+
+    stored = next(c for c in server.call(lambda rt: list_clients(rt, server.tenant_id))
+                  if c.client_id == record.client_id)
+    assert stored.redirect_uris == ("https://b.example/cb", "http://localhost:8080/cb")

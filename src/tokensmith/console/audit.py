@@ -126,6 +126,13 @@ async def audit_log(request: Request, user: SignedIn) -> Response:
                       status=400 if errors else 200)
 
 
+def cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with ``= + - @`` (or a tab/CR) gets a
+    leading apostrophe (actors, subjects and user ids come from callers)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 async def _csv_lines(rt: Runtime, tenant_id: str, filters: Filters) -> AsyncIterator[str]:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -135,8 +142,8 @@ async def _csv_lines(rt: Runtime, tenant_id: str, filters: Filters) -> AsyncIter
     while written < CSV_MAX_ROWS:
         found = await list_events(rt, tenant_id, filters, cursor=cursor, limit=500)
         for e in found["events"]:
-            writer.writerow([e["seq"], e["at"], e["type"], e["actor"] or "", e["subject"] or "", e["ip"] or "",
-                             e["requestId"] or "", json.dumps(e["data"], sort_keys=True) if e["data"] else ""])
+            writer.writerow([e["seq"], e["at"], cell(e["type"]), cell(e["actor"]), cell(e["subject"]), cell(e["ip"]),
+                             cell(e["requestId"]), cell(json.dumps(e["data"], sort_keys=True) if e["data"] else "")])
         written += len(found["events"])
         yield out.getvalue()
         out.seek(0)

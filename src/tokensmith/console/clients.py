@@ -40,7 +40,8 @@ from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import CheckedForm, checked_form
 
 router = new_router()
-DONE = {"disabled": "The client is disabled: its tokens stop working.", "enabled": "The client is enabled."}
+DONE = {"disabled": "The client is disabled: its tokens stop working.", "enabled": "The client is enabled.",
+        "uris": "The redirect URIs are saved."}
 
 
 @dataclass(frozen=True)
@@ -195,3 +196,17 @@ async def set_status(client_id: str, request: Request, user: SignedIn) -> Respon
         return await _detail(request, user, OAUTH, record, errors={"confirm": "Tick the box to confirm."}, status=400)
     await service.set_client_status(runtime_of(request), client_id, enable, actor=actor(user))
     return see_other(f"/console/clients/{client_id}?done={'enabled' if enable else 'disabled'}")
+
+
+@router.post("/clients/{client_id}/redirect-uris")
+async def set_redirect_uris(client_id: str, request: Request, user: SignedIn) -> Response:
+    form = await checked_form(request)
+    need(user, OAUTH.write)
+    record = await _find(request, user, OAUTH, client_id)
+    try:
+        uris = redirect_uris(form.get("redirect_uris"))
+    except ValidationFailed as exc:
+        return await _detail(request, user, OAUTH, record, errors=form_errors(exc, {"redirect_uris": "redirect_uris"}),
+                             status=400)
+    await service.set_redirect_uris(runtime_of(request), client_id, uris, actor=actor(user))
+    return see_other(f"/console/clients/{client_id}?done=uris")
