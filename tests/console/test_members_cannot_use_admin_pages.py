@@ -16,6 +16,7 @@ ADMIN_POSTS = [
     ("/console/api-keys/{key_id}/rotate", {"grace_seconds": "0"}),
     ("/console/api-keys/{key_id}/revoke", {"confirm": "yes"}),
     ("/console/users", {"email": "new@example.com", "role": "member"}),
+    ("/console/roles", {"role_name": "mine", "permissions": "Patient.read"}),
     ("/console/users/{user_id}", {"action": "disable", "confirm": "yes"}),
     ("/console/users/{user_id}", {"action": "role", "role": "admin"}),
     ("/console/exchange-users/block", {"user_id": "u-1", "action": "block"}),

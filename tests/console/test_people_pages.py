@@ -88,3 +88,16 @@ def test_tenant_sessions_filter_and_revoke(server: LiveServer) -> None:
         sid = re.search(r'/console/sessions/([^/]+)/revoke', only_tim).group(1)  # type: ignore[union-attr]
         assert post(http, f"/console/sessions/{sid}/revoke").status_code == 303
         assert tim.get("/console").status_code == 303  # tim is signed out
+
+
+def test_a_custom_role_is_created_within_the_creators_permissions(server: LiveServer) -> None:
+    with client_as(server, "ada@example.com", "admin") as http:
+        bad_name = post(http, "/console/roles", {"role_name": "Bad Name", "permissions": "Patient.read"})
+        assert bad_name.status_code == 400 and 'id="e-role_name"' in bad_name.text
+        done = post(http, "/console/roles", {"role_name": "auditor", "permissions": "Audit.read ApiKey.read"})
+        assert done.status_code == 303
+        users = http.get("/console/users").text
+        assert "auditor" in users and "Audit.read ApiKey.read" in users
+        assert post(http, "/console/roles", {"role_name": "auditor", "permissions": "Audit.read"}).status_code == 409
+    with client_as(server, "dev@example.com", "developer") as http:
+        assert post(http, "/console/roles", {"role_name": "x", "permissions": "Audit.read"}).status_code == 403

@@ -16,6 +16,7 @@ from tokensmith.console.common import (
     actor,
     checkbox,
     form_errors,
+    lines,
     need,
     new_router,
     page,
@@ -35,7 +36,8 @@ from tokensmith.web.views import checked_form
 
 router = new_router()
 USER_FIELDS = {"email": "email", "password": "password", "role": "role", "name": "name"}
-DONE = {"created": "The user is created.", "saved": "Changes saved.", "totp": "Two-factor authentication is reset.",
+DONE = {"created": "The user is created.", "role": "The role is created.", "saved": "Changes saved.",
+        "totp": "Two-factor authentication is reset.",
         "blocked": "The user is blocked.", "unblocked": "The user is unblocked.", "revoked": "The session is revoked."}
 PAGE_SIZE = 100
 
@@ -80,6 +82,24 @@ async def create_user(request: Request, user: SignedIn) -> Response:
         return await _users(request, user, errors=errors, status=exc.status,
                             values={k: v for k, v in form.fields.items() if k != "password"})
     return see_other("/console/users?done=created")
+
+
+@router.post("/roles")
+async def create_role(request: Request, user: SignedIn) -> Response:
+    """A custom role: a named set of permissions, none beyond the creator's own."""
+    form = await checked_form(request)
+    need(user, perm.ROLE_WRITE)
+    try:
+        await role_service.create_role(runtime_of(request), tenant_id=user.tenant_id, name=form.get("role_name"),
+                                       permissions=lines(form.get("permissions"), 500), granted=user.permissions,
+                                       actor=actor(user))
+    except ServiceError as exc:
+        if not shown_error(exc):
+            raise
+        field = "role_name" if "name" in exc.description or "exists" in exc.description else "permissions"
+        return await _users(request, user, errors={field: exc.description}, status=exc.status,
+                            values={k: v for k, v in form.fields.items() if k in ("role_name", "permissions")})
+    return see_other("/console/users?done=role")
 
 
 async def _user_page(request: Request, user: BrowserUser, user_id: str, *, errors: dict[str, str] | None = None,
