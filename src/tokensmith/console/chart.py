@@ -2,9 +2,9 @@
 sign-ins, counted from the audit log through its public listing (:func:`tokensmith.audit.listing.list_events`),
 and laid out as a server-rendered SVG bar chart (no script; the template draws the bars).
 
-The counts of a tenant are kept for :data:`CACHE_SECONDS` in the process: the chart's resolution is an
-hour, and paging through a busy day of events on every visit of the overview would cost more than the
-page itself. A stale minute is the price; nothing else depends on these numbers.
+The counts of a tenant are kept in the process and refreshed at most every :data:`CACHE_SECONDS`, reading
+only the events since the previous refresh (:class:`Tally`): paging through a busy day of events on every
+visit would cost more than the page itself. A stale minute is the price; nothing else depends on them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 HOURS = 24
 CACHE_SECONDS = 60.0
+OVERLAP_SECONDS = 600.0
+RECOUNT_SECONDS = 3600.0
 #: chart series: label and the audit event types counted in it
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("OAuth clients", ("token.issued",)),
@@ -59,53 +61,93 @@ class Activity:
         return sum(sum(counts) for counts in self.series.values())
 
 
-async def _count(rt: Runtime, tenant_id: str, event_type: str, start: float, into: list[int]) -> None:
-    filters = Filters(type=event_type, since=utc(start))
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        page = await list_events(rt, tenant_id, filters, cursor=cursor, limit=MAX_PAGE)
-        for event in page["events"]:
-            slot = int((event["atMicros"] / 1e6 - start) // 3600)
-            if 0 <= slot < HOURS:
-                into[slot] += 1
-        cursor = page["next"]
-        if cursor is None:
-            return
+@dataclass
+class Tally:
+    """A tenant's counts per event type and hour (``int(at // 3600)``), kept up to date incrementally:
+    a refresh reads only the events since the previous one (minus :data:`OVERLAP_SECONDS`, for events
+    written a little after their time; the ``seq`` of those already counted avoids counting them twice).
+    Events written later than that (after an outage) are caught by the full recount every
+    :data:`RECOUNT_SECONDS`."""
+
+    counted_at: float
+    counted_to: float = 0.0
+    hours: dict[str, dict[int, int]] = field(default_factory=dict)
+    recent: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    async def add_since(self, rt: Runtime, tenant_id: str, event_type: str, since: float, now: float) -> None:
+        hours = self.hours.setdefault(event_type, {})
+        recent = self.recent.setdefault(event_type, {})
+        filters = Filters(type=event_type, since=utc(since))
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await list_events(rt, tenant_id, filters, cursor=cursor, limit=MAX_PAGE)
+            for event in page["events"]:
+                if event["seq"] in recent:
+                    continue
+                at = event["atMicros"] / 1e6
+                hours[int(at // 3600)] = hours.get(int(at // 3600), 0) + 1
+                recent[event["seq"]] = at
+            cursor = page["next"]
+            if cursor is None:
+                break
+        oldest_hour = int(now // 3600) - HOURS
+        self.recent[event_type] = {seq: at for seq, at in recent.items() if at >= now - OVERLAP_SECONDS}
+        self.hours[event_type] = {hour: n for hour, n in hours.items() if hour > oldest_hour}
+
+    def series(self, types: tuple[str, ...], first_hour: int) -> list[int]:
+        return [sum(self.hours.get(t, {}).get(first_hour + i, 0) for t in types) for i in range(HOURS)]
 
 
-async def activity(rt: Runtime, tenant_id: str) -> Activity:
+async def refresh(rt: Runtime, tenant_id: str, tally: Tally | None) -> Tally:
+    """The tally brought up to now: counted from the window's start when new or due for a recount, else
+    from the previous refresh on."""
     now = rt.clock.now()
-    start = (now // 3600 - (HOURS - 1)) * 3600
-    result = Activity(start=start)
+    window_start = (now // 3600 - (HOURS - 1)) * 3600
+    if tally is None or not 0 <= now - tally.counted_at < RECOUNT_SECONDS:
+        tally = Tally(counted_at=now)
+        since = window_start
+    else:
+        since = max(window_start, tally.counted_to - OVERLAP_SECONDS)
+    for event_type in (*(t for _, types in KINDS for t in types), *FAILED_SIGNINS):
+        await tally.add_since(rt, tenant_id, event_type, since, now)
+    tally.counted_to = now
+    return tally
+
+
+def activity_of(tally: Tally, now: float) -> Activity:
+    first_hour = int(now // 3600) - (HOURS - 1)
+    result = Activity(start=first_hour * 3600.0)
     for label, types in KINDS:
-        counts = [0] * HOURS
-        for event_type in types:
-            await _count(rt, tenant_id, event_type, start, counts)
-        result.series[label] = counts
-    for event_type in FAILED_SIGNINS:
-        await _count(rt, tenant_id, event_type, start, result.failed)
+        result.series[label] = tally.series(types, first_hour)
+    result.failed = tally.series(FAILED_SIGNINS, first_hour)
     return result
 
 
 class ActivityCache:
-    """Each tenant's :class:`Activity` for up to :data:`CACHE_SECONDS` (per process, per runtime)."""
+    """Each tenant's :class:`Tally` (per process, per runtime), refreshed at most every
+    :data:`CACHE_SECONDS`."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Activity]] = {}
+        self._entries: dict[str, tuple[float, Tally]] = {}
 
     async def get(self, rt: Runtime, tenant_id: str) -> Activity:
         now = rt.clock.now()
         found = self._entries.get(tenant_id)
         if found is not None and 0 <= now - found[0] < CACHE_SECONDS:
-            return found[1]
-        value = await activity(rt, tenant_id)
+            return activity_of(found[1], now)
+        tally = await refresh(rt, tenant_id, found[1] if found else None)
         if len(self._entries) > 1000:
             self._entries.clear()
-        self._entries[tenant_id] = (now, value)
-        return value
+        self._entries[tenant_id] = (now, tally)
+        return activity_of(tally, now)
 
     def forget(self) -> None:
+        """Drop every tally (the next overview counts the whole window again)."""
         self._entries.clear()
+
+    def expire(self) -> None:
+        """Make the next overview refresh (incrementally) instead of using the cached counts."""
+        self._entries = {tenant: (float("-inf"), tally) for tenant, (_, tally) in self._entries.items()}
 
 
 def _scale(peak: int) -> int:
