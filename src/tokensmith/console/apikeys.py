@@ -25,6 +25,7 @@ from tokensmith.console.common import (
     runtime_of,
     shown_error,
     when,
+    whole_number,
 )
 from tokensmith.errors import ServiceError, ValidationFailed
 from tokensmith.services import apikeys as service
@@ -61,9 +62,10 @@ def parse_int(value: str, field: str, low: int, high: int) -> int | None:
     value = value.strip()
     if not value:
         return None
-    if not value.isdigit() or not low <= int(value) <= high:
+    number = whole_number(value)
+    if number is None or not low <= number <= high:
         raise _invalid(field, f"enter a whole number from {low} to {high}")
-    return int(value)
+    return number
 
 
 def chosen_scopes(form: CheckedForm) -> list[str]:
@@ -111,7 +113,8 @@ async def list_keys(request: Request, user: SignedIn) -> Response:
 def page_number(value: str, total: int) -> int:
     """The 1-based page asked for, within the pages there are (anything else: the first)."""
     pages = max(1, -(-total // PAGE_SIZE))
-    return int(value) if value.isdigit() and 1 <= int(value) <= pages else 1
+    number = whole_number(value)
+    return number if number is not None and 1 <= number <= pages else 1
 
 
 async def _new_form(request: Request, user: BrowserUser, errors: dict[str, str] | None = None,

@@ -47,9 +47,9 @@ def _day(value: str, field: str, *, end: bool = False) -> datetime | None:
         return None
     try:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
+        return day + timedelta(days=1) if end else day
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise ValidationFailed([{"loc": [field], "msg": "enter a date as YYYY-MM-DD", "type": "value_error"}]) from None
-    return day + timedelta(days=1) if end else day
 
 
 def _text(request: Request, name: str, limit: int) -> str:

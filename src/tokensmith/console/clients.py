@@ -30,6 +30,7 @@ from tokensmith.console.common import (
     runtime_of,
     shown_error,
     when,
+    whole_number,
 )
 from tokensmith.errors import InvalidRequest, NotFound, ServiceError, ValidationFailed
 from tokensmith.people import roles as role_service
@@ -117,13 +118,14 @@ async def _create_args(request: Request, user: BrowserUser, form: CheckedForm) -
     role_service.check_grantable(user.permissions, scopes)
     if role is None and not scopes:
         raise _invalid("scopes", "give the client a role or at least one scope")
-    ttl = form.get("ttl").strip()
-    if ttl and (not ttl.isdigit() or not 1 <= int(ttl) <= rt.settings.max_token_ttl):
+    ttl_text = form.get("ttl").strip()
+    ttl = whole_number(ttl_text)
+    if ttl_text and (ttl is None or not 1 <= ttl <= rt.settings.max_token_ttl):
         raise _invalid("ttl", f"enter a number of seconds from 1 to {rt.settings.max_token_ttl}")
     return {"name": form.get("name").strip(), "role": role, "scopes": scopes,
             "is_confidential": checkbox(form.get("confidential")),
             "auth_method": form.get("auth_method") or "client_secret_basic",
-            "access_token_format": form.get("format") or "jwt", "access_token_ttl": int(ttl) if ttl else None,
+            "access_token_format": form.get("format") or "jwt", "access_token_ttl": ttl or None,
             "redirect_uris": redirect_uris(form.get("redirect_uris"))}
 
 
@@ -175,12 +177,12 @@ async def rotate_secret(client_id: str, request: Request, user: SignedIn) -> Res
     record = await _find(request, user, OAUTH, client_id)
     rt = runtime_of(request)
     top = rt.settings.api_key_max_grace_period
-    grace = form.get("grace_seconds").strip() or "0"
-    if not grace.isdigit() or int(grace) > top:
+    grace = whole_number(form.get("grace_seconds").strip() or "0")
+    if grace is None or grace > top:
         return await _detail(request, user, OAUTH, record, status=400,
                              errors={"grace_seconds": f"enter a number of seconds from 0 to {top}"})
     try:
-        secret = await service.rotate_client_secret(rt, client_id, grace_seconds=int(grace), actor=actor(user))
+        secret = await service.rotate_client_secret(rt, client_id, grace_seconds=grace, actor=actor(user))
     except InvalidRequest as exc:
         return await _detail(request, user, OAUTH, record, errors={"_form": exc.description}, status=400)
     return await _detail(request, user, OAUTH, await _find(request, user, OAUTH, client_id), secret=secret)

@@ -149,3 +149,10 @@ def checkbox(value: str) -> bool:
 def lines(value: str, limit: int = 100) -> list[str]:
     """A textarea or space-separated field as a list of non-empty items."""
     return [item for item in value.replace(",", " ").split() if item][:limit]
+
+
+def whole_number(value: str) -> int | None:
+    """A field holding a plain ASCII whole number of at most 12 digits, else None (``str.isdigit`` alone
+    accepts ``²`` and digit strings too long for ``int``, both of which would make ``int()`` raise)."""
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None

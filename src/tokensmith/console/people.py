@@ -24,6 +24,7 @@ from tokensmith.console.common import (
     runtime_of,
     shown_error,
     when,
+    whole_number,
 )
 from tokensmith.errors import Forbidden, NotFound, ServiceError
 from tokensmith.exchange import users as exchange_users
@@ -173,7 +174,8 @@ async def list_exchange_users(request: Request, user: SignedIn) -> Response:
 
 
 def _offset(value: str) -> int:
-    return int(value) if value.isdigit() and int(value) <= 1_000_000 else 0
+    number = whole_number(value)
+    return number if number is not None and number <= 1_000_000 else 0
 
 
 @router.post("/exchange-users/block")
