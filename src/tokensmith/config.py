@@ -208,6 +208,18 @@ class Settings(BaseSettings):
     mfa_token_ttl: int = Field(
         300, gt=0, description="Lifetime (s) of the `mfaToken` of a sign-in waiting for its TOTP code.")
     totp_issuer: str = Field("tokensmith", description="Issuer name shown by authenticator apps.")
+    # ---- browser sign-in and the authorization-code flow (docs/architecture.md, docs/smart.md) ----
+    browser_session_idle_timeout: int = Field(
+        3600, gt=0, le=30 * 24 * 3600, description="A browser sign-in session (`/signin`, the authorization "
+        "endpoint, the console) ends when it has not been used for this long (s).")
+    browser_session_absolute_timeout: int = Field(
+        12 * 3600, gt=0, le=90 * 24 * 3600, description="A browser sign-in session ends this long (s) after "
+        "the sign-in, however often it is used.")
+    authorization_code_ttl: int = Field(
+        60, gt=0, le=600, description="Lifetime (s) of an authorization code (single-use).")
+    fhir_base_url: str | None = Field(
+        None, description="The FHIR base URL: the only `aud` the authorization endpoint accepts. "
+        "Default: `<issuer>/fhir`.")
     user_token_access_ttl: int = Field(
         600, gt=0, description="Lifetime (s) of the opaque access tokens of `POST /api/user/oauth2/token`.")
     # ---- API keys and the session token exchange (docs/api-keys.md, docs/session-token-exchange.md) ----
@@ -286,6 +298,10 @@ class Settings(BaseSettings):
     @property
     def audience(self) -> str:
         return self.default_audience or self.issuer
+
+    @property
+    def fhir_base(self) -> str:
+        return (self.fhir_base_url or f"{self.issuer}/fhir").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tokensmith import __version__
 from tokensmith.clock import Clock
 from tokensmith.config import Settings, load_settings
+from tokensmith.console import routes as console
 from tokensmith.http import errors, openapi
 from tokensmith.http.deps import refuse_control_characters
 from tokensmith.http.endpoints import (
@@ -34,11 +35,12 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
+from tokensmith.web import signin
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants, revocation_feed]
+                               audit, tenants, revocation_feed, signin, console]
 
 
 def tune_gc() -> None:

@@ -6,6 +6,8 @@
 * A client that hung up before its body arrived → an aborted request (a warning; status 499 in the
   access log and metrics, nothing is sent: nobody is listening).
 * Anything else → 500 ``{"error": "server_error"}``; the exception goes to the log, never to the wire.
+* On the browser's pages (routes tagged ``pages``) the same errors are the error page instead of JSON
+  (a 3xx, such as "sign in first", is a redirect).
 """
 
 from __future__ import annotations
@@ -81,14 +83,44 @@ def unexpected_response(exc: BaseException, settings: Settings, path: str = "") 
     return json_response({"error": "server_error"}, 500)
 
 
+PAGE_TAG = "pages"
+_PAGE_TITLES = {400: "This request cannot be answered", 403: "Not allowed", 404: "Not found",
+                429: "Too many attempts", 503: "Temporarily unavailable"}
+
+
+def is_page(request: Request) -> bool:
+    """A browser page (HTML) rather than a JSON endpoint."""
+    return PAGE_TAG in (getattr(request.scope.get("route"), "tags", None) or ())
+
+
+def page_error_response(request: Request, exc: ServiceError) -> Response:
+    from tokensmith.web.pages import error_page, security_headers
+
+    if 300 <= exc.status < 400:
+        return Response(status_code=exc.status, headers={**security_headers(), **exc.headers})
+    if exc.status >= 500:
+        log.warning("page failed: %s", exc.code, extra={"fields": {"debug": exc.debug, "status": exc.status}})
+    elif exc.debug:
+        log.info("page refused: %s", exc.code, extra={"fields": {"debug": exc.debug, "status": exc.status}})
+    message = exc.description if exc.status < 500 and exc.description else "The service could not answer."
+    title = _PAGE_TITLES.get(exc.status, "Something went wrong")
+    return error_page(request, exc.status, title, message, headers=exc.headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
+        if is_page(request):
+            return page_error_response(request, exc)
         return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(ValidationFailed(clean_validation_errors(exc.errors())), request.url.path)
+        failed = ValidationFailed(clean_validation_errors(exc.errors()))
+        if is_page(request):
+            failed.status, failed.description = 400, "The request has invalid parameters."
+            return page_error_response(request, failed)
+        return error_response(failed, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -99,7 +131,16 @@ def install(app: FastAPI) -> None:
                              dict(exc.headers or {}))
 
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        return unexpected_response(exc, runtime(request).settings, request.url.path)
+        settings = runtime(request).settings
+        if is_page(request) and not isinstance(exc, ClientDisconnect):
+            if is_outage(exc):
+                return page_error_response(request, ServiceUnavailable(settings.db_retry_after,
+                                                                       debug=type(exc).__name__))
+            if not isinstance(exc, ServiceError):
+                log.error("unhandled error", exc_info=exc)
+                return page_error_response(request, ServiceError("", status=500))
+            return page_error_response(request, exc)
+        return unexpected_response(exc, settings, request.url.path)
 
     # Starlette sends the response of an ``Exception`` handler and then re-raises the exception to the
     # server, which logs it as an application crash and drops the kept-alive connection. The failures the

@@ -36,7 +36,8 @@ from tokensmith.storage.models import Session, Token, User
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
-__all__ = ["INVALID_REFRESH", "REFRESH_RACE", "Context", "logout", "password_login", "refresh", "totp_login"]
+__all__ = ["INVALID_REFRESH", "REFRESH_RACE", "Context", "Verified", "check_password", "check_second_factor",
+           "logout", "password_login", "record_signed_in", "refresh", "totp_login"]
 
 INVALID_CREDENTIALS = "Invalid email or password"
 INVALID_MFA_TOKEN = "Invalid or expired MFA token"
@@ -71,7 +72,28 @@ class Context:
     request_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A sign-in whose every factor was checked (password, and the second factor when the account has
+    one): the account row (the columns of :data:`tokensmith.people.throttle.ACCOUNT_COLUMNS`) and how it
+    signed in (``password``, ``password+totp``, ``password+recovery_code``). What becomes of it — an API
+    session (``/auth/login``) or a browser session (``/signin``) — is the caller's choice; the checks,
+    lockout and audit events are the same for both."""
+
+    account: Any
+    method: str
+
+
 async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -> TokenPair | MfaChallenge:
+    result = await check_password(rt, email, password, ctx)
+    if isinstance(result, MfaChallenge):
+        return result
+    return await _signed_in(rt, result.account, ctx, result.method)  # start_session
+
+
+async def check_password(rt: Runtime, email: str, password: str, ctx: Context) -> Verified | MfaChallenge:
+    """The first sign-in step (the checks of the module docstring up to the second factor): the verified
+    account, or the challenge of its second factor."""
     guard = rt.login_throttle
     email = email_lookup_key(email)
     await guard.reserve_ip(ctx.ip)  # check_ip_budget
@@ -107,7 +129,7 @@ async def password_login(rt: Runtime, email: str, password: str, ctx: Context) -
     if account.totp_enabled:  # second_factor
         await guard.give_back(account.id)
         return await _mfa_challenge(rt, account, ctx)
-    return await _signed_in(rt, account, ctx, "password")  # start_session
+    return Verified(account, "password")
 
 
 async def _rehash(rt: Runtime, user_id: str, old_hash: str, password: str) -> None:
@@ -130,9 +152,15 @@ def _refuse_disabled_tenant(rt: Runtime, account: Any, ctx: Context) -> None:
 async def _signed_in(rt: Runtime, account: Any, ctx: Context, method: str) -> TokenPair:
     _refuse_disabled_tenant(rt, account, ctx)
     pair = await start_login_session(rt, account, ip=ctx.ip, user_agent=ctx.user_agent, method=method)
-    rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
-                    ip=ctx.ip, request_id=ctx.request_id, session_id=pair.session_id, method=method)
+    record_signed_in(rt, Verified(account, method), ctx, pair.session_id)
     return pair
+
+
+def record_signed_in(rt: Runtime, verified: Verified, ctx: Context, session_id: str, **extra: Any) -> None:
+    """The audit event of a complete sign-in, once its session exists (any kind of session)."""
+    account = verified.account
+    rt.audit.record("login.succeeded", tenant_id=account.tenant_id, actor=f"user:{account.id}", subject=account.id,
+                    ip=ctx.ip, request_id=ctx.request_id, session_id=session_id, method=verified.method, **extra)
 
 
 async def _mfa_challenge(rt: Runtime, account: Any, ctx: Context) -> MfaChallenge:
@@ -151,8 +179,14 @@ async def _mfa_challenge(rt: Runtime, account: Any, ctx: Context) -> MfaChalleng
 
 
 async def totp_login(rt: Runtime, mfa_token: str, code: str, ctx: Context) -> TokenPair:
-    """Second step: the ``mfaToken`` of the first step and a TOTP (or recovery) code. Wrong codes count
-    towards the account's lockout like wrong passwords."""
+    """Second step of ``/auth/login``: the ``mfaToken`` of the first step and a TOTP (or recovery) code."""
+    verified = await check_second_factor(rt, mfa_token, code, ctx)
+    return await _signed_in(rt, verified.account, ctx, verified.method)
+
+
+async def check_second_factor(rt: Runtime, mfa_token: str, code: str, ctx: Context) -> Verified:
+    """The second sign-in step, whoever asks: the ``mfaToken`` of the first step and a TOTP (or recovery)
+    code. Wrong codes count towards the account's lockout like wrong passwords."""
     guard = rt.login_throttle
     now = utc(rt.clock.now())
     digest = rt.master.secret_hash(mfa_token)
@@ -188,7 +222,8 @@ async def totp_login(rt: Runtime, mfa_token: str, code: str, ctx: Context) -> To
     if method == "recovery_code":
         rt.audit.record("user.recovery_code_used", tenant_id=row.tenant_id, subject=row.user_id, ip=ctx.ip,
                         request_id=ctx.request_id)
-    return await _signed_in(rt, account, ctx, f"password+{method}")
+    _refuse_disabled_tenant(rt, account, ctx)
+    return Verified(account, f"password+{method}")
 
 
 async def logout(rt: Runtime, refresh_token: str, ctx: Context) -> None:

@@ -141,6 +141,13 @@ async def revoke_session(rt: Runtime, session_id: str, *, reason: str, actor: st
         await rt.revocations.revoke(session, "sid", session_id, expires_at=_feed_expiry(rt, done.expires_at))
     rt.audit.record("session.revoked", tenant_id=done.tenant_id, actor=actor, subject=session_id, ip=ip,
                     request_id=request_id, reason=reason, kind=done.kind, user_id=done.user_id)
+    if done.kind == "browser":  # the sessions bound to it (online_access grants of the code flow) end too
+        async with rt.db.session() as session:
+            children = list((await session.execute(select(_S.c.id).where(
+                _S.c.parent_id == session_id, _S.c.revoked_at.is_(None)))).scalars())
+        for child in children:
+            await revoke_session(rt, child, reason=f"{reason[:60]} (parent session)", actor=actor, ip=ip,
+                                 request_id=request_id)
     return True
 
 

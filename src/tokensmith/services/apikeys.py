@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -228,7 +228,9 @@ async def get_api_key(rt: Runtime, tenant_id: str | None, key: str) -> ApiKeyRec
         return _record(rt, row, await _tenant_default(session, row.tenant_id))
 
 
-async def list_api_keys(rt: Runtime, tenant_id: str | None, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
+async def list_api_keys(rt: Runtime, tenant_id: str | None, *, include_revoked: bool = False,
+                        limit: int | None = None, offset: int = 0) -> list[ApiKeyRecord]:
+    """Oldest first; ``limit``/``offset`` page through them (the console shows a page at a time)."""
     async with rt.db.session() as session:
         query = (select(ApiKey, Tenant.default_rate_limit).join(Tenant, Tenant.id == ApiKey.tenant_id)
                  .order_by(ApiKey.created_at, ApiKey.id))
@@ -236,8 +238,19 @@ async def list_api_keys(rt: Runtime, tenant_id: str | None, *, include_revoked: 
             query = query.where(ApiKey.tenant_id == tenant_id)
         if not include_revoked:
             query = query.where(ApiKey.revoked_at.is_(None))
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
         rows = (await session.execute(query)).all()
     return [_record(rt, row, default) for row, default in rows]
+
+
+async def count_api_keys(rt: Runtime, tenant_id: str, *, include_revoked: bool = False) -> int:
+    """How many keys :func:`list_api_keys` would list (one COUNT, no rows loaded)."""
+    query = select(func.count()).select_from(ApiKey).where(ApiKey.tenant_id == tenant_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    async with rt.db.session() as session:
+        return int((await session.execute(query)).scalar() or 0)
 
 
 async def update_api_key(

@@ -250,3 +250,17 @@ async def rotate_client_secret(rt: Runtime, client_id: str, *, grace_seconds: in
     rt.audit.record("client.secret_rotated", tenant_id=tenant_id, actor=actor, subject=client_id,
                     grace_seconds=grace_seconds)
     return secret
+
+
+async def set_redirect_uris(rt: Runtime, client_id: str, redirect_uris: list[str], *,
+                            actor: str | None = None) -> None:
+    """Replace the client's redirect URIs (exact-match list, RFC 6749 §3.1.2.2); every instance's cached
+    copy of the client is dropped through the revocation feed."""
+    async with rt.db.session() as session:
+        row = await _get_row(session, client_id)
+        row.redirect_uris = list(redirect_uris)
+        await rt.revocations.changed(session, f"client:{client_id}")
+        tenant_id = row.tenant_id
+    rt.clients.invalidate(client_id)
+    rt.audit.record("client.redirect_uris_changed", tenant_id=tenant_id, actor=actor, subject=client_id,
+                    redirect_uris=list(redirect_uris))

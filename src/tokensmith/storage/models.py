@@ -147,7 +147,7 @@ class Session(Base):
     __tablename__ = "sessions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # login | exchange | user_token
+    kind: Mapped[str] = mapped_column(String(20))  # login | exchange | user_token | browser | oauth
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     client_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
@@ -157,6 +157,8 @@ class Session(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    #: the session this one lives and dies with (an ``online_access`` code-flow session: its browser session)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class Token(Base):
@@ -279,3 +281,19 @@ class ExchangeUser(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Consent(Base):
+    """What a user allowed a client at the authorization endpoint (one row per user and client): the
+    scopes granted, so the consent page is not shown again for a request within them. Revoked by the user
+    (``DELETE /users/me/consents/{clientId}``) by deleting the row."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("user_id", "client_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    client_id: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)

@@ -1,0 +1,56 @@
+"""A tenant populated with one of everything the console shows, so that every route has real ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.people.helpers import make_user
+from tests.support import LiveServer
+
+
+@dataclass
+class Populated:
+    key_id: str
+    client_id: str
+    user_id: str
+    kid: str
+    token_id: str
+    session_id: str
+
+    def ids(self) -> dict[str, str]:
+        return {"key_id": self.key_id, "client_id": self.client_id, "user_id": self.user_id, "kid": self.kid,
+                "token_id": self.token_id, "session_id": self.session_id}
+
+
+def populate(server: LiveServer) -> Populated:
+    from tokensmith.people.sessions import list_sessions
+    from tokensmith.people.user_tokens import create_user_token
+    from tokensmith.services.apikeys import create_api_key
+    from tokensmith.services.signing_keys import list_keys
+
+    tenant = server.tenant_id
+    assert tenant is not None
+    key, _ = server.call(lambda rt: create_api_key(rt, tenant_id=tenant, name="k", scopes=["Patient.read"]))
+    client, _ = server.create_client(name="c", scopes=["Patient.read"])
+    other = make_user(server, "other@example.com", role="member")
+    token, _ = server.call(lambda rt: create_user_token(rt, user_id=other.id, tenant_id=tenant, name="t"))
+    keys: list[dict[str, Any]] = server.call(list_keys)
+    sessions = server.call(lambda rt: list_sessions(rt, tenant, user_id=other.id))
+    return Populated(key_id=key.id, client_id=client.client_id, user_id=other.id,
+                     kid=next(k["kid"] for k in keys if k["status"] == "next"), token_id=token.id,
+                     session_id=sessions[0].id)
+
+
+def console_routes(server: LiveServer) -> list[tuple[str, str]]:
+    """(method, path template) of every console route (from the routers the app includes)."""
+    from tokensmith.console.routes import MODULES
+
+    found = []
+    for route in (r for module in MODULES for r in module.router.routes):
+        path = getattr(route, "path", "")
+        if path.startswith("/console"):
+            for method in sorted(getattr(route, "methods", ()) or ()):
+                if method in ("GET", "POST"):
+                    found.append((method, path))
+    return sorted(set(found))
