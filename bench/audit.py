@@ -36,16 +36,17 @@ from tests.support import (
     make_settings,
 )
 
-from tokensmith.audit.chain import event_fields, link
+from tokensmith.audit.chain import ChainWalker
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters, list_events
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import head
-from tokensmith.audit.verification import verify_database
+from tokensmith.audit.verification import verify_database, walker_for
 from tokensmith.clock import ManualClock
 from tokensmith.ids import new_id, uuid7
 from tokensmith.runtime import Runtime
 from tokensmith.services.bootstrap import initialise
-from tokensmith.storage.compact import canonical_data, pack_text, to_micros
+from tokensmith.storage.compact import canonical_data, pack_ip, pack_text
 
 BATCH = 20_000
 START = 1_790_000_000.0
@@ -53,21 +54,25 @@ TENANT = new_id()
 KEYS = [f"apikey:{new_id()}" for _ in range(20)]
 
 
-def _events(start_seq: int, prev: str, n: int, key: bytes, t0: float) -> tuple[list[tuple[Any, ...]], str]:
-    """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock."""
+def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[str, int],
+            t0: float) -> tuple[list[tuple[Any, ...]], str]:
+    """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock. The
+    canonical bytes come from the verifier's assembler (equal to the writer's: tests/audit/test_compact_rows)."""
     rows = []
+    mac, canonical_of = prekeyed_sha256(walker.key), walker._canonical
+    tenant, type_code = codes[TENANT], codes["exchange.issued"]
     for i in range(n):
         seq = start_seq + i
         ts = t0 + seq * 0.0003
-        at = datetime.fromtimestamp(ts, UTC)
-        eid = uuid7(int(ts * 1000))
-        actor, subject = KEYS[seq % len(KEYS)], f"user-{seq % 50_000}"
-        ip, rid = f"10.0.{seq % 7}.{seq % 13}", f"{seq:032x}"
-        data = {"jti": uuid7(int(ts * 1000)), "sid": new_id(), "exp": int(ts) + 3600, "via": "api_key"}
-        digest = link(key, prev, event_fields(seq, eid, at, "exchange.issued", TENANT, actor, subject, ip, rid, data))
-        rows.append((seq, pack_text(eid), to_micros(at), "exchange.issued", pack_text(TENANT), pack_text(actor),
-                     pack_text(subject), ip, pack_text(rid), canonical_data(data).decode(), bytes.fromhex(digest)))
-        prev = digest
+        ms = int(ts * 1000)
+        eid = pack_text(uuid7(ms))
+        data = canonical_data({"jti": uuid7(ms), "sid": new_id(), "exp": int(ts) + 3600, "via": "api_key"}).decode()
+        row = (seq, eid, round(ts * 1_000_000), type_code, tenant, codes[KEYS[seq % len(KEYS)]],
+               pack_text(f"user-{seq % 50_000}"), pack_ip(f"10.0.{seq % 7}.{seq % 13}"), pack_text(f"{seq:032x}"),
+               data, b"")
+        digest = mac(prev.encode() + b"\n" + canonical_of(row))
+        rows.append((*row[:10], digest))
+        prev = digest.hex()
     return rows, prev
 
 
@@ -75,12 +80,15 @@ async def generate(rt: Runtime, n: int) -> float:
     started = time.perf_counter()
     tail = await head(rt.db)
     seq, prev = (tail[0] + 1, tail[1]) if tail else (1, "0" * 64)
-    columns = ["seq", "id", "at", "type", "tenant_id", "actor", "subject", "ip", "request_id", "data", "hash"]
+    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS])
+    walker = await walker_for(rt, last_seq=0, last_hash=prev)
+    columns = ["seq", "id", "at", "type_code", "tenant_code", "actor_code", "subject", "ip", "request_id", "data",
+               "hash"]
     async with rt.db.engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         done = 0
         while done < n:
-            rows, prev = _events(seq + done, prev, min(BATCH, n - done), rt.master.audit_key, START)
+            rows, prev = _events(seq + done, prev, min(BATCH, n - done), walker, codes, START)
             if rt.db.dialect == "postgresql":
                 await driver.copy_records_to_table("audit_events", records=rows, columns=columns)
             else:
@@ -152,6 +160,7 @@ async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
         ("page at n/2, actor filter", Filters(actor=KEYS[3]), mid),
         ("page at n/2, subject filter", Filters(subject="user-123"), mid),
         ("page at n/2, type filter", Filters(type="exchange.issued"), mid),
+        ("page, rare type filter", Filters(type="audit.checkpoint"), None),
         ("page, time range from n/2", Filters(since=since), None)):
         out.append((f"listing: {label} (ms)", f"{await page_ms(rt, filters, cursor):.1f}"))
     await rt.stop()
