@@ -16,7 +16,7 @@ import gzip
 import hmac
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import delete, func, select
 
-from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker, RawRow, canonical, link, linker
+from tokensmith.audit.chain import (
+    GENESIS,
+    ChainProblem,
+    ChainWalker,
+    RawRow,
+    archive_line_parts,
+    canonical,
+    link,
+    linker,
+)
 from tokensmith.audit.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -33,6 +42,7 @@ from tokensmith.audit.checkpoints import (
     verification_keys,
     verify_checkpoint,
 )
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import bounds, decoded, raw_chunks
 from tokensmith.audit.verification import walker_for
 from tokensmith.errors import InvalidRequest
@@ -43,6 +53,7 @@ if TYPE_CHECKING:
 
 FORMAT = "tokensmith-audit-archive"
 PRUNE_BATCH = 5000
+COMPRESS_LEVEL = 3  # ~10 % larger files than level 6 at about half the CPU
 _FIELDS = ("seq", "id", "at", "type", "tenant_id", "actor", "subject", "ip", "request_id", "data")
 
 
@@ -102,18 +113,17 @@ async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = Fals
               "prev_hash": prev_hash, "prev_checkpoint": prev_jws, "checkpoint": checkpoint.jws,
               "checkpoint_event": checkpoint_event}
     walker = await walker_for(rt, last_seq=first - 1, last_hash=prev_hash)
-    names = await rt.audit.names.load_all()
     partial = path.with_name(path.name + ".partial")
     try:
         raw = open(partial, "xb")  # noqa: ASYNC230 - exclusive: one archiver per file at a time
     except FileExistsError as exc:
         raise InvalidRequest(f"{partial} exists: another archive of these events is being written") from exc
-    with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
+    with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=COMPRESS_LEVEL) as out:
         out.write(orjson.dumps(header) + b"\n")
         async for rows in raw_chunks(rt.db, after=first - 1, until=checkpoint.seq):
             # the CPU work (chain check, JSON, gzip) runs in a worker thread, so that the service's event
             # loop keeps answering while the retention schedule archives millions of events
-            await asyncio.to_thread(_write_chunk, walker, names, rows, out)
+            await asyncio.to_thread(_write_chunk, walker, rows, out)
     if walker.problems or walker.last_hash != checkpoint.hash or walker.last_seq != checkpoint.seq:
         partial.unlink()
         where = walker.problems[0].seq if walker.problems else checkpoint.seq
@@ -128,9 +138,12 @@ async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = Fals
     return ArchiveResult(str(path), first, checkpoint.seq, walker.count, checkpoint.seq, pruned)
 
 
-def _write_chunk(walker: ChainWalker, names: dict[int, str], rows: list[RawRow], out: gzip.GzipFile) -> None:
-    walker.feed(rows)
-    out.write(b"".join(orjson.dumps(decoded(r, names)) + b"\n" for r in rows))
+def _write_chunk(walker: ChainWalker, rows: list[RawRow], out: gzip.GzipFile) -> None:
+    """Check a chunk and write its lines: each line is the event's canonical JSON plus its ``hash``, built
+    by the walker from the bytes it checked (no decoding and re-encoding per event)."""
+    lines: list[bytes] = []
+    walker.feed(rows, lines)
+    out.write(b"".join(lines))
 
 
 def _sync(path: Path) -> None:
@@ -173,35 +186,46 @@ class ArchiveCheck:
     problems: list[ChainProblem]
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
+def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
     with gzip.open(path, "rb") as fh:
         for line in fh:
-            yield orjson.loads(line)
+            yield line, orjson.loads(line)
+
+
+def _event_ok(mac: Callable[[bytes], bytes], link_to: Callable[[str, dict[str, Any]], str], prev: str,
+              line: bytes, event: dict[str, Any]) -> bool:
+    """Whether an archived event carries the hash the chain gives it. Fast path: the line is canonical
+    JSON plus its hash (what :func:`archive` writes), so the bytes are hashed as they are -- a pass means
+    they are exactly the bytes the writer hashed. Otherwise (older archives) the fields are re-encoded."""
+    parts = archive_line_parts(line)
+    if parts is not None and hmac.compare_digest(mac(prev.encode() + b"\n" + parts[0]), parts[1]):
+        return True
+    return hmac.compare_digest(link_to(prev, {k: event.get(k) for k in _FIELDS}), str(event.get("hash")))
 
 
 def verify_archive_file(path: Path, key: bytes, keys: dict[str, Any]) -> ArchiveCheck:
     """Check one archive on its own: its chain from its starting hash, the checkpoints it carries."""
     lines = _lines(path)
     try:
-        header = next(lines)
+        header = next(lines)[1]
     except (OSError, EOFError, StopIteration, orjson.JSONDecodeError) as exc:
         raise InvalidRequest(f"{path} is not a readable archive: {exc}") from exc
     if header.get("format") != FORMAT:
         raise InvalidRequest(f"{path} is not a tokensmith audit archive")
     first, last = int(header["first_seq"]), int(header["last_seq"])
     prev = str(header["prev_hash"])
-    link_to = linker(key)
+    link_to, mac = linker(key), prekeyed_sha256(key)
     problems: list[ChainProblem] = []
     _check_header(header, keys, first, last, problems)
     expected, count, previous_bad = first, 0, False
     try:
-        for event in lines:
+        for line, event in lines:
             count += 1
             seq = int(event["seq"])
             gap = seq != expected
             if gap:
                 problems.append(ChainProblem(seq, f"sequence gap in the archive: expected {expected}"))
-            ok = hmac.compare_digest(link_to(prev, {k: event.get(k) for k in _FIELDS}), str(event.get("hash")))
+            ok = _event_ok(mac, link_to, prev, line, event)
             if not ok:
                 problems.append(ChainProblem(seq, "archived event changed" if not (gap or previous_bad)
                                              else "broken link in the archive (event deleted or inserted)"))

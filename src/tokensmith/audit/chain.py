@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,7 +122,9 @@ class ChainWalker:
             b"null" if request_id is None else _packed_json(request_id), seq, cached(subject),
             names[tenant], names[type_])
 
-    def feed(self, rows: Iterable[RawRow]) -> None:
+    def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
+        """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
+        ``"hash"`` added as the last key (what :func:`archive_line_parts` takes apart again)."""
         mac, compare, canonical_of = self._mac, hmac.compare_digest, self._canonical
         prev = self.last_hash.encode()
         expected = self.last_seq + 1
@@ -133,7 +136,10 @@ class ChainWalker:
             if gap:
                 self.problems.append(ChainProblem(seq, f"sequence gap: expected {expected} (rows deleted?)"))
             try:
-                ok = compare(mac(prev + b"\n" + canonical_of(row)), stored)
+                canonical_bytes = canonical_of(row)
+                ok = compare(mac(prev + b"\n" + canonical_bytes), stored)
+                if lines is not None:
+                    lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], stored.hex().encode()))
             except Exception:
                 ok = None
             if ok is None or (not ok and not _readable(row)):
@@ -147,6 +153,18 @@ class ChainWalker:
             prev = stored.hex().encode() if isinstance(stored, bytes) else _UNREADABLE
             expected = seq + 1
         self.last_seq, self.last_hash = expected - 1, prev.decode()
+
+
+_LINE_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"}\n?\Z')
+
+
+def archive_line_parts(line: bytes) -> tuple[bytes, bytes] | None:
+    """(canonical bytes, hash) of an archive line written by :meth:`ChainWalker.feed`, or None for a
+    line of another shape (an older archive: its events are checked field by field)."""
+    match = _LINE_TAIL.search(line, max(0, len(line) - 80))
+    if match is None:
+        return None
+    return line[:match.start()] + b"}", bytes.fromhex(match.group(1).decode())
 
 
 def _packed_json(packed: bytes) -> bytes:

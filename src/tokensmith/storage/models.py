@@ -229,8 +229,9 @@ class AuditName(Base):
 
 def _audit_name(code: Any) -> Any:
     """The name behind a dictionary code, as a column the ORM loads (read-only convenience; the hot
-    paths read codes and map them in memory)."""
-    return select(AuditName.name).where(AuditName.id == code).scalar_subquery()
+    paths read codes and map them in memory). Selected on its own it needs
+    ``.select_from(AuditEvent)``, or the subquery is not correlated to the row."""
+    return select(AuditName.name).where(AuditName.id == code).correlate_except(AuditName).scalar_subquery()
 
 
 class AuditEvent(Base):
