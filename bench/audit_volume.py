@@ -54,7 +54,8 @@ SELECT g, CAST(:t0 AS bigint) + g * 300, 1, CAST(:tenant AS int), (:actors ::int
        '\\x03'::bytea || decode(lpad(to_hex(167772160 + (g % 7) * 256 + g % 13), 8, '0'), 'hex'),
        '\\x02'::bytea || decode(lpad(to_hex(g), 32, '0'), 'hex'),
        '\\x01'::bytea || decode(md5(g::text), 'hex'),
-       '{"exp":' || (CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333) || ',"jti":"' || md5('j' || g)::uuid || '","sid":"'
+       '{"exp":' || (CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333)
+           || ',"jti":"' || md5('j' || g)::uuid || '","sid":"'
            || md5('s' || g)::uuid || '","via":"api_key"}',
        decode(md5(g::text) || md5('h' || g), 'hex')
 FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) g
