@@ -36,16 +36,18 @@ from tests.support import (
     make_settings,
 )
 
-from tokensmith.audit.chain import event_fields, link
+from tokensmith.audit.archive import archive
+from tokensmith.audit.chain import ChainWalker
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters, list_events
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import head
-from tokensmith.audit.verification import verify_database
+from tokensmith.audit.verification import verify_database, walker_for
 from tokensmith.clock import ManualClock
-from tokensmith.ids import new_id, uuid7
+from tokensmith.ids import new_id
 from tokensmith.runtime import Runtime
 from tokensmith.services.bootstrap import initialise
-from tokensmith.storage.compact import canonical_data, pack_text, to_micros
+from tokensmith.storage.compact import pack_ip, pack_text, utc_micros
 
 BATCH = 20_000
 START = 1_790_000_000.0
@@ -53,21 +55,40 @@ TENANT = new_id()
 KEYS = [f"apikey:{new_id()}" for _ in range(20)]
 
 
-def _events(start_seq: int, prev: str, n: int, key: bytes, t0: float) -> tuple[list[tuple[Any, ...]], str]:
-    """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock."""
+def _uuid(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_SUBJECTS: list[bytes] = []
+_IPS = [pack_ip(f"10.0.{a}.{b}") for a in range(7) for b in range(13)]
+_V7, _V4 = (0x7 << 76) | (0b10 << 62), (0x4 << 76) | (0b10 << 62)
+
+
+def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[str, int],
+            t0: float) -> tuple[list[tuple[Any, ...]], str]:
+    """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock. Ids
+    are UUIDv7/v4-shaped values derived from seq (cheap; same sizes as real ones). The canonical bytes
+    come from the verifier's assembler (equal to the writer's: tests/audit/test_compact_rows)."""
+    if not _SUBJECTS:
+        _SUBJECTS.extend(pack_text(f"user-{i}") for i in range(50_000))
     rows = []
+    mac, canonical_of = prekeyed_sha256(walker.key), walker._canonical
+    tenant, type_code = codes[TENANT], codes["exchange.issued"]
+    actors = [codes[k] for k in KEYS]
     for i in range(n):
         seq = start_seq + i
         ts = t0 + seq * 0.0003
-        at = datetime.fromtimestamp(ts, UTC)
-        eid = uuid7(int(ts * 1000))
-        actor, subject = KEYS[seq % len(KEYS)], f"user-{seq % 50_000}"
-        ip, rid = f"10.0.{seq % 7}.{seq % 13}", f"{seq:032x}"
-        data = {"jti": uuid7(int(ts * 1000)), "sid": new_id(), "exp": int(ts) + 3600, "via": "api_key"}
-        digest = link(key, prev, event_fields(seq, eid, at, "exchange.issued", TENANT, actor, subject, ip, rid, data))
-        rows.append((seq, pack_text(eid), to_micros(at), "exchange.issued", pack_text(TENANT), pack_text(actor),
-                     pack_text(subject), ip, pack_text(rid), canonical_data(data).decode(), bytes.fromhex(digest)))
-        prev = digest
+        ms = int(ts * 1000)
+        eid = (ms << 80) | _V7 | (seq * 2654435761 & 0xFFFFFFFFFFFF)
+        data = (f'{{"exp":{int(ts) + 3600},"jti":"{_uuid(eid ^ 1)}","sid":"{_uuid(_V4 | (seq * 40503 << 8))}",'
+                '"via":"api_key"}')
+        row = (seq, b"\x01" + eid.to_bytes(16, "big"), round(ts * 1_000_000), type_code, tenant,
+               actors[seq % len(actors)], _SUBJECTS[seq % 50_000], _IPS[(seq % 7) * 13 + seq % 13],
+               b"\x02" + seq.to_bytes(16, "big"), data, b"")
+        digest = mac(prev.encode() + b"\n" + canonical_of(row))
+        rows.append((*row[:10], digest))
+        prev = digest.hex()
     return rows, prev
 
 
@@ -75,12 +96,15 @@ async def generate(rt: Runtime, n: int) -> float:
     started = time.perf_counter()
     tail = await head(rt.db)
     seq, prev = (tail[0] + 1, tail[1]) if tail else (1, "0" * 64)
-    columns = ["seq", "id", "at", "type", "tenant_id", "actor", "subject", "ip", "request_id", "data", "hash"]
+    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS])
+    walker = await walker_for(rt, last_seq=0, last_hash=prev)
+    columns = ["seq", "id", "at", "type_code", "tenant_code", "actor_code", "subject", "ip", "request_id", "data",
+               "hash"]
     async with rt.db.engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         done = 0
         while done < n:
-            rows, prev = _events(seq + done, prev, min(BATCH, n - done), rt.master.audit_key, START)
+            rows, prev = _events(seq + done, prev, min(BATCH, n - done), walker, codes, START)
             if rt.db.dialect == "postgresql":
                 await driver.copy_records_to_table("audit_events", records=rows, columns=columns)
             else:
@@ -125,7 +149,8 @@ async def page_ms(rt: Runtime, filters: Filters, cursor: str | None, repeat: int
 
 
 async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
-    rt = Runtime(make_settings(url, audit_checkpoint_interval=0), clock=ManualClock(START + n * 0.0003 + 10))
+    clock = ManualClock(START + n * 0.0003 + 10)
+    rt = Runtime(make_settings(url, audit_checkpoint_interval=0), clock=clock)
     await initialise(rt)
     await rt.reload_keys()
     await rt.audit.flush()
@@ -152,10 +177,66 @@ async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
         ("page at n/2, actor filter", Filters(actor=KEYS[3]), mid),
         ("page at n/2, subject filter", Filters(subject="user-123"), mid),
         ("page at n/2, type filter", Filters(type="exchange.issued"), mid),
+        ("page, rare type filter", Filters(type="audit.checkpoint"), None),
         ("page, time range from n/2", Filters(since=since), None)):
         out.append((f"listing: {label} (ms)", f"{await page_ms(rt, filters, cursor):.1f}"))
+    out += await archive_while_writing(rt, clock)
     await rt.stop()
     return out
+
+
+async def _writer_probe(rt: Runtime, work: Any) -> tuple[list[float], list[float]]:
+    """While ``work`` runs: a writer appends 10 events and flushes every 20 ms; returns the flush times
+    and how late each 20 ms sleep woke up (the event loop's lag), in ms."""
+    flushes, lags = [], []
+    task = asyncio.ensure_future(work)
+    while not task.done() or not flushes:
+        for _ in range(10):
+            rt.audit.record("exchange.issued", tenant_id=TENANT, actor=KEYS[0], subject="probe")
+        t = time.perf_counter()
+        await rt.audit.flush()
+        flushes.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        await asyncio.sleep(0.02)
+        lags.append((time.perf_counter() - t - 0.02) * 1000)
+    await task
+    return flushes, lags
+
+
+def _p(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+async def archive_while_writing(rt: Runtime, clock: ManualClock) -> list[tuple[str, str]]:
+    """Archive + prune everything up to a new checkpoint (in-process, as the retention schedule does) while
+    a writer keeps appending; the writer's flush time and the loop's lag, against the same probe idle."""
+    idle_flush, idle_lag = await _writer_probe(rt, asyncio.sleep(2))
+    checkpoint = await create_checkpoint(rt)
+    assert checkpoint is not None
+    clock.advance(1)
+    folder = Path(tempfile.mkdtemp(prefix="audit-archive-"))
+    started = time.perf_counter()
+    result: list[Any] = []
+
+    async def run() -> None:
+        result.append(await archive(rt, utc_micros(rt.clock.now()), folder, prune=True))
+
+    flush, lag = await _writer_probe(rt, run())
+    spent = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    shutil.rmtree(folder, ignore_errors=True)
+    after = await verify_database(rt)
+    assert after.ok, after.problems[:3]
+    return [("archive + prune in-process (events, s, events/s)",
+             f"{result[0].events:,}, {spent:.1f} s, {result[0].events / spent:,.0f}/s, {size / result[0].events:.0f} "
+             "bytes/event gzip"),
+            ("writer flush p50 / p99 / max, idle (ms)", f"{_p(idle_flush, .5):.1f} / {_p(idle_flush, .99):.1f} / "
+             f"{max(idle_flush):.1f}"),
+            ("writer flush p50 / p99 / max, during archive + prune (ms)",
+             f"{_p(flush, .5):.1f} / {_p(flush, .99):.1f} / {max(flush):.1f}"),
+            ("event-loop lag p50 / max, idle / during (ms)",
+             f"{_p(idle_lag, .5):.1f} / {max(idle_lag):.1f} ; {_p(lag, .5):.1f} / {max(lag):.1f}"),
+            ("verify after the prune (events)", f"{after.events:,} ({after.anchor})")]
 
 
 def archive_under_load(url: str, n: int, duration: int) -> None:  # pragma: no cover - run by the lead

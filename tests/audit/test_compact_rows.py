@@ -1,6 +1,6 @@
-"""The compact layout (revision 0003) stores exactly what the chain hashes: the verifier's fast canonical
-form equals the writer's, whatever the values, and rows written under revision 0001 keep verifying after
-the upgrade (SQLite and PostgreSQL)."""
+"""The compact layout (revisions 0003 and 0007) stores exactly what the chain hashes: the verifier's fast
+canonical form equals the writer's, whatever the values, and rows written under revision 0001 keep
+verifying after the upgrades, and after a downgrade to 0003 and back (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from sqlalchemy import text
 
 from tests.support import make_settings
 from tokensmith.audit.chain import GENESIS, ChainWalker, canonical, event_fields, link
+from tokensmith.audit.names import json_names
 from tokensmith.runtime import Runtime
 from tokensmith.services.audit import verify
-from tokensmith.storage.compact import canonical_data, pack_text, to_micros
-from tokensmith.storage.migrate import upgrade
+from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros, unpack_text
+from tokensmith.storage.migrate import downgrade, upgrade
 
 UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 texts = st.one_of(st.none(), st.text(max_size=30), st.just(UUID), st.just(f"apikey:{UUID}"), st.just("ab" * 16))
@@ -27,7 +28,9 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**
 
 @settings(max_examples=300, deadline=None)
 @given(event_id=st.one_of(st.just(UUID), st.text(min_size=1, max_size=40)), tenant=texts, actor=texts,
-       subject=texts, ip=st.one_of(st.none(), st.text(max_size=20)), request_id=texts,
+       subject=texts, ip=st.one_of(st.none(), st.text(max_size=20), st.ip_addresses().map(str),
+                                   st.sampled_from(["::ffff:10.0.0.1", "2001:DB8::1", "010.0.0.1"])),
+       request_id=texts,
        data=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
        micros=st.integers(0, 4_000_000_000_000_000))
 def test_the_fast_canonical_form_is_the_writers(event_id: str, tenant: str | None, actor: str | None,
@@ -38,10 +41,14 @@ def test_the_fast_canonical_form_is_the_writers(event_id: str, tenant: str | Non
     key = b"k" * 32
     digest = link(key, GENESIS, fields)
     packed = None if request_id is None else pack_text(request_id)
-    row = (7, pack_text(event_id), to_micros(at), "t.x", None if tenant is None else pack_text(tenant),
-           None if actor is None else pack_text(actor), None if subject is None else pack_text(subject), ip,
-           packed, canonical_data(data).decode(), bytes.fromhex(digest))
-    walker = ChainWalker(key, last_seq=6)
+    codes: dict[str, int] = {}
+    for name in ("t.x", tenant, actor):
+        if name is not None:
+            codes.setdefault(name, len(codes) + 1)
+    row = (7, pack_text(event_id), to_micros(at), codes["t.x"], None if tenant is None else codes[tenant],
+           None if actor is None else codes[actor], None if subject is None else pack_text(subject),
+           None if ip is None else pack_ip(ip), packed, canonical_data(data).decode(), bytes.fromhex(digest))
+    walker = ChainWalker(key, last_seq=6, names=json_names({code: name for name, code in codes.items()}))
     assert walker._canonical(row) == canonical(fields)
     walker.feed([row])
     assert walker.problems == []
@@ -75,8 +82,18 @@ async def test_rows_written_before_the_upgrade_still_verify(database_url: str) -
                 prev = digest
         await upgrade(rt.db)
         assert await verify(rt) == (7, [])
-        rt.audit.record("exchange.issued", subject="after the upgrade")
+        rt.audit.record("exchange.issued", subject="after the upgrade", tenant_id="t2", actor="apikey:x",
+                        ip="::1")
         await rt.audit.flush()
+        assert await verify(rt) == (8, [])
+        await downgrade(rt.db, "0003")
+        await upgrade(rt.db)
+        rt.audit.names.forget()  # the dictionary was rebuilt: codes assigned anew
         assert await verify(rt) == (8, [])
     finally:
         await rt.stop()
+
+
+@given(address=st.one_of(st.ip_addresses().map(str), st.text(max_size=20)))
+def test_a_packed_ip_unpacks_to_the_very_string(address: str) -> None:
+    assert unpack_text(pack_ip(address)) == address

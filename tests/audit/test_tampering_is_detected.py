@@ -5,18 +5,22 @@ PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from tests.support import make_settings
 from tokensmith.audit.chain import event_fields, link
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.runtime import Runtime
 from tokensmith.services.audit import export, verify
-from tokensmith.storage.compact import pack_text, to_micros, unpack_text
+from tokensmith.storage.compact import pack_ip, pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent
 
@@ -28,7 +32,8 @@ async def rt(database_url: str) -> AsyncIterator[Runtime]:
     runtime = Runtime(make_settings(database_url))
     await upgrade(runtime.db)
     for i in range(EVENTS):
-        runtime.audit.record("client.created", actor="cli", subject=f"client-{i}", name=f"n{i}", scopes=["a.read"])
+        runtime.audit.record("client.created", actor="cli", subject=f"client-{i}", name=f"n{i}", scopes=["a.read"],
+                             tenant_id="3f0e2a1b-0000-4000-8000-000000000001", ip="10.0.0.1")
     await runtime.audit.flush()
     try:
         yield runtime
@@ -48,10 +53,12 @@ async def _row(rt: Runtime, seq: int) -> dict[str, object]:
 
 
 async def _insert(rt: Runtime, seq: int, digest: str) -> None:
-    await _sql(rt, "INSERT INTO audit_events (seq, id, at, type, tenant_id, actor, subject, ip, request_id, data,"
-               " hash) VALUES (:seq, :id, :at, 'client.created', NULL, :actor, :subject, NULL, NULL, '{}', :hash)",
+    code = await _name_code(rt, "attacker")
+    await _sql(rt, "INSERT INTO audit_events (seq, id, at, type_code, tenant_code, actor_code, subject, ip,"
+               " request_id, data, hash) VALUES (:seq, :id, :at, (SELECT type_code FROM audit_events WHERE seq = 1),"
+               " NULL, :actor, :subject, NULL, NULL, '{}', :hash)",
                seq=seq, id=pack_text(f"00000000-0000-4000-8000-{seq:012d}"), at=to_micros(datetime.now(UTC)),
-               actor=pack_text("attacker"), subject=pack_text("ghost"), hash=bytes.fromhex(digest))
+               actor=code, subject=pack_text("ghost"), hash=bytes.fromhex(digest))
 
 
 async def _load_at(rt: Runtime, seq: int) -> datetime:
@@ -72,22 +79,52 @@ async def test_an_untouched_chain_verifies(rt: Runtime) -> None:
     assert (count, problems) == (EVENTS, [])
 
 
-@pytest.mark.parametrize("column, value", [("subject", "someone-else"), ("actor", "admin"),
-                                           ("type", "client.deleted"), ("data", '{"name": "n2"}')])
+async def _name_code(rt: Runtime, name: str) -> int:
+    """A code for ``name`` in the dictionary (as an attacker with database access would add one)."""
+    await _sql(rt, "INSERT INTO audit_names (name) VALUES (:n)", n=pack_text(name))
+    async with rt.db.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT id FROM audit_names WHERE name = :n"),
+                                       {"n": pack_text(name)})).scalar_one())
+
+
+@pytest.mark.parametrize("column, value", [("subject", "someone-else"), ("actor_code", "admin"),
+                                           ("type_code", "client.deleted"), ("tenant_code", "another-tenant"),
+                                           ("ip", "6.6.6.6"), ("data", '{"name": "n2"}')])
 async def test_a_changed_row_is_detected(rt: Runtime, column: str, value: str) -> None:
-    stored = pack_text(value) if column in ("subject", "actor") else value
+    stored: object = value
+    if column in ("subject", "ip"):
+        stored = pack_text(value) if column == "subject" else pack_ip(value)
+    elif column.endswith("_code"):
+        stored = await _name_code(rt, value)
     await _sql(rt, f"UPDATE audit_events SET {column} = :v WHERE seq = 3", v=stored)
     problems = await _problems(rt)
     assert list(problems) == [3]
     assert "hash mismatch" in problems[3][0]
 
 
+async def test_a_renamed_dictionary_entry_is_detected_in_every_row_that_uses_it(rt: Runtime) -> None:
+    """A name is stored once for many rows: changing it changes all of them, and each is reported."""
+    await _sql(rt, "UPDATE audit_names SET name = :n WHERE name = :o", n=pack_text("client.deleted"),
+               o=pack_text("client.created"))
+    problems = await _problems(rt)
+    assert list(problems) == list(range(1, EVENTS + 1))
+    assert "hash mismatch" in problems[1][0]
+
+
+async def test_a_code_missing_from_the_dictionary_is_reported_as_unreadable(rt: Runtime) -> None:
+    await _sql(rt, "UPDATE audit_events SET actor_code = 999999 WHERE seq = 3")
+    problems = await _problems(rt)
+    assert list(problems) == [3]
+    assert "unreadable" in problems[3][0]
+
+
 async def test_a_changed_row_with_a_recomputed_unkeyed_hash_is_detected(rt: Runtime) -> None:
     """Without the master key an attacker cannot rebuild the link, even if they know the scheme."""
     row = await _row(rt, 3)
-    fields = event_fields(3, unpack_text(bytes(row["id"])), (await _load_at(rt, 3)), str(row["type"]), None, "cli",
+    fields = event_fields(3, unpack_text(bytes(row["id"])), (await _load_at(rt, 3)), "client.created",
+                          "3f0e2a1b-0000-4000-8000-000000000001", "cli",
                           "forged",
-                          None, None, {"name": "n2"})
+                          "10.0.0.1", None, {"name": "n2", "scopes": ["a.read"]})
     forged = link(b"guessed key", bytes((await _row(rt, 2))["hash"]).hex(), fields)
     await _sql(rt, "UPDATE audit_events SET subject = :s, hash = :h WHERE seq = 3", s=pack_text("forged"),
                h=bytes.fromhex(forged))
@@ -150,3 +187,10 @@ async def test_an_unreadable_row_is_reported_not_a_crash(sqlite_url: str, column
         assert lines[2]["unreadable"] is True
     finally:
         await runtime.stop()
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=0, max_size=130), message=st.binary(max_size=600))
+def test_the_prekeyed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    """The verifier's key-once HMAC gives exactly ``hmac.digest`` (short, block-sized and long keys)."""
+    assert prekeyed_sha256(key)(message) == hmac.digest(key, message, "sha256")

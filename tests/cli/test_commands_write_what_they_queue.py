@@ -27,7 +27,7 @@ async def _stored(url: str) -> tuple[list[ApiKey], list[ExchangeUser], list[str]
         async with rt.db.sessions() as session:
             keys = list((await session.execute(select(ApiKey))).scalars())
             users = list((await session.execute(select(ExchangeUser))).scalars())
-            events = list((await session.execute(select(AuditEvent.type))).scalars())
+            events = list((await session.execute(select(AuditEvent.type).select_from(AuditEvent))).scalars())
         return keys, users, events
     finally:
         await rt.stop()

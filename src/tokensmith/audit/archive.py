@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hmac
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import delete, func, select
 
-from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker, canonical, link
+from tokensmith.audit.chain import (
+    GENESIS,
+    ChainProblem,
+    ChainWalker,
+    RawRow,
+    archive_line_parts,
+    canonical,
+    link,
+    linker,
+)
 from tokensmith.audit.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -32,7 +42,9 @@ from tokensmith.audit.checkpoints import (
     verification_keys,
     verify_checkpoint,
 )
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import bounds, decoded, raw_chunks
+from tokensmith.audit.verification import walker_for
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.models import AuditEvent
 
@@ -41,6 +53,7 @@ if TYPE_CHECKING:
 
 FORMAT = "tokensmith-audit-archive"
 PRUNE_BATCH = 5000
+COMPRESS_LEVEL = 3  # ~10 % larger files than level 6 at about half the CPU
 _FIELDS = ("seq", "id", "at", "type", "tenant_id", "actor", "subject", "ip", "request_id", "data")
 
 
@@ -65,7 +78,7 @@ async def _boundary(rt: Runtime, before_us: int, keys: dict[str, Any]) -> tuple[
         except CheckpointError:
             continue
         async for rows in raw_chunks(rt.db, after=seq - 1, until=seq):
-            return checkpoint, decoded(rows[0])
+            return checkpoint, decoded(rows[0], await rt.audit.names.names(rows[0][3:6]))
     raise InvalidRequest("no checkpoint before that date: events are archived up to a signed checkpoint "
                          "(`tokensmith audit checkpoint` makes one)")
 
@@ -99,30 +112,38 @@ async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = Fals
     header = {"format": FORMAT, "version": 1, "first_seq": first, "last_seq": checkpoint.seq,
               "prev_hash": prev_hash, "prev_checkpoint": prev_jws, "checkpoint": checkpoint.jws,
               "checkpoint_event": checkpoint_event}
-    walker = ChainWalker(rt.master.audit_key, last_seq=first - 1, last_hash=prev_hash)
+    walker = await walker_for(rt, last_seq=first - 1, last_hash=prev_hash)
     partial = path.with_name(path.name + ".partial")
     try:
         raw = open(partial, "xb")  # noqa: ASYNC230 - exclusive: one archiver per file at a time
     except FileExistsError as exc:
         raise InvalidRequest(f"{partial} exists: another archive of these events is being written") from exc
-    with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
+    with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=COMPRESS_LEVEL) as out:
         out.write(orjson.dumps(header) + b"\n")
         async for rows in raw_chunks(rt.db, after=first - 1, until=checkpoint.seq):
-            walker.feed(rows)
-            out.write(b"".join(orjson.dumps(decoded(r)) + b"\n" for r in rows))
-            await asyncio.sleep(0)
+            # the CPU work (chain check, JSON, gzip) runs in a worker thread, so that the service's event
+            # loop keeps answering while the retention schedule archives millions of events
+            await asyncio.to_thread(_write_chunk, walker, rows, out)
     if walker.problems or walker.last_hash != checkpoint.hash or walker.last_seq != checkpoint.seq:
         partial.unlink()
         where = walker.problems[0].seq if walker.problems else checkpoint.seq
         raise InvalidRequest(f"the chain does not verify up to the checkpoint (seq {where}); nothing archived")
-    _sync(partial)
-    check = verify_archive_file(partial, rt.master.audit_key, keys)
+    await asyncio.to_thread(_sync, partial)
+    check = await asyncio.to_thread(verify_archive_file, partial, rt.master.audit_key, keys)
     if check.problems:
         partial.unlink()
         raise InvalidRequest(f"the archive written does not read back intact (seq {check.problems[0].seq})")
     partial.rename(path)
     pruned = await prune_through(rt, checkpoint.seq) if prune else 0
     return ArchiveResult(str(path), first, checkpoint.seq, walker.count, checkpoint.seq, pruned)
+
+
+def _write_chunk(walker: ChainWalker, rows: list[RawRow], out: gzip.GzipFile) -> None:
+    """Check a chunk and write its lines: each line is the event's canonical JSON plus its ``hash``, built
+    by the walker from the bytes it checked (no decoding and re-encoding per event)."""
+    lines: list[bytes] = []
+    walker.feed(rows, lines)
+    out.write(b"".join(lines))
 
 
 def _sync(path: Path) -> None:
@@ -165,34 +186,46 @@ class ArchiveCheck:
     problems: list[ChainProblem]
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
+def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
     with gzip.open(path, "rb") as fh:
         for line in fh:
-            yield orjson.loads(line)
+            yield line, orjson.loads(line)
+
+
+def _event_ok(mac: Callable[[bytes], bytes], link_to: Callable[[str, dict[str, Any]], str], prev: str,
+              line: bytes, event: dict[str, Any]) -> bool:
+    """Whether an archived event carries the hash the chain gives it. Fast path: the line is canonical
+    JSON plus its hash (what :func:`archive` writes), so the bytes are hashed as they are -- a pass means
+    they are exactly the bytes the writer hashed. Otherwise (older archives) the fields are re-encoded."""
+    parts = archive_line_parts(line)
+    if parts is not None and hmac.compare_digest(mac(prev.encode() + b"\n" + parts[0]), parts[1]):
+        return True
+    return hmac.compare_digest(link_to(prev, {k: event.get(k) for k in _FIELDS}), str(event.get("hash")))
 
 
 def verify_archive_file(path: Path, key: bytes, keys: dict[str, Any]) -> ArchiveCheck:
     """Check one archive on its own: its chain from its starting hash, the checkpoints it carries."""
     lines = _lines(path)
     try:
-        header = next(lines)
+        header = next(lines)[1]
     except (OSError, EOFError, StopIteration, orjson.JSONDecodeError) as exc:
         raise InvalidRequest(f"{path} is not a readable archive: {exc}") from exc
     if header.get("format") != FORMAT:
         raise InvalidRequest(f"{path} is not a tokensmith audit archive")
     first, last = int(header["first_seq"]), int(header["last_seq"])
     prev = str(header["prev_hash"])
+    link_to, mac = linker(key), prekeyed_sha256(key)
     problems: list[ChainProblem] = []
     _check_header(header, keys, first, last, problems)
     expected, count, previous_bad = first, 0, False
     try:
-        for event in lines:
+        for line, event in lines:
             count += 1
             seq = int(event["seq"])
             gap = seq != expected
             if gap:
                 problems.append(ChainProblem(seq, f"sequence gap in the archive: expected {expected}"))
-            ok = link(key, prev, {k: event.get(k) for k in _FIELDS}) == event.get("hash")
+            ok = _event_ok(mac, link_to, prev, line, event)
             if not ok:
                 problems.append(ChainProblem(seq, "archived event changed" if not (gap or previous_bad)
                                              else "broken link in the archive (event deleted or inserted)"))
@@ -240,7 +273,8 @@ def _check_inner_checkpoint(event: dict[str, Any], keys: dict[str, Any], problem
 async def verify_archives(rt: Runtime, paths: list[Path]) -> tuple[int, list[ChainProblem], dict[str, Any]]:
     """Check archives, their hand-over to each other (in seq order) and to the database."""
     keys = await verification_keys(rt)
-    checks = sorted((verify_archive_file(p, rt.master.audit_key, keys) for p in paths), key=lambda c: c.first_seq)
+    checks = sorted([await asyncio.to_thread(verify_archive_file, p, rt.master.audit_key, keys) for p in paths],
+                    key=lambda c: c.first_seq)
     problems = [p for c in checks for p in c.problems]
     for before, after in itertools.pairwise(checks):
         if after.first_seq != before.last_seq + 1 or after.prev_hash != before.last_hash:
@@ -262,7 +296,7 @@ async def _handover(rt: Runtime, last: ArchiveCheck, db_first: int) -> list[Chai
             if bytes(rows[0][10]).hex() != last.last_hash:
                 return [ChainProblem(last.last_seq, "the archive and the database differ at this seq")]
         return []
-    walker = ChainWalker(rt.master.audit_key, last_seq=last.last_seq, last_hash=last.last_hash)
+    walker = await walker_for(rt, last_seq=last.last_seq, last_hash=last.last_hash)
     async for rows in raw_chunks(rt.db, after=last.last_seq, until=last.last_seq + 1):
         walker.feed(rows)
     return [ChainProblem(p.seq, f"the database does not continue the archive: {p.problem}") for p in walker.problems]

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.storage.compact import EPOCH, unpack_text
 
 GENESIS = "0" * 64
@@ -53,44 +55,59 @@ def link(key: bytes, prev_hash: str, fields: dict[str, Any]) -> str:
     return hmac.new(key, prev_hash.encode() + b"\n" + canonical(fields), hashlib.sha256).hexdigest()
 
 
+def linker(key: bytes) -> Callable[[str, dict[str, Any]], str]:
+    """:func:`link` with the key schedule done once (the writer's and the archive checker's loop)."""
+    mac = prekeyed_sha256(key)
+
+    def link_to(prev_hash: str, fields: dict[str, Any]) -> str:
+        return mac(prev_hash.encode() + b"\n" + canonical(fields)).hex()
+
+    return link_to
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
     problem: str
 
 
-#: A stored row as the database driver returns it: (seq, id, at µs, type, tenant_id, actor, subject, ip,
-#: request_id, data (canonical JSON text), hash (32 bytes)); packed columns as in storage.compact.
+#: A stored row as the database driver returns it: (seq, id, at µs, type code, tenant code, actor code,
+#: subject, ip, request_id, data (canonical JSON text), hash (32 bytes)); codes of the name dictionary,
+#: packed columns as in storage.compact.
 RawRow = tuple[Any, ...]
+_UNREADABLE = b"?" * 64
 
 
 @dataclass
 class ChainWalker:
     """Checks rows in ``seq`` order, chunk by chunk, from an anchor. Built for speed (no ORM objects, no
-    JSON decoding, one HMAC per row): the canonical bytes are assembled from the stored columns, which
-    hold the canonical pieces already."""
+    JSON decoding, one pre-keyed HMAC per row): the canonical bytes are assembled from the stored columns,
+    which hold the canonical pieces already; dictionary codes map to their JSON through ``names``
+    (:func:`tokensmith.audit.names.json_names`), an unknown code makes the row unreadable."""
 
     key: bytes
     last_seq: int = 0
     last_hash: str = GENESIS
+    names: dict[int | None, bytes] = field(default_factory=lambda: {None: b"null"})
     count: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)  # (seq, data) of checkpoint events
-    checkpoint_type: str = "audit.checkpoint"
+    checkpoint_code: int | None = None
     _json: dict[Any, bytes] = field(default_factory=dict)
     _second: int = -1
     _second_text: bytes = b""
 
+    def __post_init__(self) -> None:
+        self._mac = prekeyed_sha256(self.key)
+
     def _cached(self, packed: bytes | None) -> bytes:
-        """JSON of a low-cardinality packed column (tenant, actor, subject), cached."""
-        if packed is None:
-            return b"null"
-        packed = bytes(packed)
+        """JSON of a repetitive packed column (subject, ip), cached."""
         found = self._json.get(packed)
         if found is None:
-            found = self._json[packed] = _packed_json(packed)
+            found = b"null" if packed is None else _packed_json(bytes(packed))
             if len(self._json) > 200_000:
                 self._json.clear()
+            self._json[packed] = found
         return found
 
     def _canonical(self, row: RawRow) -> bytes:
@@ -99,25 +116,30 @@ class ChainWalker:
         if second != self._second:
             self._second = second
             self._second_text = (EPOCH + timedelta(seconds=second)).isoformat()[:19].encode()
+        names, cached = self.names, self._cached
         return _TEMPLATE % (
-            self._cached(actor), self._second_text, micros, data.encode(), _packed_json(bytes(id_)),
-            b"null" if ip is None else orjson.dumps(ip),
-            b"null" if request_id is None else _packed_json(bytes(request_id)), seq, self._cached(subject),
-            self._cached(tenant), orjson.dumps(type_))
+            names[actor], self._second_text, micros, data.encode(), _packed_json(id_), cached(ip),
+            b"null" if request_id is None else _packed_json(request_id), seq, cached(subject),
+            names[tenant], names[type_])
 
-    def feed(self, rows: Iterable[RawRow]) -> None:
-        key, digest, compare = self.key, _hmac_digest, hmac.compare_digest
+    def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
+        """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
+        ``"hash"`` added as the last key (what :func:`archive_line_parts` takes apart again)."""
+        mac, compare, canonical_of = self._mac, hmac.compare_digest, self._canonical
         prev = self.last_hash.encode()
         expected = self.last_seq + 1
         previous_bad = False
         for row in rows:
-            seq, stored = row[0], bytes(row[10])
+            seq, stored = row[0], row[10]
             self.count += 1
             gap = seq != expected
             if gap:
                 self.problems.append(ChainProblem(seq, f"sequence gap: expected {expected} (rows deleted?)"))
             try:
-                ok = compare(digest(key, prev + b"\n" + self._canonical(row), "sha256"), stored)
+                canonical_bytes = canonical_of(row)
+                ok = compare(mac(prev + b"\n" + canonical_bytes), stored)
+                if lines is not None:
+                    lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], stored.hex().encode()))
             except Exception:
                 ok = None
             if ok is None or (not ok and not _readable(row)):
@@ -126,11 +148,23 @@ class ChainWalker:
                 self.problems.append(ChainProblem(seq, "broken link to the previous row (deleted or inserted)"
                                                   if gap or previous_bad else "hash mismatch (row changed)"))
             previous_bad = not ok
-            if row[3] == self.checkpoint_type:
+            if row[3] == self.checkpoint_code:
                 self.checkpoints.append((seq, row[9]))
-            prev = stored.hex().encode()
+            prev = stored.hex().encode() if isinstance(stored, bytes) else _UNREADABLE
             expected = seq + 1
         self.last_seq, self.last_hash = expected - 1, prev.decode()
+
+
+_LINE_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"}\n?\Z')
+
+
+def archive_line_parts(line: bytes) -> tuple[bytes, bytes] | None:
+    """(canonical bytes, hash) of an archive line written by :meth:`ChainWalker.feed`, or None for a
+    line of another shape (an older archive: its events are checked field by field)."""
+    match = _LINE_TAIL.search(line, max(0, len(line) - 80))
+    if match is None:
+        return None
+    return line[:match.start()] + b"}", bytes.fromhex(match.group(1).decode())
 
 
 def _packed_json(packed: bytes) -> bytes:
@@ -141,12 +175,6 @@ def _packed_json(packed: bytes) -> bytes:
     if packed[0] == 2:
         return b'"%b"' % packed[1:].hex().encode()
     return orjson.dumps(unpack_text(packed))
-
-
-try:  # the C function behind hmac.digest, without its Python wrapper (one call per event)
-    from _hashlib import hmac_digest as _hmac_digest
-except ImportError:  # pragma: no cover - Python built without OpenSSL
-    _hmac_digest = hmac.digest  # type: ignore[assignment]  # typeshed: hmac.digest's signature is wider
 
 
 def _readable(row: RawRow) -> bool:

@@ -17,6 +17,7 @@ import jwt
 import orjson
 from sqlalchemy import select
 
+from tokensmith.audit.names import rare_type_predicate
 from tokensmith.audit.store import head
 from tokensmith.ids import new_row_id
 from tokensmith.jose.tokens import sign_jwt
@@ -105,8 +106,13 @@ def jws_of(data: Any) -> str:
 
 async def checkpoint_events(rt: Runtime, *, newest_first: bool = True, before_us: int | None = None,
                             limit: int | None = None) -> list[tuple[int, int, str]]:
-    """(event seq, at µs, JWS) of checkpoint events in the database (by the type index)."""
-    query = select(AuditEvent.seq, AuditEvent.at, AuditEvent.data).where(AuditEvent.type == CHECKPOINT_TYPE)
+    """(event seq, at µs, JWS) of checkpoint events in the database (by the partial type index: the
+    literal ``type_code > 2`` lets SQLite use it too)."""
+    code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
+    if code is None:
+        return []
+    query = select(AuditEvent.seq, AuditEvent.at, AuditEvent.data).where(AuditEvent.type_code == code,
+                                                                         rare_type_predicate())
     query = query.order_by(AuditEvent.seq.desc() if newest_first else AuditEvent.seq)
     if before_us is not None:
         query = query.where(AuditEvent.at < from_micros(before_us))

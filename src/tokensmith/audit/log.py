@@ -28,9 +28,11 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tokensmith.audit.chain import GENESIS, event_fields, link
+from tokensmith.audit.chain import GENESIS, event_fields, linker
+from tokensmith.audit.names import NameDictionary
 from tokensmith.audit.sanitise import minimal, sanitised
 from tokensmith.audit.spool import AuditSpool
+from tokensmith.audit.store import present_ids
 from tokensmith.clock import Clock
 from tokensmith.ids import new_row_id
 from tokensmith.storage.db import Database, is_data_error
@@ -72,7 +74,8 @@ class AuditLog(PeriodicFlusher):
         self.init_health(clock, stall_after, metrics)
         self.spool = spool
         self._db = db
-        self._key = key
+        self._link = linker(key)
+        self.names = NameDictionary(db)
         self._clock = clock
         self._flush_interval = flush_interval
         self._batch_size = batch_size
@@ -184,16 +187,18 @@ class AuditLog(PeriodicFlusher):
         raise RuntimeError("audit chain: could not append after 50 attempts")
 
     async def _write(self, batch: list[PendingEvent], *, dedupe: bool = False) -> int:
+        # dictionary codes first, in their own transaction: a code never changes, so one assigned for a
+        # batch that then fails is simply used by the next attempt
+        codes = await self.names.codes(name for e in batch for name in (e.type, e.tenant_id, e.actor))
         async with self._db.session() as session:
             if self._db.dialect == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
             else:
                 # Take SQLite's write lock before reading the tail (a no-op update on no row).
-                await session.execute(update(AuditEvent).where(AuditEvent.seq == -1).values(type="x"))
+                await session.execute(update(AuditEvent).where(AuditEvent.seq == -1).values(type_code=0))
             if dedupe:
-                present = set((await session.execute(
-                    select(AuditEvent.id).where(AuditEvent.id.in_([e.id for e in batch]))
-                )).scalars())
+                present = await present_ids(session, [(e.id, None if e.tenant_id is None else codes[e.tenant_id],
+                                                       e.at) for e in batch])
                 batch = [e for e in batch if e.id not in present]
                 if not batch:
                     return 0
@@ -207,11 +212,12 @@ class AuditLog(PeriodicFlusher):
                 at = event.at
                 fields = event_fields(seq, event.id, at, event.type, event.tenant_id, event.actor,
                                       event.subject, event.ip, event.request_id, event.data)
-                digest = link(self._key, prev_hash, fields)
-                rows.append({"seq": seq, "id": event.id, "at": at, "type": event.type,
-                             "tenant_id": event.tenant_id, "actor": event.actor, "subject": event.subject,
-                             "ip": event.ip, "request_id": event.request_id, "data": event.data,
-                             "hash": digest})
+                digest = self._link(prev_hash, fields)
+                rows.append({"seq": seq, "id": event.id, "at": at, "type_code": codes[event.type],
+                             "tenant_code": None if event.tenant_id is None else codes[event.tenant_id],
+                             "actor_code": None if event.actor is None else codes[event.actor],
+                             "subject": event.subject, "ip": event.ip, "request_id": event.request_id,
+                             "data": event.data, "hash": digest})
                 prev_hash = digest
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
             await session.execute(insert(AuditEvent.__table__), rows)

@@ -6,18 +6,20 @@ processing: the columns are decoded only where a reader needs them (export, arch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.audit.chain import RawRow
 from tokensmith.storage.compact import from_micros, unpack_text
 from tokensmith.storage.db import Database
 from tokensmith.storage.models import AuditEvent
 
-COLUMNS = "seq, id, at, type, tenant_id, actor, subject, ip, request_id, data, hash"
+COLUMNS = "seq, id, at, type_code, tenant_code, actor_code, subject, ip, request_id, data, hash"
 CHUNK = 20_000
 
 
@@ -57,17 +59,35 @@ async def _empty() -> list[RawRow]:
     return []
 
 
-def decoded(row: RawRow) -> dict[str, Any]:
-    """A stored row as the export/archive JSON object (the canonical fields plus ``hash``)."""
+def decoded(row: RawRow, names: Mapping[int, str]) -> dict[str, Any]:
+    """A stored row as the export/archive JSON object (the canonical fields plus ``hash``); ``names``
+    maps dictionary codes to names (:meth:`NameDictionary.load_all`)."""
     seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, digest = row
 
     def text(value: Any) -> str | None:
         return None if value is None else unpack_text(bytes(value))
 
     return {"seq": seq, "id": text(id_), "at": from_micros(int(at)).isoformat(timespec="microseconds"),
-            "type": type_, "tenant_id": text(tenant), "actor": text(actor), "subject": text(subject), "ip": ip,
+            "type": names[type_], "tenant_id": None if tenant is None else names[tenant],
+            "actor": None if actor is None else names[actor], "subject": text(subject), "ip": text(ip),
             "request_id": text(request_id), "data": orjson.loads(data) if data else {},
             "hash": bytes(digest).hex()}
+
+
+async def present_ids(session: AsyncSession, events: list[tuple[str, int | None, datetime]]) -> set[str]:
+    """Which of these (id, tenant code, time) events are in the table already. ``id`` has no index (it
+    would cost ~40 bytes per event): the lookup goes by ``ix_audit_events_tenant_at_seq``, one range
+    scan per tenant over the events' time span (seconds, for a batch or a crashed process's spool)."""
+    spans: dict[int | None, tuple[datetime, datetime]] = {}
+    for _id, tenant, at in events:
+        low, high = spans.get(tenant, (at, at))
+        spans[tenant] = (min(low, at), max(high, at))
+    found: set[str] = set()
+    for tenant, (low, high) in spans.items():
+        same_tenant = AuditEvent.tenant_code.is_(None) if tenant is None else AuditEvent.tenant_code == tenant
+        found.update((await session.execute(select(AuditEvent.id).where(
+            same_tenant, AuditEvent.at >= low, AuditEvent.at <= high))).scalars())
+    return found & {event_id for event_id, _t, _a in events}
 
 
 async def bounds(db: Database) -> tuple[int, int] | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker
+from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker, RawRow
 from tokensmith.audit.checkpoints import (
+    CHECKPOINT_TYPE,
     CheckpointError,
     checkpoint_at,
     checkpoint_events,
@@ -20,6 +21,7 @@ from tokensmith.audit.checkpoints import (
     verification_keys,
     verify_checkpoint,
 )
+from tokensmith.audit.names import json_names
 from tokensmith.audit.store import bounds, hash_at, raw_chunks
 
 if TYPE_CHECKING:
@@ -44,6 +46,24 @@ class Verification:
                 "problems": [{"seq": p.seq, "problem": p.problem} for p in sorted(self.problems,
                                                                                   key=lambda p: p.seq)],
                 "head": {"seq": self.last_seq, "hash": self.head_hash} if self.last_seq else None}
+
+
+async def walker_for(rt: Runtime, *, last_seq: int, last_hash: str) -> ChainWalker:
+    """A walker that knows the whole name dictionary (loaded once)."""
+    walker = ChainWalker(rt.master.audit_key, last_seq=last_seq, last_hash=last_hash)
+    walker.names = json_names(await rt.audit.names.load_all())
+    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
+    return walker
+
+
+async def refresh_names(rt: Runtime, walker: ChainWalker, rows: list[RawRow]) -> None:
+    """Reload the dictionary when a chunk uses a code added since (events written during the walk); a
+    code that is still unknown then makes its row unreadable."""
+    names = walker.names
+    if all(r[3] in names and r[4] in names and r[5] in names for r in rows):
+        return
+    walker.names = json_names(await rt.audit.names.load_all())
+    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
 
 
 async def _anchor_for(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str | None, str]:
@@ -97,8 +117,9 @@ async def verify_database(rt: Runtime, *, since_checkpoint: bool = False) -> Ver
         result.problems.append(ChainProblem(first, f"events before seq {first} are gone and no valid "
                                                    "checkpoint covers them (deleted?)"))
         anchor = "?" * 64
-    walker = ChainWalker(rt.master.audit_key, last_seq=start, last_hash=anchor)
+    walker = await walker_for(rt, last_seq=start, last_hash=anchor)
     async for rows in raw_chunks(rt.db, after=start):
+        await refresh_names(rt, walker, rows)
         walker.feed(rows)
     await _check_checkpoints(rt, walker, keys, result, {start: anchor})
     result.events, result.last_seq, result.head_hash = walker.count, walker.last_seq, walker.last_hash

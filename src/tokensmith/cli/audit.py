@@ -61,7 +61,7 @@ def verify(
             return {"ok": not problems, "events": count, **handover,
                     "problems": [{"seq": p.seq, "problem": p.problem} for p in sorted(problems, key=lambda p: p.seq)]}
         view = (await verify_database(rt, since_checkpoint=since_checkpoint)).view()
-        unwritten = await unwritten_report(rt)
+        unwritten = await unwritten_report(rt, after_seq=(view["first_seq"] or 1) - 1 if since_checkpoint else 0)
         return {**view, "ok": view["ok"] and not unwritten["missing"], "chain_ok": view["ok"],
                 "unwritten": unwritten}
 

@@ -31,10 +31,13 @@ async def export_lines(rt: Runtime, since_seq: int = 0, event_type: str | None =
     """Events as JSON lines, oldest first, streamed in chunks (constant memory at any size). Each line
     carries its ``hash`` and ``prev_hash`` (the hash of the row before it)."""
     prev: str | None = None
+    names = await rt.audit.names.load_all()
     async for rows in raw_chunks(rt.db, after=since_seq):
+        if any(r[3] not in names or (r[5] is not None and r[5] not in names) for r in rows):
+            names = await rt.audit.names.load_all()  # written since the start of the export
         for row in rows:
             try:
-                event = decoded(row)
+                event = decoded(row, names)
             except Exception:
                 event = {"seq": row[0], "unreadable": True, "hash": bytes(row[10]).hex()}
             event["prev_hash"], prev = prev, str(event["hash"])

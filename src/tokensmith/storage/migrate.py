@@ -33,6 +33,18 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await conn.run_sync(_upgrade)
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    """Back to ``revision`` (tests of the migrations' way back; operators use ``alembic`` directly)."""
+    cfg = alembic_config(db.url)
+
+    def _downgrade(sync_conn: Any) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.downgrade(cfg, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_downgrade)
+
+
 async def current_revision(db: Database) -> str | None:
     def _current(sync_conn: Any) -> str | None:
         return MigrationContext.configure(sync_conn).get_current_revision()

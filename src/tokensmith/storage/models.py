@@ -19,11 +19,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from tokensmith.storage.compact import CanonicalJSON, HexDigest, Micros, PackedText
+from tokensmith.storage.compact import CanonicalJSON, HexDigest, Micros, PackedIP, PackedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -215,31 +217,59 @@ class Revocation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
+class AuditName(Base):
+    """The audit log's name dictionary (revision 0007): event types, tenant ids and actors -- a few
+    thousand distinct values repeated in millions of rows -- stored once, referenced by a small integer.
+    Names are kept in their packed form (:func:`~tokensmith.storage.compact.pack_text`). Codes 1 and 2 are
+    the high-volume types (``exchange.issued``, ``token.issued``), fixed so that a partial index can
+    leave them out. Entries are never changed or deleted (archived events keep their names in the file)."""
+
+    __tablename__ = "audit_names"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(PackedText, unique=True)
+
+
+def _audit_name(code: Any) -> Any:
+    """The name behind a dictionary code, as a column the ORM loads (read-only convenience; the hot
+    paths read codes and map them in memory). Selected on its own it needs
+    ``.select_from(AuditEvent)``, or the subquery is not correlated to the row."""
+    return select(AuditName.name).where(AuditName.id == code).correlate_except(AuditName).scalar_subquery()
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained: ``hash = HMAC(audit_key, hash of the previous row || canonical(event))``;
     ``seq`` is a gap-free sequence assigned under a lock (see docs/architecture.md). Stored compactly
-    (:mod:`tokensmith.audit.codec`); the previous hash is the previous row's, never stored twice. The
-    indexes serve the listing's keyset pages: per tenant, type, actor, subject and time."""
+    (:mod:`tokensmith.storage.compact`, revisions 0003 and 0007): type, tenant and actor as codes of
+    :class:`AuditName`, identifiers packed, times as integer microseconds; the previous hash is the
+    previous row's, never stored twice. The indexes serve the listing's keyset pages (per tenant, actor,
+    subject, time, and type for all but the two high-volume types) and nothing else: ``id`` has no index
+    (duplicates are looked up by tenant and time, see :mod:`tokensmith.audit.store`)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        Index("ix_audit_events_tenant_seq", "tenant_id", "seq"),
-        Index("ix_audit_events_type_seq", "type", "seq"),
-        Index("ix_audit_events_actor_seq", "actor", "seq"),
+        Index("ix_audit_events_tenant_seq", "tenant_code", "seq"),
+        Index("ix_audit_events_tenant_at_seq", "tenant_code", "at", "seq"),
+        Index("ix_audit_events_actor_seq", "actor_code", "seq"),
         Index("ix_audit_events_subject_seq", "subject", "seq"),
-        Index("ix_audit_events_tenant_at_seq", "tenant_id", "at", "seq"),
+        Index("ix_audit_events_rare_type_seq", "type_code", "seq", sqlite_where=text("type_code > 2"),
+              postgresql_where=text("type_code > 2")),
     )
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    id: Mapped[str] = mapped_column(PackedText, unique=True)
+    # SQLite: exactly INTEGER, so that seq is the rowid (no separate primary-key index)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                     autoincrement=False)
     at: Mapped[datetime] = mapped_column(Micros)
-    type: Mapped[str] = mapped_column(String(60))
-    tenant_id: Mapped[str | None] = mapped_column(PackedText, nullable=True)
-    actor: Mapped[str | None] = mapped_column(PackedText, nullable=True)
+    type_code: Mapped[int] = mapped_column(Integer)
+    tenant_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     subject: Mapped[str | None] = mapped_column(PackedText, nullable=True)
-    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ip: Mapped[str | None] = mapped_column(PackedIP, nullable=True)
     request_id: Mapped[str | None] = mapped_column(PackedText, nullable=True)
+    id: Mapped[str] = mapped_column(PackedText)
     data: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON, default=dict)
     hash: Mapped[str] = mapped_column(HexDigest)
+    type: Mapped[str] = column_property(_audit_name(type_code))
+    tenant_id: Mapped[str | None] = column_property(_audit_name(tenant_code))
+    actor: Mapped[str | None] = column_property(_audit_name(actor_code))
 
 
 class ApiKey(Base):
