@@ -18,7 +18,7 @@ from alembic import op
 from tokensmith.storage.compact import pack_ip, pack_text, unpack_text
 
 revision = "0007_audit_dictionary"
-down_revision = "0003"
+down_revision = "0004_browser_signin"
 branch_labels = None
 depends_on = None
 
