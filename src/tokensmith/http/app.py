@@ -22,6 +22,7 @@ from tokensmith.http.endpoints import (
     exchange,
     health,
     oauth,
+    oidc,
     sessions,
     tenants,
     user_tokens,
@@ -33,12 +34,12 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
-from tokensmith.web import signin
+from tokensmith.web import authorize, signin
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants, signin]
+                               audit, tenants, signin, authorize, oidc]
 
 
 def tune_gc() -> None:
