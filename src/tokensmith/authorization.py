@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from tokensmith.apikeys.caller import ApiKeyAsCaller
 from tokensmith.apikeys.introspection import ApiKeyIntrospector
 from tokensmith.oauth.client_auth import register_client_methods
+from tokensmith.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.oauth.grants.refresh_token import RefreshTokenGrant
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
@@ -28,6 +30,9 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     # grants (RFC 6749 §4, RFC 8693)
     server.grants.register(ClientCredentialsGrant(server.scopes))
     server.grants.register(TokenExchangeGrant(server.scopes))
+    # the authorization-code flow with PKCE and OpenID Connect (RFC 6749 §4.1, §6; RFC 7636)
+    server.grants.register(AuthorizationCodeGrant())
+    server.grants.register(RefreshTokenGrant(server.scopes))
     # introspection (RFC 7662) and revocation (RFC 7009) per credential kind, tried in this order
     server.introspectors.register(AccessTokenIntrospector(rt))
     server.introspectors.register(RefreshOrUserTokenIntrospector(rt))

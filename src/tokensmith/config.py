@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     browser_session_absolute_timeout: int = Field(
         12 * 3600, gt=0, le=90 * 24 * 3600, description="A browser sign-in session ends this long (s) after "
         "the sign-in, however often it is used.")
+    code_flow_access_token_ttl: int = Field(
+        900, gt=0, le=24 * 3600, description="Lifetime (s) of the access tokens of the authorization-code and "
+        "refresh-token grants (`expires_in`).")
     authorization_code_ttl: int = Field(
         60, gt=0, le=600, description="Lifetime (s) of an authorization code (single-use).")
     fhir_base_url: str | None = Field(

@@ -30,12 +30,17 @@ def test_discovery_document(any_server: LiveServer, document: str) -> None:
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["token_endpoint_auth_methods_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["introspection_endpoint_auth_methods_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["revocation_endpoint_auth_methods_supported"])
-    # Nothing that is not served: no authorization endpoint (so no response types, no PKCE), no ID tokens.
-    assert meta["response_types_supported"] == []
-    for absent in ("authorization_endpoint", "code_challenge_methods_supported", "scopes_supported",
-                   "subject_types_supported", "id_token_signing_alg_values_supported"):
-        assert absent not in meta
-    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    # The code flow is served: its endpoint, PKCE S256 only, RFC 9207 iss, OpenID Connect's members.
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["authorization_endpoint"] == f"{issuer}/oauth/authorize"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["userinfo_endpoint"] == f"{issuer}/oauth/userinfo"
+    assert meta["subject_types_supported"] == ["public"]
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
+    assert "fhirUser" not in meta["claims_supported"]  # no launch-context provider registered
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
     assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
     assert meta["service_documentation"] == f"{issuer}/docs"  # the page is served
     # RFC 8414 §2: the signing algorithms of token endpoint auth are listed only with a method that uses them.

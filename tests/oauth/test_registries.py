@@ -97,10 +97,11 @@ async def test_discovery_lists_exactly_the_registries(inproc: InProcess) -> None
     server = inproc.server
     for meta in await _discovery(inproc):
         assert meta["grant_types_supported"] == server.grants.grant_types == [
-            "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+            "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "authorization_code",
+            "refresh_token"]
         assert meta["token_endpoint_auth_methods_supported"] == token_endpoint_auth_methods(server)
-        assert meta["response_types_supported"] == []
-        assert "authorization_endpoint" not in meta and "code_challenge_methods_supported" not in meta
+        assert meta["response_types_supported"] == ["code"]  # the authorization-code grant's
+        assert meta["code_challenge_methods_supported"] == ["S256"]
 
 
 async def test_a_registered_grant_is_served_and_advertised(inproc: InProcess) -> None:
@@ -112,7 +113,7 @@ async def test_a_registered_grant_is_served_and_advertised(inproc: InProcess) ->
     assert resp.json()["word"] == "hello"
     for meta in await _discovery(inproc):
         assert "urn:example:toy" in meta["grant_types_supported"]
-        assert meta["response_types_supported"] == ["toy"]
+        assert meta["response_types_supported"] == ["code", "toy"]
 
 
 async def test_a_registered_client_auth_method_authenticates_and_is_advertised(inproc: InProcess) -> None:

@@ -187,11 +187,19 @@ def clients_create(
     auth_method: str = typer.Option("client_secret_basic", "--auth-method",
                                     help="How the client sends its secret (RFC 7591 token_endpoint_auth_method): "
                                          "client_secret_basic (HTTP Basic) or client_secret_post (form body)."),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="A redirect URI of the authorization-code "
+                                           "flow (repeatable; matched exactly). Default grants then: "
+                                           "authorization_code and refresh_token."),
+    public: bool = typer.Option(False, "--public", help="A public client (no secret; PKCE protects the code "
+                                "flow; token_endpoint_auth_method none)."),
+    grant: list[str] = typer.Option([], "--grant", help="A grant type the client may use (repeatable). Default: "
+                                    "client_credentials, or the code-flow grants with --redirect-uri."),
     as_json: bool = JSON_OPT,
     as_export: bool = typer.Option(False, "--export", help="Print `export CLIENT_ID=… CLIENT_SECRET=…` for a "
                                    "shell: eval \"$(tokensmith clients create … --export)\"."),
 ) -> None:
-    """Create a confidential client for the client_credentials grant; prints the secret once."""
+    """Create a client: confidential for client_credentials by default; with --redirect-uri for the
+    authorization-code flow (with --public, without a secret). Prints the secret once."""
     if as_json and as_export:
         fail("--json and --export exclude each other", 2)
     from tokensmith.services.bootstrap import tenant_id_for
@@ -199,17 +207,21 @@ def clients_create(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         tid = await tenant_id_for(rt, tenant)
+        grants = list(grant) or (["authorization_code", "refresh_token"] if redirect_uri else None)
         record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
                                              access_token_ttl=lifetime, access_token_format=token_format,
-                                             client_id=client_id, auth_method=auth_method, actor="cli")
+                                             client_id=client_id, auth_method=auth_method, actor="cli",
+                                             is_confidential=not public, redirect_uris=list(redirect_uri),
+                                             grant_types=grants)
         return _client_view(record, secret)
 
     view = run_with_runtime(work)
     if as_export:
-        typer.echo(f"export CLIENT_ID={shlex.quote(view['client_id'])} "
-                   f"CLIENT_SECRET={shlex.quote(view['client_secret'])}")
+        secret_part = f" CLIENT_SECRET={shlex.quote(view['client_secret'])}" if "client_secret" in view else ""
+        typer.echo(f"export CLIENT_ID={shlex.quote(view['client_id'])}{secret_part}")
         return
-    emit(view, as_json, lambda v: f"client_id:     {v['client_id']}\nclient_secret: {v['client_secret']}  (shown once)")
+    emit(view, as_json, lambda v: f"client_id:     {v['client_id']}" + (
+        f"\nclient_secret: {v['client_secret']}  (shown once)" if "client_secret" in v else "  (public client)"))
 
 
 @clients_app.command("list")

@@ -23,6 +23,7 @@ from tokensmith.http.endpoints import (
     exchange,
     health,
     oauth,
+    oidc,
     revocation_feed,
     sessions,
     tenants,
@@ -35,12 +36,12 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
-from tokensmith.web import signin
+from tokensmith.web import authorize, signin
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
-                               audit, tenants, revocation_feed, signin, console]
+                               audit, tenants, revocation_feed, signin, authorize, oidc, console]
 
 
 def tune_gc() -> None:

@@ -1,14 +1,12 @@
 """RFC 8414 authorization server metadata, derived from what the :class:`AuthorizationServer` has
 registered, so that it can never advertise a grant, method or endpoint that does not work.
 
-What is left out, and why (see ``docs/architecture.md``, "Discovery lists what is served"):
-
-* ``response_types_supported`` is REQUIRED by RFC 8414 §2, and is the ``response_type`` values of the
-  authorization endpoint. There is no authorization endpoint yet, so the list is empty — the only true
-  value — and ``authorization_endpoint`` is absent. Grants that serve one add their response types.
-* ``code_challenge_methods_supported`` (PKCE), ``scopes_supported``, ``subject_types_supported`` and
-  ``id_token_signing_alg_values_supported``: no PKCE, no fixed scope list (scopes are per tenant), no
-  ID tokens. They come back with the grants and the OpenID Connect support that serve them.
+* ``response_types_supported`` (REQUIRED by RFC 8414 §2) is the ``response_type`` values the registered
+  grants serve; with ``code`` (the authorization-code grant) come the authorization endpoint, PKCE
+  (``S256`` only), the RFC 9207 ``iss`` parameter and OpenID Connect Discovery's members: userinfo,
+  ``subject_types_supported``, the ID-token algorithms of the key ring, the identity scopes and the claims
+  (``fhirUser`` only with a launch-context provider). Without it they are all absent.
+* ``scopes_supported`` lists only the OpenID Connect scopes: resource scopes are per tenant.
 * ``token_endpoint_auth_signing_alg_values_supported``: only with a JWT-based client-auth method.
 """
 
@@ -26,6 +24,9 @@ JWKS_PATH = "/.well-known/jwks.json"
 INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
 DOCS_PATH = "/docs"
+AUTHORIZATION_PATH = "/oauth/authorize"
+USERINFO_PATH = "/oauth/userinfo"
+OIDC_SCOPES = ["openid", "profile", "email", "offline_access", "online_access"]
 JWT_CLIENT_AUTH = frozenset({"private_key_jwt", "client_secret_jwt"})
 
 
@@ -39,7 +40,27 @@ def token_endpoint_auth_methods(server: AuthorizationServer) -> list[str]:
     return names
 
 
-def server_metadata(server: AuthorizationServer, issuer: str, *, service_documentation: bool) -> dict[str, Any]:
+def code_flow_metadata(server: AuthorizationServer, issuer: str, signing_algs: list[str]) -> dict[str, Any]:
+    """The members that exist because the authorization endpoint and ID tokens do."""
+    from tokensmith.codeflow.id_token import CLAIMS_SUPPORTED
+
+    claims = [c for c in CLAIMS_SUPPORTED if c != "fhirUser" or server.launch_resolver.available]
+    return {
+        "authorization_endpoint": f"{issuer}{AUTHORIZATION_PATH}",
+        "code_challenge_methods_supported": ["S256"],
+        "response_modes_supported": ["query"],
+        "authorization_response_iss_parameter_supported": True,
+        "userinfo_endpoint": f"{issuer}{USERINFO_PATH}",
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": signing_algs,
+        "scopes_supported": OIDC_SCOPES,
+        "claims_supported": claims,
+        "prompt_values_supported": ["none", "login", "consent"],
+    }
+
+
+def server_metadata(server: AuthorizationServer, issuer: str, *, service_documentation: bool,
+                    signing_algs: list[str] | None = None) -> dict[str, Any]:
     from tokensmith.oauth.server import INTROSPECTION_CALLERS, REVOCATION_CALLERS
 
     response_types: list[str] = []
@@ -54,6 +75,8 @@ def server_metadata(server: AuthorizationServer, issuer: str, *, service_documen
         "response_types_supported": response_types,
         "token_endpoint_auth_methods_supported": token_methods,
     }
+    if "code" in response_types:
+        metadata.update(code_flow_metadata(server, issuer, signing_algs or []))
     if server.introspectors.hints:
         metadata["introspection_endpoint"] = f"{issuer}{INTROSPECTION_PATH}"
         metadata["introspection_endpoint_auth_methods_supported"] = server.client_auth.names_for(

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from tokensmith.codeflow.launch import LaunchResolver, NoLaunchContext
+from tokensmith.codeflow.scope_words import ScopeWords
 from tokensmith.errors import InvalidRequest
 from tokensmith.oauth.client_auth import API_KEY, CLIENT, CallerPolicy, ClientAuthRegistry
 from tokensmith.oauth.grants import GrantRegistry
@@ -42,6 +44,10 @@ class AuthorizationServer:
         self.introspectors = IntrospectionRegistry()
         self.revokers = RevocationRegistry()
         self.scopes = scopes or ScopeLanguages()
+        #: the authorization endpoint's launch-context hook (SMART); by default none, and ``launch`` is refused
+        self.launch_resolver: LaunchResolver = NoLaunchContext()
+        #: plain-language scope descriptions for the consent page, one describer per scope language
+        self.scope_words = ScopeWords()
         #: ``await token(req)``: RFC 6749 §3.2, the token endpoint's JSON response (errors raise
         #: :class:`OAuthError`). A partial, so the hot path pays no extra coroutine for the indirection.
         self.token: Callable[[OAuthRequest], Awaitable[dict[str, Any]]] = partial(
@@ -68,4 +74,7 @@ class AuthorizationServer:
     def metadata(self, *, service_documentation: bool = False) -> dict[str, Any]:
         from tokensmith.oauth.metadata import server_metadata
 
-        return server_metadata(self, self._rt.settings.issuer, service_documentation=service_documentation)
+        ring = self._rt.keyring
+        algs = sorted({k.alg for k in ring.keys.values() if k.status in ("active", "next", "retired")})
+        return server_metadata(self, self._rt.settings.issuer, service_documentation=service_documentation,
+                               signing_algs=algs)

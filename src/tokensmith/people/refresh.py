@@ -17,7 +17,7 @@ like any other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
@@ -56,27 +56,29 @@ _R = Role.__table__
 #: presented twice in one batch joins twice but its row is updated once: one request wins.
 _ROTATE_PG = text("""
 WITH req AS MATERIALIZED (
-    SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]))
-        AS req(digest, new_id, new_hash)
+    SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]),
+                         CAST(:kinds AS varchar[]), CAST(:client_ids AS varchar[]))
+        AS req(digest, new_id, new_hash, kind, client_id)
 ), found AS MATERIALIZED (
-    SELECT req.digest, req.new_id, req.new_hash, t.id, t.session_id, t.user_id
+    SELECT req.digest, req.new_id, req.new_hash, req.kind, t.id, t.session_id, t.user_id
     FROM req JOIN tokens AS t ON t.token_hash = req.digest
     WHERE t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND t.client_id IS NOT DISTINCT FROM req.client_id
       AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
 ), claimed AS (
     UPDATE tokens AS t SET used_at = :now
     FROM found AS f, sessions AS s, users AS u, roles AS r
     WHERE t.id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
-      AND s.id = f.session_id AND s.kind = 'login' AND s.revoked_at IS NULL
+      AND s.id = f.session_id AND s.kind = f.kind AND s.revoked_at IS NULL
       AND (s.expires_at IS NULL OR s.expires_at > :now)
       AND u.id = f.user_id AND u.status = 'active' AND r.id = u.role_id
-    RETURNING f.digest, f.new_id, f.new_hash, t.id, t.session_id, t.user_id, t.tenant_id,
-              s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
+    RETURNING f.digest, f.new_id, f.new_hash, t.id, t.session_id, t.user_id, t.tenant_id, t.client_id, t.scopes,
+              t.claims, s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
               r.permissions
 ), rotated AS (
     INSERT INTO tokens (id, token_hash, kind, tenant_id, client_id, user_id, session_id, name, scopes, claims,
                         parent_id, created_at, expires_at, used_at, last_used_at, revoked_at)
-    SELECT new_id, new_hash, 'refresh', tenant_id, NULL, user_id, session_id, NULL, '[]'::json, '{}'::json,
+    SELECT new_id, new_hash, 'refresh', tenant_id, client_id, user_id, session_id, NULL, scopes, claims,
            id, :now, session_expires_at, NULL, NULL, NULL
     FROM claimed
 ), touched AS (
@@ -88,6 +90,7 @@ SELECT * FROM claimed
                 bindparam("touch_before", type_=UTCDateTime)).columns(
     column("digest", String), column("new_id", String), column("new_hash", String), column("id", String),
     column("session_id", String), column("user_id", String), column("tenant_id", String),
+    column("client_id", String), column("scopes", JSON), column("claims", JSON),
     column("session_expires_at", UTCDateTime), column("last_seen_at", UTCDateTime),
     column("project_permissions", JSON), column("role", String), column("permissions", JSON))
 
@@ -96,18 +99,7 @@ _SESSION_TOUCH = timedelta(seconds=60)
 
 async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
     """Rotate: the presented token is used up and a new one issued for the same session, atomically."""
-    digest = rt.master.secret_hash(refresh_token)
-    new_value = random_token(32)
-    new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None)
-    rotated = await rt.refresh_batcher.submit((digest, new_row))
-    if rotated is None:  # not rotatable: a retry gets a new pair, anything else raises
-        rotated, new_value = await _refused_refresh(rt, digest, ctx)
-    if (rt.tenants.is_disabled(rotated.tenant_id)
-            or rt.revocations.issued_before_cutoff("tenant", rotated.tenant_id, uuid7_ms(rotated.id))):
-        # The session dies with it: a refresh token issued before a disable stays dead after the enable.
-        await revoke_session(rt, rotated.session_id, reason="tenant disabled", actor="system", ip=ctx.ip,
-                             request_id=ctx.request_id)
-        raise _RefreshRefused("tenant disabled")
+    rotated, new_value = await rotate_refresh_token(rt, refresh_token, ctx)
     access = await issue_access_token(
         rt, user_id=rotated.user_id, tenant_id=rotated.tenant_id, role=rotated.role,
         permissions=rotated.permissions or [], project_permissions=rotated.project_permissions or [],
@@ -117,11 +109,33 @@ async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
     return TokenPair(access.value, new_value, access.expires_in, rotated.session_id)
 
 
-async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
+async def rotate_refresh_token(rt: Runtime, refresh_token: str, ctx: Context, *, session_kind: str = "login",
+                               client_id: str | None = None) -> tuple[Rotated, str]:
+    """The rotation itself, for any kind of session with refresh tokens: sign-in sessions (``login``, no
+    client) and the code flow's (``oauth``, the token's client must present it). Returns the rotated
+    token's facts and the new token; raises :class:`MessageError` (401 refused, 409 concurrent refresh)."""
+    digest = rt.master.secret_hash(refresh_token)
+    new_value = random_token(32)
+    new_row = refresh_token_row(rt, new_value, tenant_id="", user_id="", session_id="", expires_at=None,
+                                client_id=client_id)
+    rotated = await rt.refresh_batcher.submit((digest, new_row, session_kind))
+    if rotated is None:  # not rotatable: a retry gets a new pair, anything else raises
+        rotated, new_value = await _refused_refresh(rt, digest, ctx, session_kind, client_id)
+    if (rt.tenants.is_disabled(rotated.tenant_id)
+            or rt.revocations.issued_before_cutoff("tenant", rotated.tenant_id, uuid7_ms(rotated.id))):
+        # The session dies with it: a refresh token issued before a disable stays dead after the enable.
+        await revoke_session(rt, rotated.session_id, reason="tenant disabled", actor="system", ip=ctx.ip,
+                             request_id=ctx.request_id)
+        raise _RefreshRefused("tenant disabled")
+    return rotated, new_value
+
+
+async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
     now = utc(rt.clock.now())
     params = {
         "digests": [i[0] for i in items], "new_ids": [i[1]["id"] for i in items],
-        "new_hashes": [i[1]["token_hash"] for i in items],
+        "new_hashes": [i[1]["token_hash"] for i in items], "kinds": [i[2] for i in items],
+        "client_ids": [i[1]["client_id"] for i in items],
         "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
         "touch_before": now - _SESSION_TOUCH,
     }
@@ -130,33 +144,37 @@ async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[_Rota
         async with autocommit(rt) as conn:
             return list((await conn.execute(_ROTATE_PG, params)).all())
 
-    won = {(row.digest, row.new_id): _Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role,
-                                              row.permissions, row.project_permissions)
+    won = {(row.digest, row.new_id): Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role,
+                                             row.permissions, row.project_permissions, row.client_id,
+                                             row.scopes or [], row.claims or {})
            for row in await retry_deadlocks(run)}
-    return [won.get((digest, new_row["id"])) for digest, new_row in items]
+    return [won.get((digest, new_row["id"])) for digest, new_row, _ in items]
 
 
-async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[_Rotated | None]:
+async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
     """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
     UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
     anything is read, and the whole group costs one lock and one commit."""
     now = utc(rt.clock.now())
     async with transaction(rt) as conn:
-        return [await _rotate_portable(rt, conn, now, digest, new_row) for digest, new_row in items]
+        return [await _rotate_portable(rt, conn, now, digest, new_row, kind) for digest, new_row, kind in items]
 
 
-async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any]) -> Any:
+async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any],
+                           kind: str) -> Any:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
+    client = new_row["client_id"]
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
-                     .where(_S.c.id == _T.c.session_id, _S.c.kind == "login", _S.c.revoked_at.is_(None),
+                     .where(_S.c.id == _T.c.session_id, _S.c.kind == kind, _S.c.revoked_at.is_(None),
                             or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
                      .exists())
     claimed = (await conn.execute(
         update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
                          _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
-                         _T.c.created_at > idle_before, valid_session)
+                         _T.c.created_at > idle_before, valid_session,
+                         _T.c.client_id.is_(None) if client is None else _T.c.client_id == client)
         .values(used_at=now)
-        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id))).first()
+        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes, _T.c.claims))).first()
     if claimed is None:
         return None
     ctx_row = (await conn.execute(
@@ -164,16 +182,21 @@ async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, n
         .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
         .where(_S.c.id == claimed.session_id))).one()
     await conn.execute(_T.insert().values(**{
-        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id,
-        "session_id": claimed.session_id, "expires_at": ctx_row.expires_at, "parent_id": claimed.id}))
+        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id, "scopes": claimed.scopes or [],
+        "claims": claimed.claims or {}, "session_id": claimed.session_id, "expires_at": ctx_row.expires_at,
+        "parent_id": claimed.id}))
     if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
         await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
-    return _Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
-                    ctx_row.permissions, ctx_row.project_permissions)
+    return Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
+                   ctx_row.permissions, ctx_row.project_permissions, client, claimed.scopes or [],
+                   claimed.claims or {})
 
 
 @dataclass(frozen=True)
-class _Rotated:
+class Rotated:
+    """A rotated refresh token: its session, user (with the role as it is now), and for the code flow the
+    client, the granted scopes and the claims (launch context…) carried from token to token."""
+
     id: str
     session_id: str
     user_id: str
@@ -181,6 +204,9 @@ class _Rotated:
     role: str
     permissions: list[str]
     project_permissions: list[str]
+    client_id: str | None = None
+    scopes: list[str] = field(default_factory=list)
+    claims: dict[str, Any] = field(default_factory=dict)
 
 
 class _RefreshRefused(MessageError):
@@ -188,13 +214,16 @@ class _RefreshRefused(MessageError):
         super().__init__(INVALID_REFRESH, status=401, code="unauthorized", debug=reason)
 
 
-async def _refused_refresh(rt: Runtime, digest: str, ctx: Context) -> tuple[_Rotated, str]:
+async def _refused_refresh(rt: Runtime, digest: str, ctx: Context, kind: str,
+                           client_id: str | None) -> tuple[Rotated, str]:
     """The token could not be rotated: find out why, and answer a retry with a new pair (the rules in
     the module docstring). Two retries at once: one supersedes the successor, the other then finds a
     successor issued a moment ago and is answered as a concurrent refresh."""
     for _ in range(3):
         now = utc(rt.clock.now())
         row, latest = await _presented(rt, digest)
+        if row is not None and (row.kind != kind or row.client_id != client_id):
+            row, latest = None, None  # another kind of session's, or another client's: unknown here
         if _is_retry(rt, row, latest, now):
             retried = await _retry(rt, row, latest, now, ctx)
             if retried is not None:
@@ -209,7 +238,8 @@ async def _presented(rt: Runtime, digest: str) -> tuple[Any, Any]:
     async with autocommit(rt) as conn:
         row = (await conn.execute(
             select(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.used_at, _T.c.revoked_at,
-                   _T.c.created_at, _T.c.expires_at, _S.c.kind, _S.c.revoked_at.label("session_revoked_at"),
+                   _T.c.created_at, _T.c.expires_at, _T.c.client_id, _T.c.scopes, _T.c.claims, _S.c.kind,
+                   _S.c.revoked_at.label("session_revoked_at"),
                    _S.c.expires_at.label("session_expires_at"), _U.c.status)
             .select_from(_T.join(_S, _S.c.id == _T.c.session_id).join(_U, _U.c.id == _T.c.user_id))
             .where(_T.c.token_hash == digest, _T.c.kind == "refresh"))).first()
@@ -224,7 +254,7 @@ async def _presented(rt: Runtime, digest: str) -> tuple[Any, Any]:
 
 
 def _is_retry(rt: Runtime, row: Any, latest: Any, now: datetime) -> bool:
-    if row is None or row.used_at is None or latest is None or row.kind != "login":
+    if row is None or row.used_at is None or latest is None:
         return False
     if (now - latest.created_at).total_seconds() < rt.settings.refresh_reuse_grace:
         return False  # a concurrent refresh: 409
@@ -235,7 +265,7 @@ def _is_retry(rt: Runtime, row: Any, latest: Any, now: datetime) -> bool:
             and (now - row.used_at).total_seconds() <= rt.settings.refresh_retry_window)
 
 
-async def _retry(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context) -> tuple[_Rotated, str] | None:
+async def _retry(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context) -> tuple[Rotated, str] | None:
     """Invalidate the unused successor and issue a new one (child of the presented token), atomically;
     None when the successor was used or superseded meanwhile."""
     value = random_token(32)
@@ -254,15 +284,16 @@ async def _retry(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context
                 raise _SessionEnded  # roll the supersession back; the caller judges again
             await conn.execute(_T.insert().values(**refresh_token_row(
                 rt, value, tenant_id=row.tenant_id, user_id=row.user_id, session_id=row.session_id,
-                expires_at=ctx_row.expires_at, parent_id=row.id)))
+                expires_at=ctx_row.expires_at, parent_id=row.id, client_id=row.client_id, scopes=row.scopes,
+                claims=row.claims)))
             await conn.execute(update(_S).where(_S.c.id == row.session_id).values(last_seen_at=now))
     except _SessionEnded:
         return None
     rt.audit.record("session.refresh_retried", tenant_id=row.tenant_id, subject=row.session_id,
                     actor=f"user:{row.user_id}", ip=ctx.ip, request_id=ctx.request_id,
                     seconds_since_use=round((now - row.used_at).total_seconds(), 3))
-    return _Rotated(row.id, row.session_id, row.user_id, row.tenant_id, ctx_row.name, ctx_row.permissions,
-                    ctx_row.project_permissions), value
+    return Rotated(row.id, row.session_id, row.user_id, row.tenant_id, ctx_row.name, ctx_row.permissions,
+                   ctx_row.project_permissions, row.client_id, row.scopes or [], row.claims or {}), value
 
 
 class _SessionEnded(Exception):
@@ -272,7 +303,7 @@ class _SessionEnded(Exception):
 async def _refuse(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Context) -> NoReturn:
     """Raise the refusal: 401 for a token that is no good, 409 for a concurrent refresh, and for a
     copied token 401 after revoking its whole session."""
-    if row is None or row.kind != "login":
+    if row is None:
         raise _RefreshRefused("unknown refresh token")
     if row.revoked_at is not None or row.session_revoked_at is not None:
         raise _RefreshRefused("session revoked")
@@ -298,9 +329,10 @@ async def _refuse(rt: Runtime, row: Any, latest: Any, now: datetime, ctx: Contex
     raise _RefreshRefused("refresh token reused: session revoked")
 
 
-#: A refresh to rotate: the presented token's keyed hash and the row of the token that replaces it.
-_RefreshItem: TypeAlias = tuple[str, dict[str, Any]]
-RefreshBatcher: TypeAlias = Batcher[_RefreshItem, _Rotated | None]
+#: A refresh to rotate: the presented token's keyed hash, the row of the token that replaces it (its
+#: ``client_id`` the client that must own the presented token) and the kind of session it must belong to.
+_RefreshItem: TypeAlias = tuple[str, dict[str, Any], str]
+RefreshBatcher: TypeAlias = Batcher[_RefreshItem, Rotated | None]
 
 
 def refresh_batcher(rt: Runtime) -> RefreshBatcher:

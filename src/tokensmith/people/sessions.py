@@ -66,11 +66,14 @@ async def issue_access_token(rt: Runtime, *, user_id: str, tenant_id: str, role:
 
 
 def refresh_token_row(rt: Runtime, value: str, *, tenant_id: str, user_id: str, session_id: str,
-                      expires_at: datetime | None, parent_id: str | None = None) -> dict[str, Any]:
+                      expires_at: datetime | None, parent_id: str | None = None, client_id: str | None = None,
+                      scopes: list[str] | None = None, claims: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A refresh token's row; ``client_id``, ``scopes`` and ``claims`` only for the code flow's tokens."""
     return {"id": new_row_id(), "token_hash": rt.master.secret_hash(value), "kind": "refresh", "tenant_id": tenant_id,
-            "client_id": None, "user_id": user_id, "session_id": session_id, "name": None, "scopes": [],
-            "claims": {}, "parent_id": parent_id, "created_at": utc(rt.clock.now()), "expires_at": expires_at,
-            "used_at": None, "last_used_at": None, "revoked_at": None}
+            "client_id": client_id, "user_id": user_id, "session_id": session_id, "name": None,
+            "scopes": list(scopes or []), "claims": dict(claims or {}), "parent_id": parent_id,
+            "created_at": utc(rt.clock.now()), "expires_at": expires_at, "used_at": None, "last_used_at": None,
+            "revoked_at": None}
 
 
 async def start_login_session(rt: Runtime, account: Any, *, ip: str | None, user_agent: str | None,
