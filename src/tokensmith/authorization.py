@@ -14,6 +14,7 @@ from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
+from tokensmith.smart.scopes import SmartScopes
 from tokensmith.tokens.access import AccessTokenIntrospector, AccessTokenRevoker
 
 if TYPE_CHECKING:
@@ -34,4 +35,5 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     server.introspectors.register(ApiKeyIntrospector(rt))
     server.revokers.register(AccessTokenRevoker(rt))
     # scope languages: Resource.action is the default (server.scopes); SMART v1/v2 register here
+    server.scopes.register(SmartScopes())
     return server

@@ -166,7 +166,7 @@ async def test_a_registered_scope_language_judges_its_scopes(inproc: InProcess) 
                                    headers=basic(record.client_id, secret))
     assert after.status_code == 200, after.text
     assert after.json()["scope"] == "folder/reports api.read"
-    assert inproc.server.scopes.names == ["folder", "resource.action"]
+    assert inproc.server.scopes.names == ["smart", "folder", "resource.action"]
 
 
 async def test_service_documentation_is_listed_only_while_the_page_is_served(inproc: InProcess) -> None:
