@@ -42,7 +42,8 @@ def test_confidential_symmetric_app_gets_its_secret_once(server: LiveServer) -> 
         assert list(body)[:3] == ["id", "clientId", "clientSecret"] and len(body["clientSecret"]) >= 32
         assert body["tokenEndpointAuthMethod"] == "client_secret_basic"
         shown = http.get(f"/smart/apps/{body['id']}", headers=headers).json()
-        assert "clientSecret" not in shown and "clientSecret" not in str(http.get("/smart/apps", headers=headers).json())
+        listed = http.get("/smart/apps", headers=headers).json()
+        assert "clientSecret" not in shown and "clientSecret" not in str(listed)
         stored = server.call(lambda rt: rt.clients.load(body["clientId"]))
         assert stored.secret_hash != body["clientSecret"] and body["clientSecret"] not in repr(stored)
 
