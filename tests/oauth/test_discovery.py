@@ -35,8 +35,10 @@ def test_discovery_document(any_server: LiveServer, document: str) -> None:
     for absent in ("authorization_endpoint", "code_challenge_methods_supported", "scopes_supported",
                    "subject_types_supported", "id_token_signing_alg_values_supported"):
         assert absent not in meta
-    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
-    assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
+                                                             "private_key_jwt"]
+    assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
+                                                                  "private_key_jwt", "none"]
     assert meta["service_documentation"] == f"{issuer}/docs"  # the page is served
     # RFC 8414 §2: the signing algorithms of token endpoint auth are listed only with a method that uses them.
     methods = set(meta["token_endpoint_auth_methods_supported"])

@@ -181,7 +181,7 @@ async def test_methods_are_computed_once_per_policy_and_again_after_a_registrati
     policy = CallerPolicy(frozenset({CLIENT}), allow_public=True)
     first = registry.methods_for(policy)
     assert registry.methods_for(policy) is first
-    assert [m.name for m in first[0]] == ["client_secret_basic", "client_secret_post"]
+    assert [m.name for m in first[0]] == ["client_secret_basic", "client_secret_post", "private_key_jwt"]
     assert [m.name for m in first[1]] == ["none"]
     assert registry.methods_for(CONFIDENTIAL_CLIENTS)[1] == ()  # no public clients there
     registry.register(HeaderSecret(inproc))

@@ -55,7 +55,7 @@ class KeyPair:
                   **claims: Any) -> str:
         now = time.time() if now is None else now
         body: dict[str, Any] = {"iss": client_id, "sub": client_id, "aud": aud, "exp": int(now + exp_in),
-                                "iat": int(now), "jti": jti or uuid.uuid4().hex, **claims}
+                                "iat": int(now), "jti": uuid.uuid4().hex if jti is None else jti, **claims}
         body = {k: v for k, v in body.items() if v is not None}
         return jose_jwt.encode({"alg": alg or self.alg, "kid": kid or self.kid, "typ": "JWT"}, body, self.key,
                                algorithms=[alg or self.alg])
@@ -81,6 +81,8 @@ def none_assertion(client_id: str, aud: str, kid: str) -> str:
            f"{seg({'iss': client_id, 'sub': client_id, 'aud': aud, 'exp': now + 60, 'jti': uuid.uuid4().hex})}."
 
 
-def backend_token(http: httpx.Client, client_id: str, assertion: str, **form: str) -> httpx.Response:
+def backend_token(http: httpx.Client, client: str, assertion: str, /, **form: str) -> httpx.Response:
+    """``client_credentials`` with an assertion (``client``: whose it is, for the reader; the form names no
+    client unless ``client_id`` is given)."""
     return http.post("/oauth/token", data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
                                            "client_assertion": assertion, **form})
