@@ -20,7 +20,7 @@ class JwksServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 owner.requests += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

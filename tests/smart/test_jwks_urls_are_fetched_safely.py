@@ -103,7 +103,7 @@ def test_a_host_that_resolves_to_loopback_is_refused_before_connecting() -> None
         await jwks_module._resolve_public("localhost", 443)  # the check fetch() runs for a host name
         await fetcher.fetch("https://localhost/jwks")
 
-    with pytest.raises(JwksError, match="resolves to|must not point"):
+    with pytest.raises(JwksError, match=r"resolves to|must not point"):
         asyncio.run(attempt())
 
 
