@@ -34,12 +34,13 @@ from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
 from tokensmith.smart import api_apps as smart_apps
+from tokensmith.smart import api_directory as smart_directory
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
                                audit, tenants]
-ENDPOINT_MODULES += [smart_apps]  # SMART on FHIR (tokensmith.smart)
+ENDPOINT_MODULES += [smart_apps, smart_directory]  # SMART on FHIR (tokensmith.smart)
 
 
 def tune_gc() -> None:
