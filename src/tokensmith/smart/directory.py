@@ -198,3 +198,39 @@ async def check_fhir_user(session: AsyncSession, tenant_id: str, reference: str)
     if await session.get(_model(kind), (tenant_id, pid)) is None:
         raise _problem(["fhirUser"], f"{reference} is not in this tenant's directory")
     return reference
+
+
+async def import_people(rt: Runtime, kind: str, tenant_id: str, entries: list[dict[str, Any]],
+                        *, actor: str | None = None) -> dict[str, int]:
+    """Add or update (by ``id``) every entry in one transaction: a bad entry imports nothing, and the
+    error names its position (``loc`` ``[index, field]``)."""
+    model = _model(kind)
+    created = updated = 0
+    async with rt.db.session() as session:
+        for index, entry in enumerate(entries):
+            try:
+                raw_name = entry.get("name")
+                name: dict[str, Any] = raw_name if isinstance(raw_name, dict) else {}
+                given_raw, family = name.get("given") or [], name.get("family")
+                if not isinstance(given_raw, list) or not all(isinstance(g, str) for g in given_raw) or not (
+                        family is None or isinstance(family, str)):
+                    raise _problem(["name"], "name is {given: [strings], family: string}")
+                given, family = check_name(given_raw, family)
+                birth = entry.get("birthDate")
+                birth_date = check_birth_date(birth if isinstance(birth, str) or birth is None else str(birth))
+                pid = check_id(str(entry["id"])) if entry.get("id") is not None else new_id()
+            except ValidationFailed as exc:
+                raise ValidationFailed([{**e, "loc": [index, *e["loc"]]} for e in exc.errors]) from None
+            row = cast(Row | None, await session.get(model, (tenant_id, pid)))
+            if row is None:
+                session.add(model(tenant_id=tenant_id, id=pid, given=given, family=family, birth_date=birth_date,
+                                  search_text=_search_text(given, family)))
+                created += 1
+            else:
+                row.given, row.family, row.birth_date = given, family, birth_date
+                row.search_text = _search_text(given, family)
+                updated += 1
+            await session.flush()
+    rt.audit.record(f"smart.{kind.lower()}s_imported", tenant_id=tenant_id, actor=actor, created=created,
+                    updated=updated)
+    return {"created": created, "updated": updated}
