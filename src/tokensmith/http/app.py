@@ -35,12 +35,13 @@ from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
 from tokensmith.smart import api_apps as smart_apps
 from tokensmith.smart import api_directory as smart_directory
+from tokensmith.smart import api_wellknown as smart_wellknown
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
                                audit, tenants]
-ENDPOINT_MODULES += [smart_apps, smart_directory]  # SMART on FHIR (tokensmith.smart)
+ENDPOINT_MODULES += [smart_apps, smart_directory, smart_wellknown]  # SMART on FHIR (tokensmith.smart)
 
 
 def tune_gc() -> None:
