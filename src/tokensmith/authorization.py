@@ -16,6 +16,8 @@ from tokensmith.oauth.grants.refresh_token import RefreshTokenGrant
 from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
+from tokensmith.smart.client_auth_jwt import PrivateKeyJwt
+from tokensmith.smart.scopes import SmartScopes
 from tokensmith.tokens.access import AccessTokenIntrospector, AccessTokenRevoker
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     # client authentication (RFC 6749 §2.3): client_secret_basic, client_secret_post, none; API keys
     register_client_methods(server.client_auth, rt)
     server.client_auth.register(ApiKeyAsCaller(rt))
+    server.client_auth.register(PrivateKeyJwt(rt, rt.client_jwks, rt.assertion_jtis))  # RFC 7523, SMART backend
     # grants (RFC 6749 §4, RFC 8693)
     server.grants.register(ClientCredentialsGrant(server.scopes))
     server.grants.register(TokenExchangeGrant(server.scopes))
@@ -39,4 +42,5 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     server.introspectors.register(ApiKeyIntrospector(rt))
     server.revokers.register(AccessTokenRevoker(rt))
     # scope languages: Resource.action is the default (server.scopes); SMART v1/v2 register here
+    server.scopes.register(SmartScopes())
     return server

@@ -220,9 +220,6 @@ class Settings(BaseSettings):
         "refresh-token grants (`expires_in`).")
     authorization_code_ttl: int = Field(
         60, gt=0, le=600, description="Lifetime (s) of an authorization code (single-use).")
-    fhir_base_url: str | None = Field(
-        None, description="The FHIR base URL: the only `aud` the authorization endpoint accepts. "
-        "Default: `<issuer>/fhir`.")
     user_token_access_ttl: int = Field(
         600, gt=0, description="Lifetime (s) of the opaque access tokens of `POST /api/user/oauth2/token`.")
     # ---- API keys and the session token exchange (docs/api-keys.md, docs/session-token-exchange.md) ----
@@ -255,6 +252,31 @@ class Settings(BaseSettings):
     exchange_user_touch_interval: float = Field(
         60.0, ge=0, description="A user seen again with the same details is written at most once per this "
         "many seconds (`lastSeenAt` precision).")
+
+    # ---- SMART on FHIR (docs/smart.md) ----
+    fhir_base_url: str | None = Field(
+        None, description="The FHIR base URL: the `aud` SMART apps send (the only `aud` the authorization "
+        "endpoint accepts) and where `/fhir/.well-known/smart-configuration` is served. Default: `<issuer>/fhir`.")
+    smart_app_token_ttl: int = Field(
+        900, gt=0, le=86400, description="Lifetime (s) of the access tokens of SMART apps registered with "
+        "`POST /smart/apps` (code-flow apps).")
+    smart_backend_token_ttl: int = Field(
+        300, gt=0, le=300, description="Lifetime (s) of the access tokens of SMART backend services "
+        "(at most 300, as SMART Backend Services recommends).")
+    smart_launch_ttl: int = Field(
+        300, gt=0, le=3600, description="Lifetime (s) of an EHR launch value minted by `POST /smart/launch`.")
+    client_assertion_max_lifetime: int = Field(
+        300, gt=0, le=3600, description="How far ahead (s) a `private_key_jwt` client assertion's `exp` may "
+        "be; later ones are refused.")
+    client_jwks_fetch_timeout: float = Field(
+        5.0, gt=0, le=60, description="Timeout (s) of fetching a client's `jwks_uri`.")
+    client_jwks_max_bytes: int = Field(
+        65536, gt=0, le=1048576, description="Largest JWK Set (bytes) fetched from a client's `jwks_uri`.")
+    client_jwks_cache_ttl: float = Field(
+        300.0, gt=0, description="Seconds a fetched client JWK Set is cached in process.")
+    client_jwks_refresh_interval: float = Field(
+        30.0, ge=0, description="An unknown `kid` refetches a client's `jwks_uri` at most once per this many "
+        "seconds.")
 
     @classmethod
     def settings_customise_sources(
@@ -299,12 +321,13 @@ class Settings(BaseSettings):
         return self.env == "development"
 
     @property
-    def audience(self) -> str:
-        return self.default_audience or self.issuer
+    def fhir_base(self) -> str:
+        """The FHIR base URL (``TOKENSMITH_FHIR_BASE_URL``, else ``<issuer>/fhir``)."""
+        return (self.fhir_base_url or f"{self.issuer}/fhir").rstrip("/")
 
     @property
-    def fhir_base(self) -> str:
-        return (self.fhir_base_url or f"{self.issuer}/fhir").rstrip("/")
+    def audience(self) -> str:
+        return self.default_audience or self.issuer
 
     @property
     def is_sqlite(self) -> bool:

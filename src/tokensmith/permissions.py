@@ -6,6 +6,10 @@ API_KEY_WRITE = "ApiKey.write"
 CLIENT_READ = "Client.read"
 CLIENT_WRITE = "Client.write"
 APP_WRITE = "App.write"
+APP_READ = "App.read"
+DIRECTORY_READ = "Directory.read"  # SMART patients and practitioners
+DIRECTORY_WRITE = "Directory.write"
+LAUNCH_WRITE = "Launch.write"  # minting SMART EHR launch values
 USER_READ = "User.read"
 USER_WRITE = "User.write"
 ROLE_WRITE = "Role.write"
@@ -29,7 +33,7 @@ EXCHANGE_USER_WRITE = "ExchangeUser.write"
 #: ones of the operator-level features (tenants, signing keys).
 MANAGEMENT_RESOURCES = frozenset({
     "ApiKey", "Client", "App", "User", "Role", "Session", "UserToken", "Audit", "ExchangeUser",
-    "Tenant", "Key", "SigningKey",
+    "Tenant", "Key", "SigningKey", "Directory", "Launch",
 })
 
 #: The claim every session token carries and no other token does (the id of the API key that vouched

@@ -31,6 +31,8 @@ from tokensmith.people.user_tokens import UserTokenBatcher, user_token_batcher
 from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
 from tokensmith.services.clients import ClientDirectory
+from tokensmith.smart.assertion_jtis import AssertionJtis
+from tokensmith.smart.jwks import JwksFetcher
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.tenants import TenantStates
@@ -77,6 +79,12 @@ class Runtime:
         self.login_throttle = LoginThrottle(self)
         self.refresh_batcher: RefreshBatcher = refresh_batcher(self)
         self.user_token_batcher: UserTokenBatcher = user_token_batcher(self)
+        # private_key_jwt (tokensmith.smart): clients' JWK Sets by URL, and assertion jtis used once anywhere
+        self.client_jwks = JwksFetcher(
+            self.clock, timeout=settings.client_jwks_fetch_timeout, max_bytes=settings.client_jwks_max_bytes,
+            cache_ttl=settings.client_jwks_cache_ttl, refresh_interval=settings.client_jwks_refresh_interval,
+            development=settings.is_development)
+        self.assertion_jtis = AssertionJtis(self.db, self.clock, redis=self.redis, namespace=settings.redis_namespace)
         # the protocol core, over the components above (HTTP endpoints and the guard dispatch to it)
         self.authorization = build_authorization_server(self)
         self.started = False

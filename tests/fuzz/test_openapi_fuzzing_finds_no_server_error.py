@@ -26,8 +26,9 @@ ST = [sys.executable, "-m", "tests.fuzz.st_runner"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("TOKENSMITH_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("TOKENSMITH_FUZZ_SEED", "20261202"))
-MANAGEMENT = r"^/(api-keys|users|roles|sessions|user-tokens|exchange-users|audit-events|auth/totp)"
-OAUTH = r"^/(oauth|identity-server)/"
+MANAGEMENT = (r"^/(api-keys|users|roles|sessions|user-tokens|exchange-users|audit-events|auth/totp"
+              r"|smart/(apps|patients|practitioners|launch))")
+OAUTH = r"^/(oauth/|identity-server/|smart/token)"
 
 
 def _config(bearer: str, key: str, client_id: str, secret: str) -> str:

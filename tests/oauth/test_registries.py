@@ -167,7 +167,7 @@ async def test_a_registered_scope_language_judges_its_scopes(inproc: InProcess) 
                                    headers=basic(record.client_id, secret))
     assert after.status_code == 200, after.text
     assert after.json()["scope"] == "folder/reports api.read"
-    assert inproc.server.scopes.names == ["folder", "resource.action"]
+    assert inproc.server.scopes.names == ["smart", "folder", "resource.action"]
 
 
 async def test_service_documentation_is_listed_only_while_the_page_is_served(inproc: InProcess) -> None:
@@ -182,7 +182,7 @@ async def test_methods_are_computed_once_per_policy_and_again_after_a_registrati
     policy = CallerPolicy(frozenset({CLIENT}), allow_public=True)
     first = registry.methods_for(policy)
     assert registry.methods_for(policy) is first
-    assert [m.name for m in first[0]] == ["client_secret_basic", "client_secret_post"]
+    assert [m.name for m in first[0]] == ["client_secret_basic", "client_secret_post", "private_key_jwt"]
     assert [m.name for m in first[1]] == ["none"]
     assert registry.methods_for(CONFIDENTIAL_CLIENTS)[1] == ()  # no public clients there
     registry.register(HeaderSecret(inproc))

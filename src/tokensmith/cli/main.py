@@ -26,6 +26,7 @@ from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens
 from tokensmith.cli.tokens import tokens_app
 from tokensmith.config import Settings, load_settings
 from tokensmith.errors import ConfigurationError, ServiceError
+from tokensmith.smart import cli as smart_cli
 from tokensmith.storage.db import is_outage
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ app.add_typer(apikeys_cli.app, name="apikeys")
 app.add_typer(tenants_cli.app, name="tenants")
 users_exchange.register(users_app)  # users block|unblock|exchange-list
 example_api_cli.register(app)  # example-api (the guard's example FHIR API)
+app.add_typer(smart_cli.apps_app, name="apps")  # SMART on FHIR (tokensmith.smart.cli)
+app.add_typer(smart_cli.patients_app, name="patients")
+app.add_typer(smart_cli.practitioners_app, name="practitioners")
+smart_cli.register_users_update(users_app)  # users update --fhir-user
 
 
 

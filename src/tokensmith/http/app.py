@@ -36,12 +36,16 @@ from tokensmith.http.middleware import RequestContextMiddleware
 from tokensmith.observability.access_log import AccessLog
 from tokensmith.people import passwords
 from tokensmith.runtime import Runtime
+from tokensmith.smart import api_apps as smart_apps
+from tokensmith.smart import api_directory as smart_directory
+from tokensmith.smart import api_wellknown as smart_wellknown
 from tokensmith.web import authorize, signin
 
 GC_GEN0_THRESHOLD = 20_000
 
 ENDPOINT_MODULES: list[Any] = [oauth, wellknown, health, auth, users, sessions, user_tokens, apikeys, exchange,
                                audit, tenants, revocation_feed, signin, authorize, oidc, console]
+ENDPOINT_MODULES += [smart_apps, smart_directory, smart_wellknown]  # SMART on FHIR (tokensmith.smart)
 
 
 def tune_gc() -> None:

@@ -55,7 +55,7 @@ class IntrospectionRegistry:
 def access_token_response(claims: dict[str, Any], token_type: str = "Bearer") -> dict[str, Any]:
     body: dict[str, Any] = {"active": True, "token_type": token_type}
     for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "sid", "tenant",
-                 "username", "uid", "role", "api_key_id", "organisation", "patient", "fhirUser"):
+                 "username", "uid", "role", "api_key_id", "organisation", "patient", "encounter", "fhirUser"):
         if name in claims:
             body[name] = claims[name]
     return body

@@ -49,6 +49,8 @@ class UserRecord:
     totp_enabled: bool
     created_at: datetime | None = None
     last_login_at: datetime | None = None
+    #: SMART ``fhirUser`` (``Practitioner/<id>`` or ``Patient/<id>`` of the tenant's directory)
+    fhir_user: str | None = None
 
     @property
     def active(self) -> bool:
@@ -67,6 +69,7 @@ class UserRecord:
             "tenant": self.tenant_id,
             "createdAt": iso_z(self.created_at),
             "lastLoginAt": iso_z(self.last_login_at),
+            "fhirUser": self.fhir_user,
         }
 
 
@@ -75,7 +78,7 @@ def user_record(user: User, role: Role) -> UserRecord:
         id=user.id, tenant_id=user.tenant_id, email=user.email, name=user.name, role=role.name,
         permissions=tuple(role.permissions or ()), project_permissions=tuple(user.project_permissions or ()),
         status=user.status, totp_enabled=bool(user.totp_enabled), created_at=user.created_at,
-        last_login_at=user.last_login_at,
+        last_login_at=user.last_login_at, fhir_user=user.fhir_user,
     )
 
 
@@ -199,10 +202,12 @@ async def update_user(
     name: str | None = None,
     password: str | None = None,
     disable_totp: bool = False,
+    fhir_user: str | None = None,
     granted: tuple[str, ...] | None = None,
     actor: str | None = None,
 ) -> UserRecord:
-    """Change role, status, project permissions, name or password. ``granted`` as in :func:`create_user`;
+    """Change role, status, project permissions, name, password or ``fhir_user`` (``""`` unlinks; a
+    reference must name the tenant's SMART directory). ``granted`` as in :func:`create_user`;
     the caller must also hold every permission the user has now (no editing of more powerful users)."""
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}")
@@ -248,6 +253,11 @@ async def update_user(
             user.locked_until = None
             cut_off = revoke_sessions = True
             events.append(("user.password_changed", {}))
+        if fhir_user is not None and (fhir_user or None) != user.fhir_user:
+            from tokensmith.smart.directory import check_fhir_user
+
+            user.fhir_user = await check_fhir_user(session, user.tenant_id, fhir_user) if fhir_user else None
+            events.append(("user.fhir_user_changed", {"fhir_user": user.fhir_user}))
         if disable_totp and user.totp_enabled:
             user.totp_enabled = False
             user.totp_secret_enc = None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 #: RFC 7591 §2 methods a client may register (``none`` is implied by ``is_confidential=False``)
-CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,8 @@ async def create_client(
     rt.token_formats.get(access_token_format)  # InvalidRequest naming the registered formats
     if auth_method not in CLIENT_AUTH_METHODS:
         raise InvalidRequest(f"token_endpoint_auth_method must be one of {CLIENT_AUTH_METHODS}")
+    if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
+        raise InvalidRequest("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     ttl = access_token_ttl or rt.settings.client_token_ttl
     if ttl <= 0 or ttl > rt.settings.max_token_ttl:
         raise InvalidRequest(f"access token lifetime must be between 1 and {rt.settings.max_token_ttl} seconds")

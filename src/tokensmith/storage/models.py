@@ -112,6 +112,8 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+    #: SMART ``fhirUser``: ``Practitioner/<id>`` or ``Patient/<id>`` of the tenant's directory
+    fhir_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class OAuthClient(Base):
@@ -327,3 +329,58 @@ class Consent(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+# ---- SMART on FHIR (tokensmith.smart) ------------------------------------------------------------------
+
+class SmartPatient(Base):
+    """The patient directory of the launch context (SMART): a FHIR-style id and a name, per tenant."""
+
+    __tablename__ = "smart_patients"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    given: Mapped[list[str]] = mapped_column(JSON, default=list)
+    family: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    birth_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    #: lower-cased "given… family", what the patient picker searches
+    search_text: Mapped[str] = mapped_column(String(1200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+
+class SmartPractitioner(Base):
+    """The practitioner directory (SMART ``fhirUser`` of clinicians), per tenant."""
+
+    __tablename__ = "smart_practitioners"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    given: Mapped[list[str]] = mapped_column(JSON, default=list)
+    family: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    birth_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    search_text: Mapped[str] = mapped_column(String(1200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+
+class SmartLaunch(Base):
+    """An EHR launch value (``POST /smart/launch``): only its keyed hash, single-use, short-lived."""
+
+    __tablename__ = "smart_launches"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    value_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    encounter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ClientAssertionJti(Base):
+    """``jti`` values of client assertions already accepted (``private_key_jwt``), kept until the
+    assertion's ``exp``: the primary key refuses a replay on every instance."""
+
+    __tablename__ = "client_assertion_jtis"
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

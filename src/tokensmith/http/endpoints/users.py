@@ -42,6 +42,8 @@ class UpdateUser(BaseModel):
     name: Annotated[str, Field(max_length=200), NoControl] | None = None
     password: Annotated[str, Field(max_length=1024), NoNul] | None = None
     totpEnabled: Literal[False] | None = None
+    fhirUser: Annotated[str, Field(max_length=200), NoControl] | None = Field(
+        None, description="SMART: `Practitioner/<id>` or `Patient/<id>` of the directory; null unlinks.")
 
 
 class ChangePassword(BaseModel):
@@ -92,7 +94,8 @@ async def get_user(user_id: str, request: Request, principal: Principal = Depend
     return json_response(record.view())
 
 
-@router.patch("/users/{user_id}", summary="Change a user's role, status, project permissions, name or password")
+@router.patch("/users/{user_id}",
+              summary="Change a user's role, status, project permissions, name, password or fhirUser")
 async def update_user(user_id: str, body: UpdateUser, request: Request,
                       principal: Principal = Depends(require(perm.USER_WRITE))) -> Response:
     status = body.status
@@ -106,7 +109,8 @@ async def update_user(user_id: str, body: UpdateUser, request: Request,
     record = await user_service.update_user(
         runtime(request), user_id, tenant_id=principal.tenant_id, role=body.role, status=status,
         project_permissions=body.projectPermissions, name=body.name, password=body.password,
-        disable_totp=body.totpEnabled is False, granted=principal.scopes, actor=principal.actor)
+        disable_totp=body.totpEnabled is False, granted=principal.scopes, actor=principal.actor,
+        fhir_user=(body.fhirUser or "") if "fhirUser" in body.model_fields_set else None)
     return json_response(record.view())
 
 

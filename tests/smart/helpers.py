@@ -1,0 +1,88 @@
+"""Helpers of the SMART tests: an admin's Bearer token, key pairs as JWKs, client assertions (RFC 7523)
+signed with joserfc (a second JOSE library, not the one the service verifies with)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import ECKey, OctKey, RSAKey
+
+from tests.support import LiveServer
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ADMIN_SCOPES = ["App.*", "Directory.*", "Launch.*", "User.*", "*.read"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_headers(server: LiveServer, http: httpx.Client, scopes: list[str] | None = None) -> dict[str, str]:
+    record, secret = server.create_client(scopes=scopes if scopes is not None else ADMIN_SCOPES, name="admin")
+    resp = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(record.client_id, secret))
+    assert resp.status_code == 200, resp.text
+    return bearer(resp.json()["access_token"])
+
+
+class KeyPair:
+    """A client's key pair: ``public`` is what it registers, ``sign`` makes assertions."""
+
+    def __init__(self, alg: str = "ES384", kid: str | None = None) -> None:
+        self.alg = alg
+        self.kid = kid or uuid.uuid4().hex
+        if alg.startswith("ES"):
+            self.key: Any = ECKey.generate_key("P-384" if alg == "ES384" else "P-256", parameters={"kid": self.kid})
+        else:
+            self.key = RSAKey.generate_key(2048, parameters={"kid": self.kid})
+
+    @property
+    def public(self) -> dict[str, Any]:
+        return dict(self.key.as_dict(private=False))
+
+    @property
+    def private(self) -> dict[str, Any]:
+        return dict(self.key.as_dict(private=True))
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.public]}
+
+    def assertion(self, client_id: str, aud: str, *, exp_in: float = 240, jti: str | None = None,
+                  alg: str | None = None, kid: str | None = None, now: float | None = None,
+                  **claims: Any) -> str:
+        now = time.time() if now is None else now
+        body: dict[str, Any] = {"iss": client_id, "sub": client_id, "aud": aud, "exp": int(now + exp_in),
+                                "iat": int(now), "jti": uuid.uuid4().hex if jti is None else jti, **claims}
+        body = {k: v for k, v in body.items() if v is not None}
+        return jose_jwt.encode({"alg": alg or self.alg, "kid": kid or self.kid, "typ": "JWT"}, body, self.key,
+                               algorithms=[alg or self.alg])
+
+
+def hs256_assertion(client_id: str, aud: str, secret: str, kid: str) -> str:
+    now = int(time.time())
+    key = OctKey.import_key(secret.encode())
+    return jose_jwt.encode({"alg": "HS256", "kid": kid}, {"iss": client_id, "sub": client_id, "aud": aud,
+                                                         "exp": now + 60, "jti": uuid.uuid4().hex}, key,
+                           algorithms=["HS256"])
+
+
+def none_assertion(client_id: str, aud: str, kid: str) -> str:
+    import base64
+    import json
+
+    def seg(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    return f"{seg({'alg': 'none', 'kid': kid})}." \
+           f"{seg({'iss': client_id, 'sub': client_id, 'aud': aud, 'exp': now + 60, 'jti': uuid.uuid4().hex})}."
+
+
+def backend_token(http: httpx.Client, client: str, assertion: str, /, **form: str) -> httpx.Response:
+    """``client_credentials`` with an assertion (``client``: whose it is, for the reader; the form names no
+    client unless ``client_id`` is given)."""
+    return http.post("/oauth/token", data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+                                           "client_assertion": assertion, **form})
