@@ -17,6 +17,7 @@ from tokensmith.oauth.grants.token_exchange import TokenExchangeGrant
 from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.people.user_tokens import RefreshOrUserTokenIntrospector
 from tokensmith.smart.client_auth_jwt import PrivateKeyJwt
+from tokensmith.smart.launch_resolver import SmartLaunchResolver
 from tokensmith.smart.scopes import SmartScopes
 from tokensmith.tokens.access import AccessTokenIntrospector, AccessTokenRevoker
 
@@ -43,4 +44,5 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     server.revokers.register(AccessTokenRevoker(rt))
     # scope languages: Resource.action is the default (server.scopes); SMART v1/v2 register here
     server.scopes.register(SmartScopes())
+    server.launch_resolver = SmartLaunchResolver(rt)  # EHR launch, fhirUser
     return server

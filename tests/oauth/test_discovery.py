@@ -40,8 +40,10 @@ def test_discovery_document(any_server: LiveServer, document: str) -> None:
     assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
     assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
     assert "fhirUser" not in meta["claims_supported"]  # no launch-context provider registered
-    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
-    assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
+                                                             "private_key_jwt", "none"]
+    assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
+                                                                  "private_key_jwt", "none"]
     assert meta["service_documentation"] == f"{issuer}/docs"  # the page is served
     # RFC 8414 §2: the signing algorithms of token endpoint auth are listed only with a method that uses them.
     methods = set(meta["token_endpoint_auth_methods_supported"])

@@ -1,6 +1,6 @@
 """``/.well-known/smart-configuration`` (and under ``/fhir``): JSON whatever ``Accept`` says, absolute URLs,
-and only what is served — on this branch backend services; once an authorization endpoint and the code and
-refresh grants are registered (toys here, part A's in the merged product), the launch capabilities appear.
+and only what is served: the code flow's capabilities with the authorization endpoint and its grants, the EHR
+launch ones only with a launch-context provider, never a standalone patient context (no patient picker yet).
 Also: ``/smart/token`` is the token endpoint, and introspection returns a SMART token's launch context."""
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import Response
 
 from tests.smart.helpers import KeyPair, backend_token
 from tests.support import LiveServer, make_settings
+from tokensmith.codeflow.launch import NoLaunchContext
 from tokensmith.http.app import create_app
-from tokensmith.oauth.client_auth import CLIENT, CallerPolicy
 from tokensmith.runtime import Runtime
 from tokensmith.services.bootstrap import initialise
 from tokensmith.smart.api_wellknown import served_routes
@@ -42,10 +40,15 @@ def test_the_document_on_its_own(server: LiveServer) -> None:
         assert "client_credentials" in doc["grant_types_supported"]
         assert "private_key_jwt" in doc["token_endpoint_auth_methods_supported"]
         assert {"RS384", "ES384"} <= set(doc["token_endpoint_auth_signing_alg_values_supported"])
-        # nothing of the browser flow until it is served
-        assert doc["capabilities"] == ["client-confidential-asymmetric", "permission-v1", "permission-v2"]
-        assert "authorization_endpoint" not in doc and "code_challenge_methods_supported" not in doc
-        assert doc["scopes_supported"] == SYSTEM_SCOPES
+        assert set(doc["capabilities"]) == {
+            "launch-ehr", "launch-standalone", "authorize-post", "client-public", "client-confidential-symmetric",
+            "client-confidential-asymmetric", "sso-openid-connect", "context-ehr-patient", "context-ehr-encounter",
+            "permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1",
+            "permission-v2"}
+        assert doc["authorization_endpoint"] == f"{issuer}/smart/authorize"
+        assert doc["code_challenge_methods_supported"] == ["S256"]
+        assert "launch" in doc["scopes_supported"] and "launch/patient" not in doc["scopes_supported"]
+        assert set(SYSTEM_SCOPES) <= set(doc["scopes_supported"])
         for name, value in doc.items():
             if name.endswith("_endpoint") or name == "jwks_uri":
                 assert value.startswith(issuer), name
@@ -66,22 +69,6 @@ def test_the_smart_token_path_is_the_token_endpoint(server: LiveServer) -> None:
         assert backend_token(http, record.client_id, "x").status_code == 401
 
 
-class _ToyGrant:
-    """Stands for part A's grants: declares itself, serves nothing here."""
-
-    callers = CallerPolicy(frozenset({CLIENT}), allow_public=True)
-
-    def __init__(self, grant_type: str, response_types: tuple[str, ...]) -> None:
-        self.grant_type = grant_type
-        self.response_types = response_types
-
-    async def validate(self, rt: Any, req: Any, caller: Any) -> Any:
-        raise NotImplementedError
-
-    async def create_response(self, rt: Any, req: Any, caller: Any, validated: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-
 @pytest.fixture
 async def inproc(sqlite_url: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     rt = Runtime(make_settings(sqlite_url))
@@ -94,31 +81,16 @@ async def inproc(sqlite_url: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]
     await rt.stop()
 
 
-async def test_launch_capabilities_follow_the_registered_grants_and_routes(
+async def test_ehr_launch_capabilities_need_a_launch_context_provider(
         inproc: tuple[Any, httpx.AsyncClient]) -> None:
     app, http = inproc
-    server = app.state.authorization
-    server.grants.register(_ToyGrant("authorization_code", ("code",)))
     doc = (await http.get(PATHS[0])).json()
-    assert "launch-ehr" not in doc["capabilities"]  # a grant without the authorization endpoint is no launch
-
-    async def authorize(request: Request) -> Response:
-        return Response("sign in")
-
-    app.router.add_route("/smart/authorize", authorize, methods=["GET"])
-    doc = (await http.get(PATHS[0])).json()
-    issuer = app.state.runtime.settings.issuer
-    assert doc["authorization_endpoint"] == f"{issuer}/smart/authorize"
-    assert doc["code_challenge_methods_supported"] == ["S256"] and doc["response_types_supported"] == ["code"]
-    for cap in ("launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-                "client-confidential-asymmetric", "context-ehr-patient", "context-standalone-patient",
-                "permission-patient", "permission-user", "permission-v1", "permission-v2"):
-        assert cap in doc["capabilities"], cap
-    assert "permission-offline" not in doc["capabilities"] and "sso-openid-connect" not in doc["capabilities"]
-    assert "launch/patient" in doc["scopes_supported"] and "patient/*.rs" in doc["scopes_supported"]
-    server.grants.register(_ToyGrant("refresh_token", ()))
+    assert {"launch-ehr", "context-ehr-patient", "context-ehr-encounter"} <= set(doc["capabilities"])
+    app.state.authorization.launch_resolver = NoLaunchContext()
     doc = (await http.get(PATHS[1])).json()
-    assert "permission-offline" in doc["capabilities"] and "offline_access" in doc["scopes_supported"]
+    assert "launch-standalone" in doc["capabilities"]
+    assert not {"launch-ehr", "context-ehr-patient", "context-ehr-encounter"} & set(doc["capabilities"])
+    assert "launch" not in doc["scopes_supported"]
 
 
 async def test_introspection_returns_the_launch_context(inproc: tuple[Any, httpx.AsyncClient]) -> None:

@@ -34,6 +34,12 @@ class LaunchContext:
             return None
         return cls(**{k: claims[k] for k in cls.__dataclass_fields__ if k in claims})
 
+    def access_token_claims(self) -> dict[str, Any] | None:
+        """What the access token carries, so that a resource server (the guard) and introspection know the
+        context without a look-up: ``patient``, ``encounter``, ``fhirUser``."""
+        claims = {"patient": self.patient, "encounter": self.encounter, "fhirUser": self.fhir_user}
+        return {k: v for k, v in claims.items() if v is not None} or None
+
     def token_response_members(self) -> dict[str, Any]:
         """The token endpoint's members (SMART App Launch 2.2 §"Launch context arrives with your access_token")."""
         names = {"patient": "patient", "encounter": "encounter", "fhir_user": "fhirUser",

@@ -36,8 +36,9 @@ def _capabilities(server: AuthorizationServer, meta: dict[str, Any], authorize: 
     if code:
         code_methods = set(server.client_auth.names_for(server.grants.get("authorization_code").callers))
     caps: list[str] = []
+    ehr = code and server.launch_resolver.available
     if code:
-        caps += ["launch-ehr", "launch-standalone"]
+        caps += ["launch-ehr", "launch-standalone"] if ehr else ["launch-standalone"]
         caps += ["authorize-post"] if authorize_post else []
         caps += ["client-public"] if "none" in code_methods else []
         symmetric = code_methods & {"client_secret_basic", "client_secret_post"}
@@ -46,8 +47,8 @@ def _capabilities(server: AuthorizationServer, meta: dict[str, Any], authorize: 
         caps.append("client-confidential-asymmetric")
     if code and "id_token_signing_alg_values_supported" in meta:
         caps.append("sso-openid-connect")
-    if code:
-        caps += ["context-ehr-patient", "context-ehr-encounter", "context-standalone-patient"]
+    if ehr:  # no patient picker yet: no context-standalone-patient
+        caps += ["context-ehr-patient", "context-ehr-encounter"]
     if code and "refresh_token" in grants:
         caps += ["permission-offline", "permission-online"]
     if code:
@@ -62,7 +63,7 @@ def _scopes(caps: Collection[str], grants: Collection[str]) -> list[str]:
     if "sso-openid-connect" in caps:
         scopes += ["openid", "fhirUser", "profile"]
     if "launch-ehr" in caps:
-        scopes += ["launch", "launch/patient", "launch/encounter"]
+        scopes += ["launch"]
     if "permission-offline" in caps:
         scopes += ["offline_access", "online_access"]
     if "permission-patient" in caps:

@@ -103,7 +103,7 @@ class AuthorizationCodeGrant:
         refresh = random_token(32) if wants_refresh else None
         await _start_session(rt, grant, client, ends, refresh, req)
         launch = grant.launch
-        extra = {"fhirUser": launch.fhir_user} if launch is not None and launch.fhir_user else None
+        extra = launch.access_token_claims() if launch is not None else None
         access = await rt.issuer.issue(fmt=client.access_token_format, subject=grant.user_id,
                                        client_id=client.client_id, tenant_id=grant.tenant_id,
                                        scopes=list(grant.scopes), ttl=ttl, audience=grant.audience,

@@ -72,7 +72,7 @@ class RefreshTokenGrant:
         scopes = self._scopes_now(rotated, requested)
         claims = rotated.claims
         launch = LaunchContext.from_claims(claims.get("launch"))
-        extra = {"fhirUser": launch.fhir_user} if launch is not None and launch.fhir_user else None
+        extra = launch.access_token_claims() if launch is not None else None
         access = await rt.issuer.issue(fmt=client.access_token_format, subject=rotated.user_id,
                                        client_id=client.client_id, tenant_id=rotated.tenant_id, scopes=scopes,
                                        ttl=rt.settings.code_flow_access_token_ttl, audience=claims.get("aud"),
