@@ -1,6 +1,6 @@
 """``private_key_jwt`` (RFC 7523 §2.2, SMART backend services): the client assertion the SDK signs,
-checked by an independent verifier (joserfc) standing in for the token endpoint — the server side of
-``private_key_jwt`` is not on this branch yet. The contract: RS384 or ES384 following the key, ``iss`` =
+checked by an independent verifier (joserfc) standing in for the token endpoint (the real server is in
+``test_private_key_jwt_against_the_server.py``). The contract: RS384 or ES384 following the key, ``iss`` =
 ``sub`` = client id, ``aud`` = the token endpoint, ``exp`` at most 5 minutes ahead, a new ``jti`` every
 time (also on the retry after a 429), sent as ``client_assertion`` with the jwt-bearer assertion type."""
 
