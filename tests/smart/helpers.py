@@ -11,6 +11,9 @@ import httpx
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from tests.codeflow.helpers import REDIRECT
+from tests.people.helpers import admin_headers as user_admin_headers
+from tests.people.helpers import make_user, user_row
 from tests.support import LiveServer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -86,3 +89,32 @@ def backend_token(http: httpx.Client, client: str, assertion: str, /, **form: st
     client unless ``client_id`` is given)."""
     return http.post("/oauth/token", data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
                                            "client_assertion": assertion, **form})
+
+
+def ehr_launch(live: LiveServer, http: httpx.Client, *, patient_id: str | None = None,
+               scopes: tuple[str, ...] = ("openid", "fhirUser", "launch", "patient/*.rs")) -> tuple[str, str, str]:
+    """A public SMART app, a patient, a practitioner linked to the clinician (``clinician@example.com``, made
+    here) who signs in, and an EHR launch for the app: (client id, launch value, practitioner id)."""
+    admin = admin_headers(live, http)
+    app = http.post("/smart/apps", json={"name": "Chart viewer", "redirectUris": [REDIRECT],
+                                         "scopes": list(scopes),
+                                         "isConfidential": False}, headers=admin)
+    assert app.status_code == 201, app.text
+    client_id = app.json()["clientId"]
+    person: dict[str, Any] = {"name": {"given": ["Alice"], "family": "Smith"}}
+    if patient_id is not None:
+        person["id"] = patient_id
+    patient = http.post("/smart/patients", json=person, headers=admin)
+    assert patient.status_code == 201, patient.text
+    doctor = http.post("/smart/practitioners", json={"name": {"given": ["Gregory"], "family": "House"}},
+                       headers=admin)
+    assert doctor.status_code == 201, doctor.text
+    make_user(live, "clinician@example.com", role="developer")
+    linked = http.patch(f"/users/{user_row(live, 'clinician@example.com').id}",
+                        json={"fhirUser": f"Practitioner/{doctor.json()['id']}"},
+                        headers=user_admin_headers(live, http))
+    assert linked.status_code == 200, linked.text
+    launch = http.post("/smart/launch", json={"patient": patient.json()["id"], "encounter": "enc-1",
+                                              "clientId": client_id}, headers=admin)
+    assert launch.status_code == 201, launch.text
+    return client_id, launch.json()["launch"], doctor.json()["id"]

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.codeflow.helpers import REDIRECT, Flow, code_client, query_of
-from tests.people.helpers import admin_headers as user_admin_headers
-from tests.people.helpers import jwt_claims, make_user, user_row
-from tests.smart.helpers import admin_headers
+from tests.codeflow.helpers import Flow, code_client, query_of
+from tests.people.helpers import jwt_claims, make_user
+from tests.smart.helpers import ehr_launch
 from tests.support import LiveServer, make_settings
 
 SCOPE = "openid fhirUser launch patient/Patient.rs"
@@ -26,34 +24,9 @@ def live(database_url: str) -> Any:
         yield server
 
 
-def _directory(live: LiveServer, http: httpx.Client) -> tuple[str, str, str]:
-    """A public SMART app, a patient, a practitioner linked to the clinician who signs in, and a launch for
-    the app: (client id, launch value, practitioner id)."""
-    admin = admin_headers(live, http)
-    app = http.post("/smart/apps", json={"name": "Chart viewer", "redirectUris": [REDIRECT],
-                                         "scopes": ["openid", "fhirUser", "launch", "patient/*.rs"],
-                                         "isConfidential": False}, headers=admin)
-    assert app.status_code == 201, app.text
-    client_id = app.json()["clientId"]
-    patient = http.post("/smart/patients", json={"name": {"given": ["Alice"], "family": "Smith"}}, headers=admin)
-    assert patient.status_code == 201, patient.text
-    doctor = http.post("/smart/practitioners", json={"name": {"given": ["Gregory"], "family": "House"}},
-                       headers=admin)
-    assert doctor.status_code == 201, doctor.text
-    make_user(live, "clinician@example.com", role="developer")
-    linked = http.patch(f"/users/{user_row(live, 'clinician@example.com').id}",
-                        json={"fhirUser": f"Practitioner/{doctor.json()['id']}"},
-                        headers=user_admin_headers(live, http))
-    assert linked.status_code == 200, linked.text
-    launch = http.post("/smart/launch", json={"patient": patient.json()["id"], "encounter": "enc-1",
-                                              "clientId": client_id}, headers=admin)
-    assert launch.status_code == 201, launch.text
-    return client_id, launch.json()["launch"], doctor.json()["id"]
-
-
 def test_an_ehr_launch_gives_the_patient_encounter_and_fhir_user(live: LiveServer) -> None:
     with live.client() as http:
-        client_id, launch, doctor = _directory(live, http)
+        client_id, launch, doctor = ehr_launch(live, http)
         flow = Flow(live, http, client_id, scope=SCOPE)
         resp = flow.exchange(flow.code("clinician@example.com", launch=launch, aud=live.settings.fhir_base))
     assert resp.status_code == 200, resp.text
@@ -75,7 +48,7 @@ def _rs(live: LiveServer) -> tuple[str, str]:
 
 def test_a_used_launch_value_is_refused(live: LiveServer) -> None:
     with live.client() as http:
-        client_id, launch, _ = _directory(live, http)
+        client_id, launch, _ = ehr_launch(live, http)
         first = Flow(live, http, client_id, scope=SCOPE)
         first.code("clinician@example.com", launch=launch)
         again = Flow(live, http, client_id, scope=SCOPE).authorize(launch=launch)
