@@ -1,6 +1,6 @@
 """``/.well-known/smart-configuration`` (and under ``/fhir``): JSON whatever ``Accept`` says, absolute URLs,
 and only what is served: the code flow's capabilities with the authorization endpoint and its grants, the EHR
-launch ones only with a launch-context provider, never a standalone patient context (no patient picker yet).
+launch and standalone-patient ones only with a launch-context provider.
 Also: ``/smart/token`` is the token endpoint, and introspection returns a SMART token's launch context."""
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ def test_the_document_on_its_own(server: LiveServer) -> None:
         assert set(doc["capabilities"]) == {
             "launch-ehr", "launch-standalone", "authorize-post", "client-public", "client-confidential-symmetric",
             "client-confidential-asymmetric", "sso-openid-connect", "context-ehr-patient", "context-ehr-encounter",
+            "context-standalone-patient",
             "permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1",
             "permission-v2"}
         assert doc["authorization_endpoint"] == f"{issuer}/smart/authorize"
         assert doc["code_challenge_methods_supported"] == ["S256"]
-        assert "launch" in doc["scopes_supported"] and "launch/patient" not in doc["scopes_supported"]
+        assert {"launch", "launch/patient"} <= set(doc["scopes_supported"])
+        assert "launch/encounter" not in doc["scopes_supported"]  # no encounter picker
         assert set(SYSTEM_SCOPES) <= set(doc["scopes_supported"])
         for name, value in doc.items():
             if name.endswith("_endpoint") or name == "jwks_uri":
@@ -89,7 +91,8 @@ async def test_ehr_launch_capabilities_need_a_launch_context_provider(
     app.state.authorization.launch_resolver = NoLaunchContext()
     doc = (await http.get(PATHS[1])).json()
     assert "launch-standalone" in doc["capabilities"]
-    assert not {"launch-ehr", "context-ehr-patient", "context-ehr-encounter"} & set(doc["capabilities"])
+    assert not {"launch-ehr", "context-ehr-patient", "context-ehr-encounter",
+                "context-standalone-patient"} & set(doc["capabilities"])
     assert "launch" not in doc["scopes_supported"]
 
 

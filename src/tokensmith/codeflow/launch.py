@@ -56,6 +56,16 @@ class LaunchRequest:
     client_id: str
     launch: str | None
     scopes: tuple[str, ...]
+    #: the patient the user picked on the consent page (standalone launch with ``launch/patient``)
+    patient_choice: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    """One line of the patient picker."""
+
+    id: str
+    label: str
 
 
 class LaunchRefused(Exception):
@@ -71,6 +81,11 @@ class LaunchResolver(Protocol):
         """True when these scopes need a launch context (e.g. ``launch/patient``)."""
         ...
 
+    async def patient_choices(self, request: LaunchRequest, query: str) -> list[PatientChoice] | None:
+        """The patients to pick from when this request needs the user to choose one (a standalone launch
+        asking for ``launch/patient``), matching ``query``; ``None`` when no choice is needed."""
+        ...
+
     async def resolve(self, request: LaunchRequest) -> LaunchContext | None:
         """The context for this authorization (``None``: none needed). Raise :class:`LaunchRefused`."""
         ...
@@ -83,6 +98,9 @@ class NoLaunchContext:
 
     def needs_context(self, scopes: tuple[str, ...]) -> bool:
         return any(s == "launch" or s.startswith("launch/") for s in scopes)
+
+    async def patient_choices(self, request: LaunchRequest, query: str) -> list[PatientChoice] | None:
+        return None
 
     async def resolve(self, request: LaunchRequest) -> LaunchContext | None:
         return None

@@ -47,8 +47,8 @@ def _capabilities(server: AuthorizationServer, meta: dict[str, Any], authorize: 
         caps.append("client-confidential-asymmetric")
     if code and "id_token_signing_alg_values_supported" in meta:
         caps.append("sso-openid-connect")
-    if ehr:  # no patient picker yet: no context-standalone-patient
-        caps += ["context-ehr-patient", "context-ehr-encounter"]
+    if ehr:  # the launch-context provider: EHR launch and the standalone patient picker
+        caps += ["context-ehr-patient", "context-ehr-encounter", "context-standalone-patient"]
     if code and "refresh_token" in grants:
         caps += ["permission-offline", "permission-online"]
     if code:
@@ -63,7 +63,7 @@ def _scopes(caps: Collection[str], grants: Collection[str]) -> list[str]:
     if "sso-openid-connect" in caps:
         scopes += ["openid", "fhirUser", "profile"]
     if "launch-ehr" in caps:
-        scopes += ["launch"]
+        scopes += ["launch", "launch/patient"]
     if "permission-offline" in caps:
         scopes += ["offline_access", "online_access"]
     if "permission-patient" in caps:

@@ -4,10 +4,9 @@
   token response's ``patient`` (and ``encounter``), with ``need_patient_banner``.
 * ``fhirUser``: the signed-in user's link to the directory (``PATCH /users/{id}``), when the app asks for
   ``fhirUser``, ``openid`` or ``launch``.
-* A standalone launch that asks the server to choose a patient (``launch/patient`` without a ``launch``
-  value) needs the patient picker page, which is not built: it is refused with a clear message rather than
-  issuing a token without the context the app asked for (and discovery does not list
-  ``context-standalone-patient``).
+* Standalone launch with ``launch/patient`` (no ``launch`` value): a user linked to a ``Patient`` gets
+  that patient; anyone else picks one from the directory on the consent page (:meth:`patient_choices`).
+  ``launch/encounter`` without an EHR launch is refused (there is no encounter picker).
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from tokensmith.codeflow.launch import LaunchContext, LaunchRefused, LaunchRequest
+from tokensmith.codeflow.launch import LaunchContext, LaunchRefused, LaunchRequest, PatientChoice
 from tokensmith.errors import ServiceError
+from tokensmith.smart.directory import Person, get_person, search_patients
 from tokensmith.smart.launch import consume_launch
 from tokensmith.storage.models import User
 
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
 _WANTS_FHIR_USER = frozenset({"fhirUser", "openid", "launch"})
+_CHOICES = 20  # patients shown by the picker for one search
+
+
+def _label(person: Person) -> str:
+    name = " ".join([*person.given, person.family or ""]).strip() or person.id
+    return f"{name} (born {person.birth_date})" if person.birth_date else name
 
 
 class SmartLaunchResolver:
@@ -51,10 +57,34 @@ class SmartLaunchResolver:
                                  need_patient_banner=True)
         if "launch" in request.scopes:
             raise LaunchRefused("the launch scope needs the launch value of an EHR launch")
-        if any(s.startswith("launch/") for s in request.scopes):
-            raise LaunchRefused("choosing a patient or encounter at sign-in (standalone launch/patient) is not "
-                                "available on this server yet; use an EHR launch (POST /smart/launch)")
+        if "launch/encounter" in request.scopes:
+            raise LaunchRefused("choosing an encounter at sign-in (standalone launch/encounter) is not available; "
+                                "use an EHR launch (POST /smart/launch)")
+        if "launch/patient" in request.scopes:
+            return LaunchContext(patient=await self._standalone_patient(request, fhir_user), fhir_user=fhir_user,
+                                 need_patient_banner=True)
         return LaunchContext(fhir_user=fhir_user) if fhir_user else None
+
+    async def patient_choices(self, request: LaunchRequest, query: str) -> list[PatientChoice] | None:
+        if request.launch is not None or "launch/patient" not in request.scopes or request.patient_choice:
+            return None
+        own = await self._fhir_user(request)
+        if own is not None and own.startswith("Patient/"):
+            return None  # a patient's own app: the context is the patient
+        found = await search_patients(self._rt, request.tenant_id, query, limit=_CHOICES)
+        return [PatientChoice(p.id, _label(p)) for p in found]
+
+    async def _standalone_patient(self, request: LaunchRequest, fhir_user: str | None) -> str:
+        own = fhir_user or await self._fhir_user(request)
+        if own is not None and own.startswith("Patient/"):
+            return own.split("/", 1)[1]
+        if not request.patient_choice:
+            raise LaunchRefused("launch/patient needs a patient: none was chosen")
+        try:
+            person = await get_person(self._rt, "Patient", request.tenant_id, request.patient_choice)
+        except ServiceError as exc:
+            raise LaunchRefused("the chosen patient is not in the directory") from exc
+        return person.id
 
     async def _fhir_user(self, request: LaunchRequest) -> str | None:
         async with self._rt.db.sessions() as session:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
 
 PATHS = ("/oauth/authorize", "/smart/authorize")
+#: the patient picker's search box (a GET of the same authorization request with this added)
+PATIENT_QUERY = "patient_query"
 router = APIRouter(tags=[PAGE_TAG], include_in_schema=False)
 
 
@@ -91,7 +93,8 @@ async def authorize(request: Request) -> Response:
     if isinstance(validated, Response):
         return validated
     found, areq = validated
-    return await _proceed(request, found, areq, request.url.path, decision=None)
+    return await _proceed(request, found, areq, request.url.path, decision=None,
+                          query=request.query_params.get(PATIENT_QUERY, "")[:100])
 
 
 @router.post("/oauth/authorize")
@@ -103,7 +106,8 @@ async def consent_answer(request: Request) -> Response:
         return validated
     found, areq = validated
     decision = form.get("decision")
-    return await _proceed(request, found, areq, request.url.path, decision=decision if decision else "deny")
+    return await _proceed(request, found, areq, request.url.path, decision=decision if decision else "deny",
+                          patient=form.get("patient") or None)
 
 
 def _fail(rt: Runtime, found: ClientAndRedirect, error: str, description: str) -> Response:
@@ -111,7 +115,7 @@ def _fail(rt: Runtime, found: ClientAndRedirect, error: str, description: str) -
 
 
 async def _proceed(request: Request, found: ClientAndRedirect, areq: AuthorizationRequest, path: str,
-                   decision: str | None) -> Response:
+                   decision: str | None, patient: str | None = None, query: str = "") -> Response:
     rt = _rt(request)
     user = await current_browser_user(request)
     now = int(rt.clock.now())
@@ -129,6 +133,14 @@ async def _proceed(request: Request, found: ClientAndRedirect, areq: Authorizati
         rt.audit.record("consent.denied", tenant_id=user.tenant_id, actor=f"user:{user.user_id}",
                         subject=areq.client.client_id)
         return _fail(rt, found, "access_denied", "the user declined")
+    resolver = _server(request).launch_resolver
+    if resolver.available and patient is None:
+        choices = await resolver.patient_choices(_launch_request(user, areq, scopes), query)
+        if choices is not None:  # the user picks the patient (also when the consent is remembered)
+            if "none" in areq.prompt:
+                return _fail(rt, found, "interaction_required", "the user has to choose a patient")
+            return await _consent_page(request, areq, scopes, found.values, path,
+                                       picker={"choices": choices, "query": query, "missing": decision == "allow"})
     if decision is None:
         remembered = await consents.granted_scopes(rt, user.user_id, areq.client.client_id)
         if "consent" in areq.prompt or not set(scopes) <= remembered:
@@ -138,7 +150,13 @@ async def _proceed(request: Request, found: ClientAndRedirect, areq: Authorizati
     else:
         await consents.remember(rt, tenant_id=user.tenant_id, user_id=user.user_id,
                                 client_id=areq.client.client_id, scopes=scopes)
-    return await _issue(request, found, areq, user, scopes)
+    return await _issue(request, found, areq, user, scopes, patient)
+
+
+def _launch_request(user: BrowserUser, areq: AuthorizationRequest, scopes: tuple[str, ...],
+                    patient: str | None = None) -> LaunchRequest:
+    return LaunchRequest(user.tenant_id, user.user_id, areq.client.client_id, areq.launch, scopes,
+                         patient_choice=patient)
 
 
 def _to_signin(path: str, values: dict[str, str], now: int, *, fresh: bool) -> Response:
@@ -169,24 +187,25 @@ def _grantable(server: AuthorizationServer, areq: AuthorizationRequest, user: Br
 
 
 async def _consent_page(request: Request, areq: AuthorizationRequest, scopes: tuple[str, ...],
-                        values: dict[str, str], path: str) -> Response:
+                        values: dict[str, str], path: str, picker: dict[str, object] | None = None) -> Response:
     words = _server(request).scope_words
     described = [(words.describe(s), s) for s in scopes]
     return await render_page(request, "consent.html", {
         "client_name": areq.client.name, "scopes": described, "action": path,
-        "request_query": urlencode({k: v for k, v in values.items() if k != "prompt" or v != "consent"}),
+        "request_query": urlencode({k: v for k, v in values.items()
+                                    if (k != "prompt" or v != "consent") and k != PATIENT_QUERY}),
+        "request_values": [(k, v) for k, v in values.items() if k != PATIENT_QUERY], "picker": picker,
     }, form_targets=[areq.redirect_uri])
 
 
 async def _issue(request: Request, found: ClientAndRedirect, areq: AuthorizationRequest, user: BrowserUser,
-                 scopes: tuple[str, ...]) -> Response:
+                 scopes: tuple[str, ...], patient: str | None) -> Response:
     rt = _rt(request)
     launch: LaunchContext | None = None
     resolver = _server(request).launch_resolver
     if resolver.available:
         try:
-            launch = await resolver.resolve(LaunchRequest(user.tenant_id, user.user_id, areq.client.client_id,
-                                                          areq.launch, scopes))
+            launch = await resolver.resolve(_launch_request(user, areq, scopes, patient))
         except LaunchRefused as exc:
             return _fail(rt, found, "invalid_request", str(exc)[:200])
     code = await issue_code(rt, tenant_id=user.tenant_id, client_id=areq.client.client_id, user_id=user.user_id,
