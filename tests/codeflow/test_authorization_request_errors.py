@@ -12,6 +12,7 @@ import pytest
 from tests.codeflow.helpers import REDIRECT, Flow, code_client, query_of
 from tests.people.helpers import make_user
 from tests.support import LiveServer
+from tokensmith.codeflow.launch import NoLaunchContext
 
 
 @pytest.fixture
@@ -64,8 +65,6 @@ def test_a_disabled_client_and_a_repeated_client_id_are_page_errors(app: tuple[L
     ({"code_challenge": "short"}, "invalid_request", "43 base64url characters"),
     ({"scope": "Patient.read Patient.write"}, "invalid_scope", "Patient.write"),
     ({"aud": "https://other.example/fhir"}, "invalid_request", "FHIR base URL"),
-    ({"launch": "abc"}, "invalid_request", "no launch context provider"),
-    ({"scope": "launch/patient Patient.read"}, "invalid_request", "no launch context provider"),
     ({"request": "eyJ..."}, "request_not_supported", "not supported"),
     ({"prompt": "none login"}, "invalid_request", "prompt=none"),
     ({"max_age": "-1"}, "invalid_request", "max_age"),
@@ -83,6 +82,19 @@ def test_later_errors_go_back_to_the_app(app: tuple[LiveServer, str], change: di
     assert got["error"] == error and words in got["error_description"]
     assert got["state"] == "state-123" and got["iss"] == server.settings.issuer
     assert "code" not in got
+
+
+@pytest.mark.parametrize("change", [{"launch": "abc"}, {"scope": "launch/patient Patient.read"}])
+def test_without_a_launch_context_provider_launches_go_back_refused(app: tuple[LiveServer, str],
+                                                                     change: dict[str, str]) -> None:
+    """A deployment without the SMART launch provider refuses what would need one, before any sign-in."""
+    server, client_id = app
+    server.app.state.authorization.launch_resolver = NoLaunchContext()
+    with server.client() as http:
+        resp = Flow(server, http, client_id).authorize(**change)
+    assert resp.status_code == 303
+    got = query_of(resp.headers["location"])
+    assert got["error"] == "invalid_request" and "no launch context provider" in got["error_description"]
 
 
 def test_a_client_without_the_code_grant_is_unauthorized(server: LiveServer) -> None:
