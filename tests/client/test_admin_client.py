@@ -1,11 +1,9 @@
 """``TokensmithAdmin`` / ``AsyncTokensmithAdmin`` against the real management API: API keys (create,
 list, get, update, rotate, revoke), users, personal user tokens, sessions; the one-time secrets come back
-as ``Secret``; refusals are typed errors. ``/smart/apps`` is written to the SMART contract (spec §F), which
-this server does not serve yet: the calls get a typed 404."""
+as ``Secret``; refusals are typed errors. ``/smart/apps`` follows the SMART contract (spec §F)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.client.helpers import USER, admin_auth, user_auth
@@ -13,6 +11,7 @@ from tests.support import LiveServer
 from tokensmith.client import (
     UNSET,
     AsyncTokensmithAdmin,
+    ClientCredentialsAuth,
     ExchangeUser,
     Forbidden,
     InvalidApiKey,
@@ -70,27 +69,19 @@ async def test_users_user_tokens_and_sessions_async(server: LiveServer) -> None:
 
 
 def test_apps_follow_the_smart_contract(server: LiveServer) -> None:
-    seen: list[tuple[str, str, object]] = []
-
-    def smart(request: httpx.Request) -> httpx.Response:
-        import json
-
-        body = json.loads(request.content) if request.content else None
-        seen.append((request.method, request.url.path, body))
-        if request.method == "POST":
-            return httpx.Response(201, json={"id": "app-1", "clientId": "client-abc", "clientSecret": "secret-xyz",
-                                             "redirectUris": ["https://app.example/cb"]})
-        return httpx.Response(204 if request.method == "DELETE" else 200, json=[] if request.method == "GET" else {})
-
-    with admin_auth(server) as auth:
-        with TokensmithAdmin(issuer=server.url, auth=auth) as admin, pytest.raises(NotFound):
-            admin.list_apps()  # not served here yet
-        with TokensmithAdmin(issuer=server.url, auth=auth, transport=httpx.MockTransport(smart)) as stub:
-            app = stub.create_app("My FHIR App", scopes=["patient/*.read", "openid", "fhirUser"],
-                                  redirect_uris=["https://app.example/cb"], is_confidential=True)
-            stub.delete_app("app-1")
-    assert app.client_id == "client-abc" and app.client_secret is not None
-    assert app.client_secret.reveal() == "secret-xyz" and "secret-xyz" not in repr(app)
-    assert seen[0] == ("POST", "/smart/apps", {"name": "My FHIR App", "scopes": ["patient/*.read", "openid",
-                       "fhirUser"], "isConfidential": True, "redirectUris": ["https://app.example/cb"]})
-    assert seen[1][:2] == ("DELETE", "/smart/apps/app-1")
+    record, secret = server.create_client(scopes=["App.*"], name="app registrar")
+    auth = ClientCredentialsAuth(issuer=server.url, client_id=record.client_id, client_secret=secret or "")
+    with auth, TokensmithAdmin(issuer=server.url, auth=auth) as admin:
+        app = admin.create_app("My FHIR App", scopes=["patient/*.read", "openid", "fhirUser"],
+                               redirect_uris=["https://app.example/cb"], is_confidential=True)
+        assert app.client_secret is not None and app.client_secret.reveal() not in repr(app)
+        listed = admin.list_apps()
+        assert [a["clientId"] for a in listed] == [app.client_id]
+        assert admin.get_app(str(app.record["id"]))["redirectUris"] == ["https://app.example/cb"]
+        admin.delete_app(str(app.record["id"]))
+        with pytest.raises(NotFound):
+            admin.get_app(str(app.record["id"]))
+    with server.client() as http:  # the secret shown once works at the token endpoint until the app is gone
+        refused = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=(app.client_id, app.client_secret.reveal()))
+    assert refused.status_code == 401
