@@ -39,7 +39,7 @@ def test_discovery_document(any_server: LiveServer, document: str) -> None:
     assert meta["subject_types_supported"] == ["public"]
     assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
     assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
-    assert "fhirUser" not in meta["claims_supported"]  # no launch-context provider registered
+    assert "fhirUser" in meta["claims_supported"]  # the SMART launch-context provider is registered
     assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
                                                              "private_key_jwt", "none"]
     assert meta["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",

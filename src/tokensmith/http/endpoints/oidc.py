@@ -16,7 +16,7 @@ from tokensmith.http.auth import Principal, authenticate, bearer_token
 from tokensmith.http.deps import runtime
 from tokensmith.http.endpoints import oauth
 from tokensmith.http.endpoints.people_common import user_id_of
-from tokensmith.http.openapi import CLIENT_OR_API_KEY
+from tokensmith.http.openapi import BEARER, CLIENT_OR_API_KEY, requirement
 from tokensmith.http.responses import json_response
 
 router = APIRouter()
@@ -52,12 +52,14 @@ async def _userinfo(request: Request) -> Response:
     return json_response(body, no_store=True)
 
 
-@router.get("/oauth/userinfo", tags=["oauth"], summary="OpenID Connect userinfo (Bearer, scope openid)")
+@router.get("/oauth/userinfo", tags=["oauth"], summary="OpenID Connect userinfo (Bearer, scope openid)",
+             openapi_extra={"security": requirement(BEARER)})
 async def userinfo(request: Request) -> Response:
     return await _userinfo(request)
 
 
-@router.post("/oauth/userinfo", tags=["oauth"], summary="OpenID Connect userinfo (Bearer, scope openid)")
+@router.post("/oauth/userinfo", tags=["oauth"], summary="OpenID Connect userinfo (Bearer, scope openid)",
+             openapi_extra={"security": requirement(BEARER)})
 async def userinfo_post(request: Request) -> Response:
     return await _userinfo(request)
 
