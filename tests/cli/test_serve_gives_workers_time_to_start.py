@@ -4,6 +4,7 @@ can miss. The setting ``worker_healthcheck_timeout`` (30 s by default) is what t
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,14 @@ def _served_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) ->
     for name, value in {**base, **env}.items():
         monkeypatch.setenv(name, value)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:  # serve installs its own stop handlers: the test process gets its own back
+    environment = dict(os.environ)
+    try:  # serve installs stop handlers and sets variables for its workers: the test process gets its own back
         result = CliRunner().invoke(app, ["serve", "--port", "8999", "--workers", "2"])
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        os.environ.clear()
+        os.environ.update(environment)
     assert result.exit_code == 0, result.output
     return seen
 

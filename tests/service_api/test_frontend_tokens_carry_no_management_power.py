@@ -54,10 +54,10 @@ def test_an_exchanged_token_of_a_key_with_apikey_write_cannot_create_api_keys(an
 def test_wildcards_that_would_cover_management_are_left_out(any_server: LiveServer) -> None:
     with any_server.client() as http:
         key = _key(any_server, http, ["*"])
-        resp = _rfc8693(http, key, "* *.read *.* ApiKey.* User.write Patient.* Observation.read openid")
+        resp = _rfc8693(http, key, "* *.read *.* ApiKey.* User.write Patient.* Observation.read")
         assert resp.status_code == 200, resp.text
-    assert resp.json()["scope"] == "Patient.* Observation.read openid"
-    assert jwt_claims(resp.json()["access_token"])["scope"] == "Patient.* Observation.read openid"
+    assert resp.json()["scope"] == "Patient.* Observation.read"
+    assert jwt_claims(resp.json()["access_token"])["scope"] == "Patient.* Observation.read"
 
 
 def test_the_management_api_refuses_a_session_token_even_with_the_scope(any_server: LiveServer) -> None:
