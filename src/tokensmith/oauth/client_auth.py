@@ -18,7 +18,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import unquote_plus
 
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
@@ -133,6 +133,31 @@ class ClientAuthRegistry:
         return found
 
 
+async def refuse_if_throttled(rt: Runtime, client_id: str, req: OAuthRequest) -> None:
+    """Failed client authentications are throttled per client id and per address, whatever the method."""
+    limit = rt.settings.client_auth_failures_per_minute
+    retry = await rt.limiter.exceeded(limit, "client-auth-fail", client_id)
+    if retry is None:
+        retry = await rt.limiter.exceeded(limit * 5, "client-auth-fail-ip", req.client_ip or "-")
+    if retry is not None:
+        rt.audit.record("client.auth_throttled", subject=client_id[:100], ip=req.client_ip,
+                        request_id=req.request_id)
+        raise RateLimited(retry, "too many failed client authentications; retry later", oauth=True)
+
+
+async def refuse_failed(rt: Runtime, client: ClientRecord | None, client_id: str, req: OAuthRequest, reason: str,
+                        *, method: str, basic: bool) -> NoReturn:
+    """A refused client authentication: counted for the throttle, audited with its reason, ``invalid_client``."""
+    limit = rt.settings.client_auth_failures_per_minute
+    await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)
+    await rt.limiter.hit(limit * 5, "client-auth-fail-ip", req.client_ip or "-", announce=True)
+    rt.audit.record("client.auth_failed", tenant_id=client.tenant_id if client else None,
+                    subject=client_id[:100], ip=req.client_ip, request_id=req.request_id, reason=reason,
+                    method=method)
+    rt.metrics.auth_failures.labels("client").inc()
+    raise InvalidClient(basic=basic, debug=reason)
+
+
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """Credentials of an ``Authorization: Basic`` header, or None when the header is not Basic."""
     if not header:
@@ -216,27 +241,13 @@ class OAuthClientAuthenticator:
         if not client_id:
             raise InvalidClient("client_id is required", basic=presented.basic)
         check_identifier(client_id, "client_id")
-        limit = rt.settings.client_auth_failures_per_minute
-        ip = req.client_ip or "-"
-        retry = await rt.limiter.exceeded(limit, "client-auth-fail", client_id)
-        if retry is None:
-            retry = await rt.limiter.exceeded(limit * 5, "client-auth-fail-ip", ip)
-        if retry is not None:
-            rt.audit.record("client.auth_throttled", subject=client_id[:100], ip=req.client_ip,
-                            request_id=req.request_id)
-            raise RateLimited(retry, "too many failed client authentications; retry later", oauth=True)
+        await refuse_if_throttled(rt, client_id, req)
         client: ClientRecord | None = await rt.clients.get(client_id) if len(client_id) <= 100 else None
         reason = self._refusal(client, secret, method)
         if reason is None and client is not None and rt.tenants.is_disabled(client.tenant_id):
             reason = "tenant disabled"
         if reason is not None:
-            await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)
-            await rt.limiter.hit(limit * 5, "client-auth-fail-ip", ip, announce=True)
-            rt.audit.record("client.auth_failed", tenant_id=client.tenant_id if client else None,
-                            subject=client_id[:100], ip=req.client_ip, request_id=req.request_id,
-                            reason=reason, method=method)
-            rt.metrics.auth_failures.labels("client").inc()
-            raise InvalidClient(basic=presented.basic, debug=reason)
+            await refuse_failed(rt, client, client_id, req, reason, method=method, basic=presented.basic)
         assert client is not None
         return client
 

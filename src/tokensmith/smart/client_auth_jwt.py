@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
-from tokensmith.oauth.client_auth import CLIENT, Presented
+from tokensmith.errors import InvalidClient, InvalidRequest
+from tokensmith.oauth.client_auth import CLIENT, Presented, refuse_failed, refuse_if_throttled
 from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.services.clients import ClientRecord
 from tokensmith.smart.assertion_jtis import AssertionJtis
@@ -77,25 +77,11 @@ class PrivateKeyJwt:
     async def _authenticate(self, presented: Presented, req: OAuthRequest) -> ClientRecord:
         rt = self._rt
         client_id = presented.client_id
-        limit = rt.settings.client_auth_failures_per_minute
-        ip = req.client_ip or "-"
-        retry = await rt.limiter.exceeded(limit, "client-auth-fail", client_id)
-        if retry is None:
-            retry = await rt.limiter.exceeded(limit * 5, "client-auth-fail-ip", ip)
-        if retry is not None:
-            rt.audit.record("client.auth_throttled", subject=client_id[:100], ip=req.client_ip,
-                            request_id=req.request_id)
-            raise RateLimited(retry, "too many failed client authentications; retry later", oauth=True)
+        await refuse_if_throttled(rt, client_id, req)
         client = await rt.clients.get(client_id) if len(client_id) <= 100 else None
         reason = await self._refusal(client, presented.secret or "")
         if reason is not None:
-            await rt.limiter.hit(limit, "client-auth-fail", client_id, announce=True)
-            await rt.limiter.hit(limit * 5, "client-auth-fail-ip", ip, announce=True)
-            rt.audit.record("client.auth_failed", tenant_id=client.tenant_id if client else None,
-                            subject=client_id[:100], ip=req.client_ip, request_id=req.request_id,
-                            reason=reason, method=self.name)
-            rt.metrics.auth_failures.labels("client").inc()
-            raise InvalidClient(basic=False, debug=reason)
+            await refuse_failed(rt, client, client_id, req, reason, method=self.name, basic=False)
         assert client is not None
         return client
 
