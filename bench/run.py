@@ -77,7 +77,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,11 @@ SCENARIOS = (
     "login",
     "smart_backend",
 )
-SERVERS = ("tokensmith", "tokensmith-pg", "oidc-provider", "bare-ceiling")
+SERVERS = ("tokensmith", "tokensmith-pg", "baseline", "baseline-pg", "oidc-provider", "bare-ceiling")
+# Scenarios an older checkout (``--baseline-bin``) is measured on: the ones every revision since the
+# hardening's reference (855b473) serves.
+BASELINE_SCENARIOS = ("cc_jwt", "cc_opaque", "introspect_jwt", "exchange", "introspect_apikey", "refresh",
+                      "user_token", "login")
 SCOPE_REQUESTED = "api.read"
 SCOPE_CLIENT = "api.read api.write"
 
@@ -706,6 +710,7 @@ class Options:
     tokensmith_env: dict[str, str]
     skip_npm_install: bool
     tokensmith_bin: str | None = None
+    baseline_bin: str | None = None
     threads: int = 2  # wrk threads
     connections: int = 64  # wrk connections
     login_connections: int = 16
@@ -1303,9 +1308,38 @@ def redis_ping(url: str) -> bool:
         return False
 
 
+def use_baseline_bin(opts: Options) -> Options:
+    if not opts.baseline_bin:
+        raise NotAvailable("no --baseline-bin given")
+    return replace(opts, tokensmith_bin=opts.baseline_bin)
+
+
+class Baseline(Tokensmith):
+    """Another revision's ``tokensmith`` (``--baseline-bin``), measured in the same rounds as this one, so
+    that "slower than before" is a ratio within one run on one machine, not between two days."""
+
+    name = "baseline"
+    scenarios = BASELINE_SCENARIOS
+
+    def check_available(self) -> None:
+        self.opts = use_baseline_bin(self.opts)
+        super().check_available()
+
+
+class BaselinePostgres(TokensmithPostgres):
+    name = "baseline-pg"
+    scenarios = BASELINE_SCENARIOS
+
+    def check_available(self) -> None:
+        self.opts = use_baseline_bin(self.opts)
+        super().check_available()
+
+
 TARGETS: dict[str, type[Target]] = {
     "tokensmith": Tokensmith,
     "tokensmith-pg": TokensmithPostgres,
+    "baseline": Baseline,
+    "baseline-pg": BaselinePostgres,
     "oidc-provider": OidcProvider,
     "bare-ceiling": BareCeiling,
 }
@@ -1649,6 +1683,12 @@ def ratios(rows: list[Row]) -> list[str]:
             ]
             if parts:
                 out.append(f"ratios {scenario}: " + " ; ".join(parts))
+        for ours, base in (("tokensmith", "baseline"), ("tokensmith-pg", "baseline-pg")):
+            mine, before = by.get((scenario, ours)), by.get((scenario, base))
+            if mine and before and mine.wrk and before.wrk and before.wrk.rps:
+                change = mine.wrk.rps / before.wrk.rps - 1
+                verdict = "SLOWER by more than 5%" if change < -0.05 else "ok"
+                out.append(f"ratios {scenario}: {ours}/{base} = {_ratio(mine, before)} ({change:+.1%}) {verdict}")
         oidc, bare = by.get((scenario, "oidc-provider")), by.get((scenario, "bare-ceiling"))
         if oidc and bare:
             out.append(f"ratios {scenario}: bare-ceiling/oidc-provider = {_ratio(bare, oidc)}")
@@ -1793,6 +1833,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tokensmith-bin",
         help="tokensmith executable (default: the one next to this Python, else on PATH)",
     )
+    p.add_argument(
+        "--baseline-bin",
+        help="another revision's tokensmith executable (e.g. a worktree's .venv/bin/tokensmith): measured as the "
+        "servers `baseline` and `baseline-pg` in the same rounds, with `tokensmith/baseline` ratios",
+    )
     p.add_argument("--skip-npm-install", action="store_true", help="don't run npm install for oidc-provider")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     p.add_argument("--keep-logs", action="store_true", help="keep temp dirs and server logs")
@@ -1850,6 +1895,7 @@ def main(argv: list[str] | None = None) -> int:
         tokensmith_env=args.tokensmith_env,
         skip_npm_install=args.skip_npm_install,
         tokensmith_bin=args.tokensmith_bin,
+        baseline_bin=args.baseline_bin,
         threads=args.threads,
         connections=args.connections,
         login_connections=args.login_connections,
@@ -1873,7 +1919,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         bench = Bench(args, stack)
         for name, cls in TARGETS.items():
-            if name in args.skip:
+            if name in args.skip or (name.startswith("baseline") and not args.baseline_bin):
                 continue
             scenarios = [s for s in cls.scenarios if selected(args.only, s, name)]
             if not scenarios:
