@@ -66,7 +66,7 @@ class Runtime:
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
-        self.limiter = RateLimiter(settings.redis_url, self.redis, settings.redis_namespace)
+        self.limiter = RateLimiter(self.clock, self.redis, settings.redis_namespace)
         self.clients = ClientDirectory(self)
         self.token_formats = default_token_formats(self)  # one registry: issuing and verifying
         self.issuer = TokenIssuer(self, self.token_formats)
