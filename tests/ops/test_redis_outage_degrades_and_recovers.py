@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.people.helpers import login, make_user
 from tests.support import LiveServer, TcpProxy, make_settings
 
 pytestmark = pytest.mark.redis
@@ -62,3 +63,20 @@ def _wait(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def test_sign_in_keeps_working_and_throttling_without_redis(
+        tmp_path: Path, redis_proxy: tuple[TcpProxy, str]) -> None:
+    """The sign-in's per-IP budget and unknown-address lockout are the shared counters too: while Redis is
+    away they are counted per process (sign-in is not refused for it), and shared again once it is back."""
+    proxy, url = redis_proxy
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/t.db", redis_url=url, login_ip_failures_per_minute=2)
+    with LiveServer(settings) as server, server.client() as http:
+        make_user(server, "someone@example.com")
+        proxy.cut()
+        assert login(http, "someone@example.com").status_code == 200
+        failures = [login(http, f"ghost{i}@example.com", "wrong password!").status_code for i in range(3)]
+        assert failures == [401, 401, 429]
+        proxy.restore()
+        _wait(lambda: http.get("/readyz").status_code == 200)
+        assert login(http, "someone@example.com").status_code == 200  # Redis's own count was never spent
