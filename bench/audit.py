@@ -43,10 +43,10 @@ from tokensmith.audit.listing import Filters, list_events
 from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import head
 from tokensmith.audit.verification import verify_database, walker_for
+from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
 from tokensmith.ids import new_id
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.compact import pack_ip, pack_text, utc_micros
 
 BATCH = 20_000

@@ -43,9 +43,9 @@ from run import SCOPE_CLIENT, parse_json_output
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters
 from tokensmith.audit.verification import verify_database
+from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
 
 FILLER = """
 INSERT INTO audit_events (seq, at, type_code, tenant_code, actor_code, subject, ip, request_id, id, data, hash)

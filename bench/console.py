@@ -40,8 +40,8 @@ from tests.support import (
     make_settings,
 )
 
+from tokensmith.apikeys.management import create_api_key
 from tokensmith.clock import ManualClock
-from tokensmith.services.apikeys import create_api_key
 
 TYPES = ("exchange.issued", "token.issued", "session.created", "user_token.used", "login.failed", "apikey.created")
 

@@ -80,6 +80,19 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def redis_proxy(redis_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """Redis behind a test-owned TCP proxy: (proxy, Redis URL through it). ``proxy.cut()`` is a Redis
+    outage, ``proxy.restore()`` its end."""
+    host_port, _, db = redis_url.split("//", 1)[1].partition("/")
+    host, _, port = host_port.rpartition(":")
+    proxy = TcpProxy(host or "127.0.0.1", int(port or 6379))
+    try:
+        yield proxy, f"redis://127.0.0.1:{proxy.port}/{db or 0}"
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/tokensmith.db"
 

@@ -69,7 +69,7 @@ class LiveServer:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=f"server-{self.port}")
         self._thread.start()
         if self._init:
-            from tokensmith.services.bootstrap import initialise
+            from tokensmith.bootstrap import initialise
 
             result = self.call(lambda rt: initialise(rt))
             self.tenant_id = result["tenant_id"]
@@ -112,7 +112,7 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=10, **kw)
 
     def create_client(self, **kw: Any) -> tuple[Any, str | None]:
-        from tokensmith.services.clients import create_client
+        from tokensmith.clients import create_client
 
         kw.setdefault("tenant_id", self.tenant_id)
         kw.setdefault("name", "test-client")

@@ -184,10 +184,16 @@ class ValidationFailed(ServiceError):
 
 
 class PayloadTooLarge(ServiceError):
-    """413: the request body is larger than any endpoint accepts (``max_request_body``)."""
+    """413: the request body is larger than the service accepts (``max_request_body``) or than the endpoint's
+    own, smaller bound (the session exchange's). One error whoever refuses: the body's shape is the
+    endpoint's contract, so it is chosen where errors become responses (:mod:`tokensmith.http.errors`)."""
 
     status = 413
     code = "invalid_request"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class ServiceUnavailable(ServiceError):

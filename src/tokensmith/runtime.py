@@ -18,6 +18,7 @@ from tokensmith.audit import AuditLog
 from tokensmith.audit.retention import AuditSchedule
 from tokensmith.audit.spool import AuditSpool
 from tokensmith.authorization import build_authorization_server
+from tokensmith.clients import ClientDirectory
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.config import Settings
 from tokensmith.crypto import MasterKeys
@@ -30,7 +31,6 @@ from tokensmith.people.throttle import LoginThrottle
 from tokensmith.people.user_tokens import UserTokenBatcher, user_token_batcher
 from tokensmith.ratelimit import RateLimiter
 from tokensmith.revocation import RevocationFeed
-from tokensmith.services.clients import ClientDirectory
 from tokensmith.smart.assertion_jtis import AssertionJtis
 from tokensmith.smart.jwks import JwksFetcher
 from tokensmith.storage.db import Database, is_outage
@@ -66,7 +66,7 @@ class Runtime:
         self.revocations = RevocationFeed(self.db, self.clock, poll_interval=settings.revocation_poll_interval,
                                           redis=self.redis, namespace=settings.redis_namespace)
         self.revocations.on_change(self._on_change)
-        self.limiter = RateLimiter(settings.redis_url, self.redis, settings.redis_namespace)
+        self.limiter = RateLimiter(self.clock, self.redis, settings.redis_namespace)
         self.clients = ClientDirectory(self)
         self.token_formats = default_token_formats(self)  # one registry: issuing and verifying
         self.issuer = TokenIssuer(self, self.token_formats)
@@ -119,7 +119,7 @@ class Runtime:
                 await result
 
     async def reload_keys(self) -> None:
-        from tokensmith.services.signing_keys import load_keyring
+        from tokensmith.signing_keys.lifecycle import load_keyring
 
         self.keyring = await load_keyring(self)
 

@@ -120,7 +120,7 @@ def test_authorisation(server: LiveServer) -> None:
 
 
 def test_keys_of_another_tenant_do_not_exist(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     other = server.call(lambda rt: ensure_tenant(rt, "other"))
     with server.client() as http:

@@ -46,7 +46,7 @@ def test_introspection_counts_a_use_and_reports_the_rate_limit(server: LiveServe
 
 
 def test_a_key_of_another_tenant_is_inactive_for_the_caller(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     other = server.call(lambda rt: ensure_tenant(rt, "other"))
     record, secret = server.create_client(scopes=["api.read"], tenant_id=other.id, name="foreign-rs")

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from tests.support import make_settings
+from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.compact import to_micros, utc_micros
 
 __all__ = ["record", "rewrite_archive", "started", "to_micros", "utc_micros"]

@@ -14,8 +14,8 @@ from sqlalchemy import text
 from tests.support import make_settings
 from tokensmith.audit.chain import GENESIS, ChainWalker, canonical, event_fields, link
 from tokensmith.audit.names import json_names
+from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
 from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import downgrade, upgrade
 

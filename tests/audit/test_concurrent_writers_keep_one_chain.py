@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.support import TEST_MASTER_KEY, make_settings
+from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from tests.support import LiveServer
-from tokensmith.services.audit import export, verify
-from tokensmith.services.clients import rotate_client_secret, set_client_status
-from tokensmith.services.signing_keys import revoke_key, rotate_keys
+from tokensmith.audit.operations import export, verify
+from tokensmith.clients import rotate_client_secret, set_client_status
+from tokensmith.signing_keys import revoke_key, rotate_keys
 
 
 def test_every_credential_event_is_in_the_audit_log(any_server: LiveServer) -> None:

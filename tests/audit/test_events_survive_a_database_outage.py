@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import TcpProxy, make_settings
+from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent
 

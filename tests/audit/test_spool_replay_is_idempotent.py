@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.support import make_settings
+from tokensmith.audit.operations import verify
 from tokensmith.audit.unwritten import unwritten_report
+from tokensmith.bootstrap import initialise
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.models import AuditEvent
 
 

@@ -1,5 +1,5 @@
 """The audit log is hash-chained and keyed: changing, inserting or deleting a row is detected by
-``services.audit.verify`` (the CLI's ``tokensmith audit verify`` is tested in tests/cli), on SQLite and
+``audit.operations.verify`` (the CLI's ``tokensmith audit verify`` is tested in tests/cli), on SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy import select, text
 from tests.support import make_settings
 from tokensmith.audit.chain import event_fields, link
 from tokensmith.audit.mac import prekeyed_sha256
+from tokensmith.audit.operations import export, verify
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import export, verify
 from tokensmith.storage.compact import pack_ip, pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import upgrade
 from tokensmith.storage.models import AuditEvent

@@ -55,9 +55,9 @@ def seed(cli: Cli, client_names: tuple[str, ...] = ()) -> None:
     import asyncio
 
     from tests.support import TEST_MASTER_KEY, make_settings
+    from tokensmith.bootstrap import initialise
+    from tokensmith.clients import create_client
     from tokensmith.runtime import Runtime
-    from tokensmith.services.bootstrap import initialise
-    from tokensmith.services.clients import create_client
 
     async def work() -> None:
         rt = Runtime(make_settings(cli.env["TOKENSMITH_DATABASE_URL"]))

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from tests.cli.helpers import Cli, seed
 from tests.support import make_settings
+from tokensmith.apikeys.management import create_api_key
+from tokensmith.bootstrap import initialise
 from tokensmith.cli.common import run_once
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.runtime import Runtime
-from tokensmith.services.apikeys import create_api_key
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.models import ApiKey, AuditEvent, ExchangeUser
 
 USER = SessionTokenRequest(user_id="doctor123", first_name="doctor", last_name="123", organisation="practice")

@@ -78,7 +78,7 @@ def test_a_401_that_persists_is_returned_after_one_retry(server: LiveServer) -> 
 
 
 def test_a_disabled_client_gets_invalid_client_on_the_retry(server: LiveServer) -> None:
-    from tokensmith.services.clients import set_client_status
+    from tokensmith.clients import set_client_status
 
     client_id, secret = admin_client(server)
     with ClientCredentialsAuth(issuer=server.url, client_id=client_id, client_secret=secret) as auth, \

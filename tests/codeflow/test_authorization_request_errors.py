@@ -45,7 +45,7 @@ def test_client_and_redirect_uri_errors_are_shown_never_redirected(app: tuple[Li
 
 
 def test_a_disabled_client_and_a_repeated_client_id_are_page_errors(app: tuple[LiveServer, str]) -> None:
-    from tokensmith.services.clients import set_client_status
+    from tokensmith.clients import set_client_status
 
     server, client_id = app
     with server.client() as http:

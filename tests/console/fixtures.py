@@ -24,10 +24,10 @@ class Populated:
 
 
 def populate(server: LiveServer) -> Populated:
+    from tokensmith.apikeys.management import create_api_key
     from tokensmith.people.sessions import list_sessions
     from tokensmith.people.user_tokens import create_user_token
-    from tokensmith.services.apikeys import create_api_key
-    from tokensmith.services.signing_keys import list_keys
+    from tokensmith.signing_keys import list_keys
 
     tenant = server.tenant_id
     assert tenant is not None

@@ -86,7 +86,7 @@ def test_edit_and_rotate_with_a_grace_period(server: LiveServer) -> None:
 
 
 def test_the_list_pages_through_many_keys(server: LiveServer) -> None:
-    from tokensmith.services.apikeys import create_api_key
+    from tokensmith.apikeys.management import create_api_key
 
     async def many(rt):  # type: ignore[no-untyped-def]
         for i in range(105):

@@ -9,7 +9,7 @@ import re
 
 from tests.console.helpers import client_as, post
 from tests.support import LiveServer
-from tokensmith.services.signing_keys import list_keys
+from tokensmith.signing_keys import list_keys
 
 
 def _record(server: LiveServer, n: int, type_: str = "apikey.created") -> None:

@@ -70,7 +70,7 @@ def test_redirect_uris_are_replaced_and_checked(server: LiveServer) -> None:
         assert done.status_code == 303
         page = http.get(path).text
         assert "https://b.example/cb" in page and "http://localhost:8080/cb" in page and "a.example" not in page
-    from tokensmith.services.clients import list_clients
+    from tokensmith.clients import list_clients
 
     stored = next(c for c in server.call(lambda rt: list_clients(rt, server.tenant_id))
                   if c.client_id == record.client_id)

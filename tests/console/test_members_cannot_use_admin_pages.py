@@ -37,9 +37,9 @@ def test_a_member_posting_an_admin_action_with_a_valid_token_is_refused(server: 
         resp = post(http, path.format(**ids), data)
         assert resp.status_code == 403, resp.text[:300]
         assert "permission" in resp.text or "platform" in resp.text
+    from tokensmith.apikeys.management import get_api_key
     from tokensmith.people.users import get_user
-    from tokensmith.services.apikeys import get_api_key
-    from tokensmith.services.signing_keys import list_keys
+    from tokensmith.signing_keys import list_keys
 
     assert server.call(lambda rt: get_api_key(rt, server.tenant_id, ids["key_id"])).revoked_at is None
     assert server.call(lambda rt: get_user(rt, ids["user_id"])).status == "active"
@@ -64,7 +64,7 @@ def test_a_member_sees_no_admin_action_and_cannot_open_the_create_form(server: L
 def test_a_tenant_admin_elsewhere_cannot_see_or_change_signing_keys(server: LiveServer) -> None:
     from tests.people.helpers import make_user
     from tests.web.helpers import signed_in
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     other = server.call(lambda rt: ensure_tenant(rt, "acme"))
     make_user(server, "boss@acme.example", role="admin", tenant_id=other.id)
@@ -79,7 +79,7 @@ def test_a_tenant_admin_elsewhere_cannot_see_or_change_signing_keys(server: Live
 def test_nobody_reaches_another_tenants_objects(server: LiveServer) -> None:
     from tests.people.helpers import make_user
     from tests.web.helpers import signed_in
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     ids = populate(server).ids()
     other = server.call(lambda rt: ensure_tenant(rt, "acme"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.apikeys.helpers import USER, admin_headers, api_key, audit_events, create_key, exchange
 from tests.support import LiveServer
-from tokensmith.services.audit import verify
+from tokensmith.audit.operations import verify
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 USER_ID_TYPE = "urn:tokensmith:params:oauth:token-type:user-id"

@@ -34,7 +34,7 @@ def test_seen_users_are_listed_per_tenant(server: LiveServer) -> None:
         assert http.get("/exchange-users/nobody", headers=headers).json() == {"error": "Exchange user not found"}
 
         # Another tenant sees none of them.
-        from tokensmith.services.bootstrap import ensure_tenant
+        from tokensmith.tenants.provisioning import ensure_tenant
 
         other = server.call(lambda rt: ensure_tenant(rt, "other"))
         record, secret = server.create_client(scopes=["ExchangeUser.*"], tenant_id=other.id, name="other-admin")

@@ -179,6 +179,28 @@ def test_oversized_body_is_refused(live: tuple[LiveServer, str]) -> None:
     assert status == 413 and body == {"error": "Request body too large"}
 
 
+def test_a_body_over_the_service_limit_is_refused_in_the_exchange_shape(live: tuple[LiveServer, str]) -> None:
+    """The service's own bound (``max_request_body``, refused before anything is read) answers the exchange
+    in the exchange's contract, not in the OAuth shape of the other endpoints."""
+    status, body = post(live, b"x" * (2 * 1024 * 1024))
+    assert status == 413 and body == {"error": "Request body too large"}
+
+
+def test_a_chunked_body_over_the_exchange_limit_is_cut_off(live: tuple[LiveServer, str]) -> None:
+    """Without ``Content-Length`` the body is counted as it arrives and stopped at the exchange's 16 KiB."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(64):
+            yield b" " * 1024
+
+    server, key = live
+    with server.client() as http:
+        resp = http.post("/api/v1/token/", content=chunks(),
+                         headers={"X-Api-Key": key, "Content-Type": "application/json"})
+    assert "content-length" not in resp.request.headers
+    assert resp.status_code == 413 and resp.json() == {"error": "Request body too large"}
+
+
 # ---- the rule itself, property-tested ----
 
 alnum = st.text(alphabet="ABCXYZabcxyz0123456789", min_size=1, max_size=6)

@@ -164,7 +164,7 @@ def user_token_access_token(server: LiveServer, user: Any) -> tuple[str, dict[st
 
 def make_api_key(server: LiveServer, scopes: list[str], **kw: Any) -> tuple[Any, str]:
     """(record, ``clientId:secret``)."""
-    from tokensmith.services.apikeys import create_api_key
+    from tokensmith.apikeys.management import create_api_key
 
     record, secret = server.call(lambda rt: create_api_key(rt, tenant_id=server.tenant_id, name="backend",
                                                            scopes=scopes, **kw))

@@ -100,7 +100,7 @@ def test_a_revoked_session(deployment: Deployment) -> None:
 
 
 def test_a_revoked_api_key(deployment: Deployment) -> None:
-    from tokensmith.services.apikeys import revoke_api_key
+    from tokensmith.apikeys.management import revoke_api_key
 
     server = deployment.revoking
     record, key = make_api_key(server, ["Patient.read"])
@@ -121,7 +121,7 @@ def test_a_revoked_token(deployment: Deployment) -> None:
 
 
 def test_a_disabled_client(deployment: Deployment) -> None:
-    from tokensmith.services.clients import set_client_status
+    from tokensmith.clients import set_client_status
 
     server = deployment.revoking
     record, secret = cc_client(server, ["Patient.read"])
@@ -131,7 +131,7 @@ def test_a_disabled_client(deployment: Deployment) -> None:
 
 
 def test_a_revoked_signing_key(deployment: Deployment) -> None:
-    from tokensmith.services.signing_keys import revoke_key
+    from tokensmith.signing_keys import revoke_key
 
     server = deployment.revoking
     record, secret = cc_client(server, ["Patient.read"])

@@ -13,7 +13,7 @@ from tokensmith.errors import InvalidToken
 from tokensmith.guard import Guard
 from tokensmith.jose.keyring import generate_signing_key
 from tokensmith.jose.tokens import sign_jwt
-from tokensmith.services.signing_keys import rotate_keys
+from tokensmith.signing_keys import rotate_keys
 
 
 async def test_one_fetch_for_a_new_key_and_none_for_made_up_kids(service: LiveServer) -> None:

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from tests.support import LiveServer, make_settings
+from tokensmith.bootstrap import initialise
+from tokensmith.clients import ClientRecord, create_client
 from tokensmith.clock import ManualClock
 from tokensmith.http.app import create_app
 from tokensmith.oauth.server import AuthorizationServer
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
-from tokensmith.services.clients import ClientRecord, create_client
 
 
 @pytest.fixture

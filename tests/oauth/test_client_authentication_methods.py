@@ -10,7 +10,7 @@ import httpx
 
 from tests.oauth.conftest import InProcess
 from tests.oauth.helpers import CC, basic
-from tokensmith.services.apikeys import create_api_key
+from tokensmith.apikeys.management import create_api_key
 
 EXCHANGE = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": "user-1",
             "subject_token_type": "urn:tokensmith:params:oauth:token-type:user-id",

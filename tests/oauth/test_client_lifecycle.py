@@ -12,8 +12,8 @@ import pytest
 
 from tests.oauth.helpers import CC, basic, eventually, get_token, introspect
 from tests.support import LiveServer
+from tokensmith.clients import ClientDirectory, ClientRecord, rotate_client_secret, set_client_status
 from tokensmith.clock import ManualClock
-from tokensmith.services.clients import ClientDirectory, ClientRecord, rotate_client_secret, set_client_status
 
 INACTIVE = {"active": False}
 formats = pytest.mark.parametrize("fmt", ["jwt", "opaque"])

@@ -9,9 +9,9 @@ import pytest
 
 from tests.oauth.helpers import basic, get_token, introspect
 from tests.support import LiveServer
+from tokensmith.clients import ClientRecord, create_client, set_client_status
 from tokensmith.clock import ManualClock
-from tokensmith.services.bootstrap import ensure_tenant
-from tokensmith.services.clients import ClientRecord, create_client, set_client_status
+from tokensmith.tenants.provisioning import ensure_tenant
 
 INACTIVE = {"active": False}
 formats = pytest.mark.parametrize("fmt", ["jwt", "opaque"])

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.oauth.conftest import InProcess
 from tests.oauth.helpers import CC, basic
-from tokensmith.errors import InvalidClient
+from tokensmith.clients import auth_methods
+from tokensmith.errors import InvalidClient, InvalidRequest
 from tokensmith.oauth.client_auth import CLIENT, CONFIDENTIAL_CLIENTS, CallerPolicy, Presented
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.metadata import token_endpoint_auth_methods
@@ -126,6 +129,19 @@ async def test_a_registered_client_auth_method_authenticates_and_is_advertised(i
     for meta in await _discovery(inproc):
         assert "toy_header" in meta["token_endpoint_auth_methods_supported"]
         assert "toy_header" in meta["introspection_endpoint_auth_methods_supported"]
+
+
+async def test_clients_may_register_exactly_the_registered_client_methods(inproc: InProcess) -> None:
+    """The registry is the one list of ``token_endpoint_auth_method`` values: no second list to forget."""
+    assert auth_methods(inproc.rt) == inproc.server.client_auth.registrable() == (
+        "client_secret_basic", "client_secret_post", "private_key_jwt")
+    for unregistrable in ("toy_header", "none", "api_key"):
+        with pytest.raises(InvalidRequest, match="must be one of client_secret_basic, client_secret_post"):
+            await inproc.create_client(auth_method=unregistrable)
+    inproc.server.client_auth.register(HeaderSecret(inproc))
+    assert "toy_header" in auth_methods(inproc.rt)
+    record, _ = await inproc.create_client(auth_method="toy_header")
+    assert record.auth_method == "toy_header"
 
 
 async def test_a_registered_token_format_issues_introspects_and_revokes(inproc: InProcess) -> None:

@@ -13,9 +13,9 @@ import pytest
 from tests.oauth.helpers import jwt_parts
 from tests.people.helpers import introspect, make_user, tokens
 from tests.support import LiveServer, make_settings
+from tokensmith.apikeys.management import create_api_key
 from tokensmith.clock import ManualClock
-from tokensmith.services.apikeys import create_api_key
-from tokensmith.services.signing_keys import list_keys, rotate_keys
+from tokensmith.signing_keys import list_keys, rotate_keys
 
 DAY = 24 * 3600
 

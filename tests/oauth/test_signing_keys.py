@@ -20,8 +20,8 @@ from tests.oauth.helpers import eventually, get_token, introspect, jwt_parts
 from tests.support import LiveServer, make_settings
 from tokensmith.clock import ManualClock
 from tokensmith.revocation import RevocationFeed
-from tokensmith.services import signing_keys
-from tokensmith.services.signing_keys import list_keys, revoke_key, rotate_keys
+from tokensmith.signing_keys import lifecycle as signing_keys
+from tokensmith.signing_keys import list_keys, revoke_key, rotate_keys
 from tokensmith.storage.models import SigningKey
 
 INACTIVE = {"active": False}

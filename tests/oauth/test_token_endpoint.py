@@ -16,8 +16,8 @@ import pytest
 
 from tests.oauth.helpers import CC, TOKEN_PATHS, basic, eventually, jwt_parts
 from tests.support import LiveServer, make_settings
+from tokensmith.clients import set_client_status
 from tokensmith.errors import InvalidRequest
-from tokensmith.services.clients import set_client_status
 
 path_param = pytest.mark.parametrize("path", TOKEN_PATHS)
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.support import LiveServer, TcpProxy, make_settings
+from tokensmith.audit.operations import export, verify
 from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import export, verify
 
 pytestmark = pytest.mark.postgres
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.support import LiveServer, make_settings
-from tokensmith.services.bootstrap import initialise
+from tokensmith.bootstrap import initialise
 from tokensmith.storage.migrate import upgrade
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.support import TEST_MASTER_KEY, make_settings
+from tokensmith.audit.operations import verify
+from tokensmith.bootstrap import initialise
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.models import SigningKey, Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ async def test_concurrent_initialise_in_one_process(database_url: str) -> None:
 
 
 _INIT = "import asyncio; from tokensmith.config import load_settings; from tokensmith.runtime import Runtime; " \
-        "from tokensmith.services.bootstrap import initialise\n" \
+        "from tokensmith.bootstrap import initialise\n" \
         "async def main():\n" \
         "    rt = Runtime(load_settings())\n" \
         "    try:\n        print((await initialise(rt))['signing_key_created'])\n" \

@@ -90,4 +90,5 @@ def test_a_body_that_never_ends_is_cut_off(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         resp = http.post("/oauth/token", headers={"Content-Type": FORM}, content=endless())
     assert resp.status_code == 413
-    assert resp.json()["error"] == "invalid_request"
+    assert resp.json() == {"error": "invalid_request",
+                           "error_description": f"the request body is larger than {1024 * 1024} bytes"}

@@ -20,7 +20,8 @@ def test_every_redis_key_and_channel_carries_the_namespace(postgres_url: str, re
     namespace = f"ns-{uuid.uuid4().hex[:12]}"
     with LiveServer(make_settings(postgres_url, redis_url=redis_url, redis_namespace=namespace)) as live, \
             live.client() as http:
-        key = api_key(create_key(http, admin_headers(live, http), rateLimit=5))
+        created = create_key(http, admin_headers(live, http), rateLimit=5)
+        key, created_id = api_key(created), created["id"]
         assert exchange(http, key).status_code == 200  # API key cached in Redis, its use counted there
         record, _ = live.create_client()
         resp = http.post("/oauth/token", data=CC, headers=basic(record.client_id, "wrong"))
@@ -34,8 +35,8 @@ def test_every_redis_key_and_channel_carries_the_namespace(postgres_url: str, re
         finally:
             client.close()
     assert f"{namespace}:apikey:{key_client_id}" in keys
-    assert any(k.startswith(f"{namespace}-rl") and "apikey" in k for k in keys)
-    assert any(k.startswith(f"{namespace}-rl") and record.client_id in k for k in keys)
+    assert f"{namespace}:counters:rl:apikey/{created_id}" in keys
+    assert f"{namespace}:counters:rl:client-auth-fail/{record.client_id}" in keys
     assert channels == {f"{namespace}:revocations", f"{namespace}:ratelimit-failures"}
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from tests.support import make_settings
 from tokensmith.audit.unwritten import unwritten_report
+from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
 from tokensmith.http.app import create_app
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
 
 STALL_AFTER = 30.0
 

@@ -122,7 +122,7 @@ def test_disabling_a_user_ends_their_sessions(server: LiveServer) -> None:
 
 def test_the_last_owner_stays(server: LiveServer) -> None:
     # In a tenant of its own: the platform tenant's owners also hold Tenant.*, which its admins cannot touch.
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     tenant_id = server.call(lambda rt: ensure_tenant(rt, "clinic")).id
     owner = make_user(server, "owner@example.com", role="owner", tenant_id=tenant_id)
@@ -189,7 +189,7 @@ def test_admin_can_switch_off_a_lost_second_factor(server: LiveServer) -> None:
 
 
 def test_users_of_other_tenants_are_invisible(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     other_tenant = server.call(lambda rt: ensure_tenant(rt, "other"))
     stranger = make_user(server, "stranger@example.com", tenant_id=other_tenant.id)

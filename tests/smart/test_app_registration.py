@@ -149,7 +149,7 @@ def test_delete_removes_the_app_and_cuts_its_tokens(server: LiveServer) -> None:
 
 
 def test_apps_of_another_tenant_are_invisible(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     other = server.call(lambda rt: ensure_tenant(rt, "other"))
     with server.client() as http:

@@ -62,7 +62,7 @@ def test_invalid_entries_are_400(server: LiveServer, body: dict[str, object]) ->
 
 
 def test_directory_permissions_and_tenants(server: LiveServer) -> None:
-    from tokensmith.services.bootstrap import ensure_tenant
+    from tokensmith.tenants.provisioning import ensure_tenant
 
     with server.client() as http:
         reader = admin_headers(server, http, scopes=["Directory.read"])

@@ -14,10 +14,10 @@ import pytest
 
 from tests.smart.helpers import KeyPair, backend_token
 from tests.support import LiveServer, make_settings
+from tokensmith.bootstrap import initialise
 from tokensmith.codeflow.launch import NoLaunchContext
 from tokensmith.http.app import create_app
 from tokensmith.runtime import Runtime
-from tokensmith.services.bootstrap import initialise
 from tokensmith.smart.api_wellknown import served_routes
 from tokensmith.smart.discovery import SYSTEM_SCOPES
 
@@ -99,7 +99,7 @@ async def test_ehr_launch_capabilities_need_a_launch_context_provider(
 async def test_introspection_returns_the_launch_context(inproc: tuple[Any, httpx.AsyncClient]) -> None:
     app, http = inproc
     rt: Runtime = app.state.runtime
-    from tokensmith.services.clients import create_client
+    from tokensmith.clients import create_client
 
     tenant = (await initialise(rt))["tenant_id"]
     caller, secret = await create_client(rt, tenant_id=tenant, name="rs", scopes=["api.read"])

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import make_settings
+from tokensmith.audit.operations import verify
 from tokensmith.audit.unwritten import unwritten_report
+from tokensmith.bootstrap import initialise
 from tokensmith.exchange.request import SessionTokenRequest
 from tokensmith.exchange.users import list_exchange_users
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
-from tokensmith.services.bootstrap import initialise
 from tokensmith.storage.models import ApiKey, AuditEvent
 
 NUL_VALUE = "nul-value-4d1f\x00tail"
@@ -136,7 +136,7 @@ async def test_an_exchange_user_with_a_nul_is_set_aside_and_the_others_are_recor
 
 @pytest.mark.postgres
 async def test_an_unwritable_api_key_usage_is_set_aside_and_the_others_are_written(postgres_url: str) -> None:
-    from tokensmith.services.apikeys import create_api_key
+    from tokensmith.apikeys.management import create_api_key
 
     rt = Runtime(make_settings(postgres_url))
     tenant_id = (await initialise(rt))["tenant_id"]

@@ -141,7 +141,7 @@ def test_delete_needs_a_disabled_tenant_without_live_credentials(any_server: Liv
         http.post("/tenants/gone/disable", headers=op)
         refused = http.delete("/tenants/gone", headers=op)
         assert refused.status_code == 409 and "1 unrevoked API key" in refused.json()["error_description"]
-        from tokensmith.services.apikeys import revoke_api_key
+        from tokensmith.apikeys.management import revoke_api_key
 
         any_server.call(lambda rt: revoke_api_key(rt, None, key["id"], actor="test"))
         assert http.delete("/tenants/gone", headers=op).status_code == 204

@@ -6,8 +6,7 @@ optional per-key rate limit, an active flag and a batched ``lastUsedAt``.
 * :mod:`~tokensmith.apikeys.directory` — the cached lookup (memory, Redis, database)
 * :mod:`~tokensmith.apikeys.verifier` — verifying a key on every use, rate limits, browser markers
 * :mod:`~tokensmith.apikeys.usage` — batched ``lastUsedAt``
-
-Management operations (create, list, update, revoke, rotate) are in :mod:`tokensmith.services.apikeys`.
+* :mod:`~tokensmith.apikeys.management` — create, list, update, revoke, rotate (API, CLI, console)
 """
 
 from tokensmith.apikeys.credentials import new_client_id, new_secret, parse_api_key

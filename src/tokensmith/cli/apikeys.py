@@ -68,8 +68,8 @@ def create(
 ) -> None:
     """Create an API key; prints the secret once."""
     from tokensmith.apikeys import created_view
-    from tokensmith.services.apikeys import create_api_key
-    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.apikeys.management import create_api_key
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     scopes = [s for item in scope for s in item.split()]
     expiry = _timestamp(expires_at)
@@ -94,8 +94,8 @@ def list_(
 ) -> None:
     """List API keys (never their secrets)."""
     from tokensmith.apikeys import view
-    from tokensmith.services.apikeys import list_api_keys
-    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.apikeys.management import list_api_keys
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid = await tenant_id_for(rt, tenant) if tenant else None
@@ -108,7 +108,7 @@ def list_(
 def show(key: str = typer.Argument(..., help="Key id or clientId."), as_json: bool = JSON_OPT) -> None:
     """One API key (never its secret)."""
     from tokensmith.apikeys import view
-    from tokensmith.services.apikeys import get_api_key
+    from tokensmith.apikeys.management import get_api_key
 
     async def work(rt: Runtime) -> dict[str, Any]:
         return view(await get_api_key(rt, None, key))
@@ -120,7 +120,7 @@ def show(key: str = typer.Argument(..., help="Key id or clientId."), as_json: bo
 def revoke(key: str = typer.Argument(..., help="Key id or clientId."), as_json: bool = JSON_OPT) -> None:
     """Revoke an API key: it fails everywhere within a second, and so do the session tokens it issued."""
     from tokensmith.apikeys import view
-    from tokensmith.services.apikeys import revoke_api_key
+    from tokensmith.apikeys.management import revoke_api_key
 
     async def work(rt: Runtime) -> dict[str, Any]:
         return view(await revoke_api_key(rt, None, key, actor=ACTOR))
@@ -136,7 +136,7 @@ def rotate(
 ) -> None:
     """Issue a new secret (printed once); the old one stops working now or after the grace period."""
     from tokensmith.apikeys import created_view, view
-    from tokensmith.services.apikeys import rotate_api_key
+    from tokensmith.apikeys.management import rotate_api_key
 
     async def work(rt: Runtime) -> dict[str, Any]:
         record, secret = await rotate_api_key(rt, None, key, grace_seconds=grace, actor=ACTOR)

@@ -115,7 +115,7 @@ def export(
     event_type: str | None = typer.Option(None, "--type", help="Only events of this type."),
 ) -> None:
     """Print events as JSON lines (with their chain hashes), streamed: constant memory at any size."""
-    from tokensmith.services.audit import export_lines
+    from tokensmith.audit.operations import export_lines
 
     async def work(rt: Runtime) -> None:
         out = sys.stdout.buffer

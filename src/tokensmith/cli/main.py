@@ -30,8 +30,8 @@ from tokensmith.smart import cli as smart_cli
 from tokensmith.storage.db import is_outage
 
 if TYPE_CHECKING:
+    from tokensmith.clients import ClientRecord
     from tokensmith.runtime import Runtime
-    from tokensmith.services.clients import ClientRecord
 
 log = logging.getLogger("tokensmith.cli")
 # No local variables in tracebacks: they would print secrets (client secrets, the master key). Plain
@@ -69,7 +69,7 @@ def init(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create the database, the first signing keys, the default tenant and the first admin. Idempotent."""
-    from tokensmith.services.bootstrap import initialise
+    from tokensmith.bootstrap import initialise
 
     result = run_with_runtime(lambda rt: initialise(rt, admin_email=admin_email, admin_password=admin_password),
                               migrate=False, start=False)
@@ -88,8 +88,8 @@ def serve(
     """Run the HTTP service (migrates the database and creates signing keys on first start)."""
     import uvicorn
 
+    from tokensmith.bootstrap import initialise
     from tokensmith.observability.logging import configure_logging, logging_config
-    from tokensmith.services.bootstrap import initialise
 
     try:
         settings = load_settings()
@@ -145,7 +145,7 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
 
 
 def _initialise_when_reachable(settings: Settings, interval: float = 2.0) -> None:
-    from tokensmith.services.bootstrap import initialise
+    from tokensmith.bootstrap import initialise
 
     while True:
         time.sleep(interval)
@@ -207,8 +207,8 @@ def clients_create(
     authorization-code flow (with --public, without a secret). Prints the secret once."""
     if as_json and as_export:
         fail("--json and --export exclude each other", 2)
-    from tokensmith.services.bootstrap import tenant_id_for
-    from tokensmith.services.clients import create_client
+    from tokensmith.clients import create_client
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> dict[str, Any]:
         tid = await tenant_id_for(rt, tenant)
@@ -233,8 +233,8 @@ def clients_create(
 def clients_list(tenant: str | None = typer.Option(None, help="Only this tenant (slug)."),
                  as_json: bool = JSON_OPT) -> None:
     """List clients (never their secrets)."""
-    from tokensmith.services.bootstrap import tenant_id_for
-    from tokensmith.services.clients import list_clients
+    from tokensmith.clients import list_clients
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         tid = await tenant_id_for(rt, tenant) if tenant else None
@@ -248,7 +248,7 @@ def clients_list(tenant: str | None = typer.Option(None, help="Only this tenant 
 @clients_app.command("disable")
 def clients_disable(client_id: str, as_json: bool = JSON_OPT) -> None:
     """Disable a client: its tokens stop working at once."""
-    from tokensmith.services.clients import set_client_status
+    from tokensmith.clients import set_client_status
 
     run_with_runtime(lambda rt: set_client_status(rt, client_id, False, actor="cli"))
     emit({"client_id": client_id, "status": "disabled"}, as_json, lambda v: f"client {client_id} disabled")
@@ -257,7 +257,7 @@ def clients_disable(client_id: str, as_json: bool = JSON_OPT) -> None:
 @clients_app.command("enable")
 def clients_enable(client_id: str, as_json: bool = JSON_OPT) -> None:
     """Enable a disabled client (tokens issued before it was disabled stay dead)."""
-    from tokensmith.services.clients import set_client_status
+    from tokensmith.clients import set_client_status
 
     run_with_runtime(lambda rt: set_client_status(rt, client_id, True, actor="cli"))
     emit({"client_id": client_id, "status": "active"}, as_json, lambda v: f"client {client_id} enabled")
@@ -270,7 +270,7 @@ def clients_rotate_secret(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Issue a new client secret; prints it once."""
-    from tokensmith.services.clients import rotate_client_secret
+    from tokensmith.clients import rotate_client_secret
 
     secret = run_with_runtime(lambda rt: rotate_client_secret(rt, client_id, grace_seconds=grace, actor="cli"))
     emit({"client_id": client_id, "client_secret": secret, "grace_seconds": grace}, as_json,
@@ -280,7 +280,7 @@ def clients_rotate_secret(
 @keys_app.command("rotate")
 def keys_rotate(alg: str | None = typer.Option(None, help="ES256, RS256 or EdDSA."), as_json: bool = JSON_OPT) -> None:
     """Promote the pre-published next key, retire the active one, publish a new next key."""
-    from tokensmith.services.signing_keys import rotate_keys
+    from tokensmith.signing_keys import rotate_keys
 
     emit(run_with_runtime(lambda rt: rotate_keys(rt, alg, actor="cli")), as_json,
          lambda r: f"active {r['active']}; next {r['next']}; retired {r['retired']}")
@@ -289,7 +289,7 @@ def keys_rotate(alg: str | None = typer.Option(None, help="ES256, RS256 or EdDSA
 @keys_app.command("list")
 def keys_list(as_json: bool = JSON_OPT) -> None:
     """List signing keys and their status."""
-    from tokensmith.services.signing_keys import list_keys
+    from tokensmith.signing_keys import list_keys
 
     emit(run_with_runtime(list_keys), as_json, lambda rows: "\n".join(
         f"{r['kid']}\t{r['alg']}\t{r['status']}\t{r['publish_until'] or ''}" for r in rows))
@@ -298,7 +298,7 @@ def keys_list(as_json: bool = JSON_OPT) -> None:
 @keys_app.command("revoke")
 def keys_revoke(kid: str, as_json: bool = JSON_OPT) -> None:
     """Revoke a signing key: every token it signed fails at once."""
-    from tokensmith.services.signing_keys import revoke_key
+    from tokensmith.signing_keys import revoke_key
 
     run_with_runtime(lambda rt: revoke_key(rt, kid, actor="cli"))
     emit({"kid": kid, "status": "revoked"}, as_json, lambda v: f"signing key {kid} revoked")

@@ -23,7 +23,7 @@ ACTOR = "cli"
 
 
 async def _tenant(rt: Runtime, slug: str) -> str:
-    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     return await tenant_id_for(rt, slug)
 

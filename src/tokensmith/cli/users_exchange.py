@@ -22,7 +22,7 @@ def _line(v: dict[str, Any]) -> str:
 
 def _set_blocked(tenant: str, user_id: str, blocked: bool, notes: str | None, as_json: bool) -> None:
     from tokensmith.exchange.users import set_blocked
-    from tokensmith.services.bootstrap import tenant_id_for
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> dict[str, Any]:
         return await set_blocked(rt, await tenant_id_for(rt, tenant), user_id, blocked, notes=notes, actor=ACTOR)
@@ -54,7 +54,7 @@ def register(users_app: typer.Typer) -> None:
                       limit: int = typer.Option(100, min=1, max=10_000), as_json: bool = JSON_OPT) -> None:
         """List the users seen through the session exchange (most recently seen first)."""
         from tokensmith.exchange.users import list_exchange_users
-        from tokensmith.services.bootstrap import tenant_id_for
+        from tokensmith.tenants.provisioning import tenant_id_for
 
         async def work(rt: Runtime) -> list[dict[str, Any]]:
             return await list_exchange_users(rt, await tenant_id_for(rt, tenant), blocked=blocked, limit=limit)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
+from tokensmith.clients import ClientRecord
 from tokensmith.codeflow.scope_words import IDENTITY_SCOPES
 from tokensmith.inputs import has_control
 from tokensmith.scopes import parse_scope
-from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
     from tokensmith.oauth.server import AuthorizationServer

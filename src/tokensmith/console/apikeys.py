@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tokensmith import permissions as perm
 from tokensmith.apikeys import ApiKeyRecord
+from tokensmith.apikeys import management as service
 from tokensmith.audit.listing import Filters, list_events
 from tokensmith.console.common import (
     SignedIn,
@@ -28,7 +29,6 @@ from tokensmith.console.common import (
     whole_number,
 )
 from tokensmith.errors import ServiceError, ValidationFailed
-from tokensmith.services import apikeys as service
 from tokensmith.web.pages import see_other
 from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import CheckedForm, checked_form

@@ -1,6 +1,6 @@
 """OAuth clients in the console: list, create (role and scopes no wider than the user's own permissions),
 view with a "try it" curl snippet naming the real endpoints, rotate the secret (optional grace), disable
-and enable. Clients are ``kind="oauth"`` rows of ``services/clients``; the pages are written for a
+and enable. Clients are ``kind="oauth"`` rows of ``tokensmith.clients``; the pages are written for a
 :class:`ClientKind` so that SMART apps (``kind="smart"``, from the SMART branch) are another instance of
 it plus their own fields, not a copy of the module.
 
@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith import clients as service
 from tokensmith import permissions as perm
+from tokensmith.clients import ClientRecord
 from tokensmith.console.common import (
     SignedIn,
     actor,
@@ -34,8 +36,6 @@ from tokensmith.console.common import (
 )
 from tokensmith.errors import InvalidRequest, NotFound, ServiceError, ValidationFailed
 from tokensmith.people import roles as role_service
-from tokensmith.services import clients as service
-from tokensmith.services.clients import ClientRecord
 from tokensmith.web.pages import see_other
 from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import CheckedForm, checked_form
@@ -95,7 +95,7 @@ async def _list_page(request: Request, user: BrowserUser, kind: ClientKind, *, e
     roles = await role_service.list_roles(rt, user.tenant_id)
     return await page(request, user, "clients.html", kind.path,
                       {"kind": kind, "clients": records, "roles": roles, "formats": rt.token_formats.names,
-                       "methods": service.CLIENT_AUTH_METHODS, "errors": errors or {}, "values": values or {},
+                       "methods": service.auth_methods(rt), "errors": errors or {}, "values": values or {},
                        "max_ttl": rt.settings.max_token_ttl}, status=status)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith import signing_keys as service
 from tokensmith.console.common import (
     SIGNING_KEY_READ,
     SIGNING_KEY_WRITE,
@@ -19,7 +20,6 @@ from tokensmith.console.common import (
     runtime_of,
 )
 from tokensmith.errors import InvalidRequest, NotFound
-from tokensmith.services import signing_keys as service
 from tokensmith.web.pages import see_other
 from tokensmith.web.views import checked_form
 

@@ -8,14 +8,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith import clients as client_service
 from tokensmith import permissions as perm
+from tokensmith.apikeys import management as apikey_service
 from tokensmith.clock import utc
 from tokensmith.console import chart
 from tokensmith.console.common import SignedIn, new_router, page, runtime_of
 from tokensmith.people import sessions as session_service
 from tokensmith.people import users as user_service
-from tokensmith.services import apikeys as apikey_service
-from tokensmith.services import clients as client_service
 from tokensmith.web.session import BrowserUser
 
 router = new_router()

@@ -16,12 +16,17 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tokensmith.clock import Clock
 from tokensmith.revocation.view import KINDS, RevocationView, SeenRows, channel_name
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from tokensmith.pubsub import Subscription
 
 log = logging.getLogger("tokensmith.guard.feed")
 
@@ -54,11 +59,16 @@ class FeedFollower:
         self._channel = channel_name(namespace)
         self.cursor: str | None = None
         self.last_ok: float | None = None
-        self.redis_subscribed = False
         self.failures = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscription: Subscription | None = None
+        self._redis: Redis | None = None
 
     # ---- state ----
+    @property
+    def redis_subscribed(self) -> bool:
+        return self._subscription is not None and self._subscription.subscribed
+
     @property
     def loaded(self) -> bool:
         return self.cursor is not None
@@ -113,10 +123,23 @@ class FeedFollower:
     # ---- background ----
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._follow(), name="guard-feed"))
-        if self._redis_url:
-            self._tasks.append(asyncio.create_task(self._subscribe(self._redis_url), name="guard-feed-redis"))
+        if self._redis_url and self._subscription is None:
+            from redis.asyncio import Redis  # imported only by guards that have Redis
+
+            from tokensmith.pubsub import Subscription
+
+            self._redis = Redis.from_url(self._redis_url, socket_connect_timeout=2)
+            self._subscription = Subscription(self._redis, self._channel, self._apply_message, name="guard-feed-redis")
+            self._subscription.start()
 
     async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.stop()
+            self._subscription = None
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
+            self._redis = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -136,37 +159,11 @@ class FeedFollower:
                     log.warning("revocation feed unreachable (%d in a row): %s", self.failures, type(exc).__name__)
                 await asyncio.sleep(min(0.2 * self.failures, 2.0))
 
-    async def _subscribe(self, url: str) -> None:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(url, socket_connect_timeout=2)
-        try:
-            while True:
-                pubsub = redis.pubsub()
-                try:
-                    await pubsub.subscribe(self._channel)
-                    self.redis_subscribed = True
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._apply_message(message.get("data"))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("revocation subscription lost: %s", type(exc).__name__)
-                finally:
-                    self.redis_subscribed = False
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: no annotations
-                await asyncio.sleep(1)
-        finally:
-            with contextlib.suppress(Exception):
-                await redis.aclose()
-
-    def _apply_message(self, data: object) -> None:
+    def _apply_message(self, data: bytes) -> None:
         """``[kind, value, not_before_ms, expires_at]`` as the service publishes it; bad ones are ignored
         (the HTTP feed delivers the row anyway)."""
         try:
-            kind, value, not_before_ms, expires_at = json.loads(data)  # type: ignore[arg-type]
+            kind, value, not_before_ms, expires_at = json.loads(data)
         except (TypeError, ValueError):
             return
         if isinstance(kind, str) and isinstance(value, str):

@@ -24,13 +24,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tokensmith.config import Settings
-from tokensmith.errors import ServiceError, ServiceUnavailable, ValidationFailed
+from tokensmith.errors import PayloadTooLarge, ServiceError, ServiceUnavailable, ValidationFailed
 from tokensmith.http.deps import runtime
 from tokensmith.http.responses import json_response
 from tokensmith.storage.db import is_outage
 
 log = logging.getLogger("tokensmith.http")
 
+#: Spec A (the session exchange) answers every error as ``{"error": "<message>"}``; a body too large for it,
+#: whether its own bound or the service's refused it, says so in that shape too.
+_MESSAGE_SHAPED_PATHS = frozenset({"/api/v1/token/", "/api/v1/token"})
+TOO_LARGE_MESSAGE = "Request body too large"
 _NO_STORE_PATHS = ("/oauth/", "/identity-server/", "/api/v1/token", "/auth/", "/api/user/oauth2/", "/smart/token")
 
 
@@ -49,7 +53,10 @@ def error_response(exc: ServiceError, path: str = "") -> Response:
     elif exc.debug:
         log.info("request refused: %s", exc.code, extra={"fields": {"debug": exc.debug, "status": exc.status}})
     no_store = path.startswith(_NO_STORE_PATHS)
-    return json_response(exc.body(), exc.status, exc.headers, no_store=no_store)
+    body = exc.body()
+    if isinstance(exc, PayloadTooLarge) and path in _MESSAGE_SHAPED_PATHS:
+        body = {"error": TOO_LARGE_MESSAGE}
+    return json_response(body, exc.status, exc.headers, no_store=no_store)
 
 
 def unavailable(settings: Settings, exc: BaseException, path: str = "") -> Response:

@@ -67,7 +67,7 @@ class RequestContextMiddleware:
 
         try:
             if too_large:
-                await error_response(_too_large(limit), scope["path"])(scope, receive, send_wrapper)
+                await error_response(PayloadTooLarge(limit), scope["path"])(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception as exc:
@@ -91,10 +91,6 @@ class RequestContextMiddleware:
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the request body is larger than {limit} bytes")
-
-
 def _limited(receive: Receive, limit: int) -> Receive:
     received = 0
 
@@ -104,7 +100,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise _too_large(limit)
+                raise PayloadTooLarge(limit)
         return message
 
     return wrapper

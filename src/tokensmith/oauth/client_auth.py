@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import unquote_plus
 
+from tokensmith.clients.records import ClientRecord
 from tokensmith.errors import InvalidClient, InvalidRequest, RateLimited
 from tokensmith.inputs import NUL_MESSAGE, has_nul
 from tokensmith.oauth.request import OAuthRequest, check_identifier
-from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -111,6 +111,12 @@ class ClientAuthRegistry:
         """The method names a policy accepts for one caller kind (what discovery advertises)."""
         strong, public = self.methods_for(policy)
         return [m.name for m in strong + public if m.caller_kind == kind]
+
+    def registrable(self) -> tuple[str, ...]:
+        """The ``token_endpoint_auth_method`` values a confidential OAuth client may register (RFC 7591
+        §2): every registered client method that proves something. ``none`` is not chosen but implied by a
+        public client, and API keys are not OAuth clients."""
+        return tuple(m.name for m in self._methods.values() if m.caller_kind == CLIENT and not m.public)
 
     def identify(self, req: OAuthRequest, policy: CallerPolicy) -> Presented:
         """The one method whose credentials ``req`` carries (synchronous: no await on the hot path)."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tokensmith.clients import ClientRecord
 from tokensmith.oauth.request import OAuthRequest
-from tokensmith.services.clients import ClientRecord
 
 
 class Revoker(Protocol):

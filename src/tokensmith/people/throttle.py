@@ -11,7 +11,9 @@ passwords give five password checks and fifteen 429s, and the account is locked.
   that a lockout does not reveal whether an account exists.
 * Client IPs: failures per minute, reserved the same way; a correct password gives its reservation back.
 
-Counters live in Redis when configured (shared by every instance), otherwise in process memory.
+The IP and unknown-address counters are the service's one counting core (:mod:`tokensmith.ratelimit`):
+in Redis when configured (shared by every instance), otherwise — and while Redis is unreachable — in
+process memory, on the runtime's clock.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from sqlalchemy import and_, case, or_, select, update
 
-from tokensmith.clock import Clock, utc
+from tokensmith.clock import utc
 from tokensmith.errors import RateLimited
 from tokensmith.people.db import autocommit
 from tokensmith.storage.models import Role, User
@@ -40,92 +41,12 @@ ACCOUNT_COLUMNS = (_U.c.id, _U.c.tenant_id, _U.c.email, _U.c.name, _U.c.password
                    _U.c.failed_logins)
 
 
-class MemoryCounters:
-    """Expiring counters in process memory, on the runtime's clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._values: dict[str, list[float]] = {}  # key -> [count, expires_at]
-
-    def _live(self, key: str) -> list[float] | None:
-        entry = self._values.get(key)
-        if entry is not None and entry[1] <= self._clock.now():
-            del self._values[key]
-            return None
-        return entry
-
-    async def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
-        now = self._clock.now()
-        entry = self._live(key)
-        if entry is None:
-            if len(self._values) > 100_000:
-                self._values = {k: v for k, v in self._values.items() if v[1] > now}
-            entry = self._values[key] = [0, now + ttl]
-        entry[0] += 1
-        if refresh:
-            entry[1] = now + ttl
-        return int(entry[0])
-
-    async def decr(self, key: str) -> None:
-        entry = self._live(key)
-        if entry is not None:
-            entry[0] = max(0, entry[0] - 1)
-
-    async def set(self, key: str, ttl: float) -> None:
-        self._values[key] = [1, self._clock.now() + ttl]
-
-    async def ttl(self, key: str) -> float | None:
-        entry = self._live(key)
-        return None if entry is None else entry[1] - self._clock.now()
-
-    async def delete(self, key: str) -> None:
-        self._values.pop(key, None)
-
-
-_INCR = """
-local v = redis.call('INCR', KEYS[1])
-if v == 1 or ARGV[2] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return v
-"""
-_DECR = """
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v > 0 then redis.call('DECR', KEYS[1]) end
-return v
-"""
-
-
-class RedisCounters:
-    """The same counters in Redis (atomic scripts), shared by every instance."""
-
-    def __init__(self, redis: Redis, namespace: str) -> None:
-        self.prefix = f"{namespace}:people:"
-        self._redis = redis
-        self._incr = redis.register_script(_INCR)
-        self._decr = redis.register_script(_DECR)
-
-    async def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
-        value = await self._incr(keys=[self.prefix + key], args=[int(ttl * 1000), "1" if refresh else "0"])
-        return int(value)
-
-    async def decr(self, key: str) -> None:
-        await self._decr(keys=[self.prefix + key])
-
-    async def set(self, key: str, ttl: float) -> None:
-        await self._redis.set(self.prefix + key, 1, px=max(1, int(ttl * 1000)))
-
-    async def ttl(self, key: str) -> float | None:
-        ms = await self._redis.pttl(self.prefix + key)
-        return None if ms is None or ms < 0 else ms / 1000
-
-    async def delete(self, key: str) -> None:
-        await self._redis.delete(self.prefix + key)
-
-
 class LoginThrottle:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self.counters: MemoryCounters | RedisCounters = (
-            RedisCounters(rt.redis, rt.settings.redis_namespace) if rt.redis is not None else MemoryCounters(rt.clock))
+        # the one counting core (tokensmith.ratelimit): Redis when configured, else (and during an outage)
+        # this process's memory; the sign-in's keys are its own ("login:…")
+        self.counters = rt.limiter.counters
 
     @property
     def _settings(self) -> Any:
@@ -135,17 +56,16 @@ class LoginThrottle:
     async def reserve_ip(self, ip: str | None) -> None:
         if not ip:
             return
-        key = f"ip:{ip}"
-        count = await self.counters.incr(key, 60)
+        key = f"login:ip:{ip}"
+        count, left = await self.counters.incr(key, 60)
         if count > self._settings.login_ip_failures_per_minute:
             await self.counters.decr(key)
-            ttl = await self.counters.ttl(key)
             self._rt.audit.record("login.throttled", ip=ip, reason="ip")
-            raise RateLimited(math.ceil(ttl or 60), THROTTLED)
+            raise RateLimited(math.ceil(left), THROTTLED)
 
     async def release_ip(self, ip: str | None) -> None:
         if ip:
-            await self.counters.decr(f"ip:{ip}")
+            await self.counters.decr(f"login:ip:{ip}")
 
     # ---- per account ----
     def _email_key(self, email: str) -> str:
@@ -188,12 +108,12 @@ class LoginThrottle:
 
     async def _reserve_unknown(self, email: str) -> int:
         key = self._email_key(email)
-        ttl = await self.counters.ttl(f"lock:{key}")
+        ttl = await self.counters.ttl(f"login:lock:{key}")
         if ttl is not None and ttl > 0:
             raise RateLimited(math.ceil(ttl), THROTTLED)
-        count = await self.counters.incr(f"fail:{key}", self._settings.login_failure_window, refresh=True)
+        count, _ = await self.counters.incr(f"login:fail:{key}", self._settings.login_failure_window, refresh=True)
         if count > self._settings.login_max_failures:
-            await self.counters.decr(f"fail:{key}")
+            await self.counters.decr(f"login:fail:{key}")
             raise RateLimited(1, THROTTLED)
         return count
 
@@ -204,8 +124,8 @@ class LoginThrottle:
             return False
         if user_id is None:
             key = self._email_key(email)
-            await self.counters.set(f"lock:{key}", s.login_lockout_seconds)
-            await self.counters.delete(f"fail:{key}")
+            await self.counters.set(f"login:lock:{key}", s.login_lockout_seconds)
+            await self.counters.delete(f"login:fail:{key}")
             return True
         until = utc(self._rt.clock.now() + s.login_lockout_seconds)
         async with autocommit(self._rt) as conn:

@@ -29,6 +29,7 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokensmith.clock import Clock
+from tokensmith.pubsub import Subscription
 from tokensmith.revocation.view import RevocationView, SeenRows, channel_name, window_start
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.models import Revocation
@@ -74,6 +75,9 @@ class RevocationFeed(RevocationView):
         self.last_poll_ok: float | None = None
         self.applied = 0
         self._news = asyncio.Event()
+        #: the Redis fan-out of other instances' entries (the poll covers whatever it misses)
+        self.subscription = (Subscription(redis, self._channel, self._on_message, name="revocation-subscribe")
+                             if redis is not None else None)
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -188,12 +192,14 @@ class RevocationFeed(RevocationView):
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="revocation-poll"))
-        if self._redis is not None:
-            self._tasks.append(asyncio.create_task(self._subscribe_loop(self._redis), name="revocation-subscribe"))
+        if self.subscription is not None:
+            self.subscription.start()
 
     async def stop(self) -> None:
         if self._publishing:
             await asyncio.wait(list(self._publishing), timeout=2)
+        if self.subscription is not None:
+            await self.subscription.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -212,21 +218,7 @@ class RevocationFeed(RevocationView):
                 if not is_outage(exc):
                     log.exception("revocation poll failed")
 
-    async def _subscribe_loop(self, redis: Redis) -> None:
-        while True:
-            pubsub = redis.pubsub()
-            try:
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    kind, value, not_before_ms, expires_at = json.loads(message["data"])
-                    await self._apply(kind, value, not_before_ms, expires_at)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("revocation subscription lost: %s", type(exc).__name__)
-            finally:  # its connection is the subscriber's own: give it back, also when stopped
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: PubSub.aclose lacks annotations
-            await asyncio.sleep(1)
+    async def _on_message(self, data: bytes) -> None:
+        """``[kind, value, not_before_ms, expires_at]`` as :meth:`_publish` sends it."""
+        kind, value, not_before_ms, expires_at = json.loads(data)
+        await self._apply(kind, value, not_before_ms, expires_at)

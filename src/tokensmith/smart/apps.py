@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokensmith.clients import ClientRecord, create_client, set_client_status, snapshot
 from tokensmith.clock import iso_z
 from tokensmith.errors import NotFound, ValidationFailed
-from tokensmith.services.clients import ClientRecord, create_client, set_client_status, snapshot
 from tokensmith.smart.jwks import JwksError, check_jwks_url, parse_jwks
 from tokensmith.smart.scopes import is_valid_smart_scope, parse_smart_scope
 from tokensmith.storage.models import OAuthClient

@@ -61,8 +61,8 @@ def apps_create(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a SMART app (with --jwks/--jwks-uri and no --redirect-uri: a backend service)."""
-    from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.smart.apps import AppSpec, register_app
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     spec = AppSpec(name=name, redirect_uris=redirect_uri, scopes=[s for item in scope for s in item.split()],
                    is_confidential=not public, jwks=_read_jwks(jwks), jwks_uri=jwks_uri, auth_method=auth_method)
@@ -81,8 +81,8 @@ def apps_create(
 def apps_list(tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (slug)."),
               as_json: bool = JSON_OPT) -> None:
     """List SMART apps (never their secrets)."""
-    from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.smart.apps import list_apps
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         return await list_apps(rt, await tenant_id_for(rt, tenant) if tenant else None)
@@ -94,8 +94,8 @@ def apps_list(tenant: str | None = typer.Option(None, "--tenant", help="Only thi
 def apps_disable(app: str = typer.Argument(..., help="App id or clientId."), tenant: str = TENANT_OPT,
                  as_json: bool = JSON_OPT) -> None:
     """Disable an app: every token it holds stops working at once."""
-    from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.smart.apps import update_app
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     async def work(rt: Runtime) -> dict[str, Any]:
         return await update_app(rt, await tenant_id_for(rt, tenant), app, {"active": False}, actor=ACTOR)
@@ -130,8 +130,8 @@ def read_people(path: Path) -> list[dict[str, Any]]:
 
 
 def _import(kind: str, path: Path, tenant: str, as_json: bool) -> None:
-    from tokensmith.services.bootstrap import tenant_id_for
     from tokensmith.smart.directory import import_people
+    from tokensmith.tenants.provisioning import tenant_id_for
 
     entries = read_people(path)
 
@@ -166,7 +166,7 @@ def register_users_update(users_app: typer.Typer) -> None:
                      tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
         """Link a user to the SMART directory (their fhirUser)."""
         from tokensmith.people.users import find_user, update_user
-        from tokensmith.services.bootstrap import tenant_id_for
+        from tokensmith.tenants.provisioning import tenant_id_for
 
         async def work(rt: Runtime) -> dict[str, Any]:
             found = await find_user(rt, user, await tenant_id_for(rt, tenant))

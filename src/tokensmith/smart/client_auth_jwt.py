@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidClient, InvalidRequest
 from tokensmith.oauth.client_auth import CLIENT, Presented, refuse_failed, refuse_if_throttled
 from tokensmith.oauth.request import OAuthRequest, check_identifier
-from tokensmith.services.clients import ClientRecord
 from tokensmith.smart.assertion_jtis import AssertionJtis
 from tokensmith.smart.jwks import ASSERTION_ALGORITHMS, ClientKey, JwksError, JwksFetcher, parse_jwks
 

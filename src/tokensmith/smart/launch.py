@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
+from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidRequest, ValidationFailed
 from tokensmith.ids import new_id, random_token
-from tokensmith.services.clients import ClientRecord
 from tokensmith.smart.directory import FHIR_ID, get_person
 from tokensmith.storage.db import rowcount
 from tokensmith.storage.models import SmartLaunch

@@ -110,7 +110,7 @@ async def create_tenant(rt: Runtime, *, slug: str, name: str, admin_email: str, 
                         default_rate_limit: int | None = None,
                         actor: str | None = None) -> tuple[TenantRecord, dict[str, Any], str | None]:
     """(tenant, first admin's view, generated password or None). The password is returned only here."""
-    from tokensmith.services.bootstrap import BUILTIN_ROLES
+    from tokensmith.tenants.provisioning import BUILTIN_ROLES
 
     slug, name = validate_slug(slug), validate_name(name)
     default_rate_limit = validate_rate_limit(default_rate_limit)

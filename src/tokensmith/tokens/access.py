@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tokensmith.clients import ClientRecord
 from tokensmith.oauth.client_auth import Caller
 from tokensmith.oauth.introspection import access_token_response
 from tokensmith.oauth.request import OAuthRequest
-from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime

@@ -17,12 +17,12 @@ from starlette.responses import Response
 
 from tokensmith import permissions as perm
 from tokensmith.apikeys import created_view, view
+from tokensmith.apikeys import management as service
 from tokensmith.errors import ValidationFailed
 from tokensmith.http.auth import Principal, require
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.responses import json_response
 from tokensmith.inputs import Instant, NoControl
-from tokensmith.services import apikeys as service
 
 router = APIRouter(tags=["api keys"])
 

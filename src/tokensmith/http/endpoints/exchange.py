@@ -20,7 +20,7 @@ from starlette.types import Scope
 from tokensmith import permissions as perm
 from tokensmith.apikeys import BrowserRefused
 from tokensmith.clock import iso_z
-from tokensmith.errors import MessageError, ValidationFailed
+from tokensmith.errors import PayloadTooLarge, ValidationFailed
 from tokensmith.exchange.request import SessionTokenRequest, parse_session_request
 from tokensmith.exchange.service import SessionExchange
 from tokensmith.exchange.users import get_exchange_user, list_exchange_users, set_blocked
@@ -36,11 +36,6 @@ router = APIRouter(tags=["session exchange"])
 PATH = "/api/v1/token/"
 MAX_BODY = 16 * 1024
 _JSON_TYPES = ("application/json",)
-
-
-class PayloadTooLarge(MessageError):
-    status = 413
-    code = "payload_too_large"
 
 
 def _content_type_ok(value: str | None) -> bool:
@@ -62,7 +57,7 @@ async def _read_body(request: Request) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise PayloadTooLarge("Request body too large")
+            raise PayloadTooLarge(MAX_BODY)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -92,7 +87,7 @@ async def session_token(request: Request) -> Response:
         raise ValidationFailed([{"loc": [], "msg": "Content-Type must be application/json", "type": "content_type"}])
     length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise PayloadTooLarge("Request body too large")
+        raise PayloadTooLarge(MAX_BODY)
     body = await _read_body(request)
     try:
         user = parse_session_request(body)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.apikeys.records import ApiKeyRecord
+from tokensmith.clients import ClientRecord
 from tokensmith.errors import InsufficientScope
 from tokensmith.http.deps import ip_of, request_id, runtime
 from tokensmith.http.openapi import CLIENT_OR_API_KEY
@@ -19,7 +20,6 @@ from tokensmith.http.responses import json_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.oauth.server import INTROSPECTION_CALLERS, AuthorizationServer
 from tokensmith.revocation.http_feed import MAX_WAIT, parse_cursor, read_page
-from tokensmith.services.clients import ClientRecord
 
 router = APIRouter(tags=["revocation"])
 

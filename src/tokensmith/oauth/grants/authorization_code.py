@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from tokensmith.clients import ClientRecord
 from tokensmith.clock import utc
 from tokensmith.codeflow.codes import CodeGrant, redeem_code
 from tokensmith.codeflow.id_token import id_token
@@ -30,7 +31,6 @@ from tokensmith.oauth.grants.client_credentials import check_client_allows_grant
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.people.db import transaction
 from tokensmith.people.sessions import refresh_token_row, revoke_session
-from tokensmith.services.clients import ClientRecord
 from tokensmith.storage.models import Session, Token, User
 
 if TYPE_CHECKING:

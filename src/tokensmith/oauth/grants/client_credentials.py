@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidRequest, InvalidScope, UnauthorizedClient
 from tokensmith.oauth.client_auth import CONFIDENTIAL_CLIENTS
 from tokensmith.oauth.grants.base import token_response
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.scopes import ScopeLanguages, parse_scope
-from tokensmith.services.clients import ClientRecord
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime

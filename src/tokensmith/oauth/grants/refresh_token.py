@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from tokensmith.clients import ClientRecord
 from tokensmith.codeflow.id_token import id_token
 from tokensmith.codeflow.launch import LaunchContext
 from tokensmith.codeflow.scope_words import IDENTITY_SCOPES
@@ -27,7 +28,6 @@ from tokensmith.people.db import autocommit
 from tokensmith.people.login import Context
 from tokensmith.people.refresh import Rotated, rotate_refresh_token
 from tokensmith.scopes import ScopeLanguages, covered_by_any, parse_scope
-from tokensmith.services.clients import ClientRecord
 from tokensmith.storage.models import Token
 
 if TYPE_CHECKING:

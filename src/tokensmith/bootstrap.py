@@ -15,9 +15,10 @@ from tokensmith.emails import InvalidEmail, account_email
 from tokensmith.errors import InvalidRequest
 from tokensmith.ids import new_id
 from tokensmith.people.passwords import hash_password
-from tokensmith.services.signing_keys import ensure_keys
+from tokensmith.signing_keys.lifecycle import ensure_keys
 from tokensmith.storage.migrate import upgrade
-from tokensmith.storage.models import Role, Tenant, User
+from tokensmith.storage.models import Role, User
+from tokensmith.tenants.provisioning import ensure_tenant
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -27,44 +28,9 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]  # typeshed: the module exists; off POSIX it does not
 
-DEFAULT_TENANT = "default"
 _INIT_LOCK_ID = 0x746F6B696E6974  # "tokinit"
+#: the roles whose members can manage a tenant (``serve`` suggests creating one while there is none)
 ADMIN_ROLES = ("owner", "admin")
-BUILTIN_ROLES: dict[str, list[str]] = {
-    "owner": ["*"],
-    "admin": ["*"],
-    "developer": ["ApiKey.*", "Client.*", "App.*", "UserToken.*", "Session.*", "*.read"],
-    "member": ["UserToken.*", "Session.*", "*.read"],
-}
-#: The platform's own tenant's owners also run the platform (``/tenants``); no wildcard stands for it.
-PLATFORM_OWNER_PERMISSIONS = ["*", "Tenant.*"]
-
-
-def builtin_roles(slug: str) -> dict[str, list[str]]:
-    if slug != DEFAULT_TENANT:
-        return BUILTIN_ROLES
-    return {**BUILTIN_ROLES, "owner": PLATFORM_OWNER_PERMISSIONS}
-
-
-async def ensure_tenant(rt: Runtime, slug: str = DEFAULT_TENANT, name: str | None = None) -> Tenant:
-    async with rt.db.session() as session:
-        tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar()
-        if tenant is None:
-            tenant = Tenant(id=new_id(), slug=slug, name=name or slug)
-            session.add(tenant)
-            await session.flush()
-            rt.audit.record("tenant.created", tenant_id=tenant.id, subject=slug)
-        existing = {r.name: r for r in (await session.execute(
-            select(Role).where(Role.tenant_id == tenant.id))).scalars()}
-        for role_name, permissions in builtin_roles(slug).items():
-            role = existing.get(role_name)
-            if role is None:
-                session.add(Role(id=new_id(), tenant_id=tenant.id, name=role_name, permissions=permissions,
-                                 builtin=True))
-            elif role.builtin and not set(permissions) <= set(role.permissions or ()):
-                # a deployment from before platform permissions: its platform owners gain Tenant.*
-                role.permissions = list(dict.fromkeys([*(role.permissions or ()), *permissions]))
-        return tenant
 
 
 @asynccontextmanager
@@ -144,16 +110,3 @@ async def _has_admin(rt: Runtime, tenant_id: str) -> bool:
             .where(User.tenant_id == tenant_id, User.status == "active", Role.name.in_(ADMIN_ROLES)).limit(1)
         )).first()
     return found is not None
-
-
-async def tenant_id_for(rt: Runtime, slug: str) -> str:
-    """The id of tenant ``slug``; the default tenant is created on first use."""
-    from tokensmith.errors import NotFound
-
-    async with rt.db.session() as session:
-        tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar()
-    if tenant is not None:
-        return tenant.id
-    if slug == DEFAULT_TENANT:
-        return (await ensure_tenant(rt, slug)).id
-    raise NotFound(f"tenant {slug!r} does not exist")

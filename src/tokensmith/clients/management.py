@@ -1,124 +1,23 @@
-"""OAuth clients: the cached snapshot used on the hot path, and the management operations."""
+"""OAuth client management (CLI ``tokensmith clients``, the console, SMART app registration): each operation
+one transaction that also writes its revocation-feed entry, then its audit event."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokensmith.clients.records import GRANT_CLIENT_CREDENTIALS, ClientRecord, snapshot
 from tokensmith.errors import Conflict, InvalidRequest, NotFound
 from tokensmith.ids import new_id, random_token
-from tokensmith.scopes import covered_by_any, not_covered
-from tokensmith.storage.cache import LoadingCache
+from tokensmith.people.roles import find_role
+from tokensmith.scopes import not_covered
 from tokensmith.storage.models import OAuthClient, Role
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
-
-GRANT_CLIENT_CREDENTIALS = "client_credentials"
-#: RFC 7591 §2 methods a client may register (``none`` is implied by ``is_confidential=False``)
-CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    """An immutable snapshot of a client: what the token endpoint needs, without the ORM."""
-
-    id: str
-    tenant_id: str
-    client_id: str
-    name: str
-    kind: str
-    is_confidential: bool
-    secret_hash: str | None = field(repr=False)
-    previous_secret_hash: str | None = field(repr=False)
-    previous_secret_expires_at: float | None
-    auth_method: str
-    grant_types: tuple[str, ...]
-    redirect_uris: tuple[str, ...]
-    allowed_scopes: tuple[str, ...]
-    role: str | None
-    access_token_ttl: int
-    access_token_format: str
-    status: str
-    tokens_valid_after_ms: int
-    jwks: dict[str, Any] | None
-    jwks_uri: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-    def public_view(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "name": self.name,
-            "tenant_id": self.tenant_id,
-            "kind": self.kind,
-            "is_confidential": self.is_confidential,
-            "token_endpoint_auth_method": self.auth_method,
-            "grant_types": list(self.grant_types),
-            "redirect_uris": list(self.redirect_uris),
-            "scopes": list(self.allowed_scopes),
-            "role": self.role,
-            "access_token_ttl": self.access_token_ttl,
-            "access_token_format": self.access_token_format,
-            "status": self.status,
-        }
-
-
-def snapshot(row: OAuthClient, role: Role | None) -> ClientRecord:
-    # The role is the most the client may get; its own scopes, when it has some, narrow that (and a role
-    # narrowed later cuts them down with it).
-    if role is None:
-        allowed = tuple(row.scopes or ())
-    elif row.scopes:
-        allowed = tuple(s for s in row.scopes if covered_by_any(role.permissions, s))
-    else:
-        allowed = tuple(role.permissions)
-    prev_exp = row.previous_secret_expires_at.timestamp() if row.previous_secret_expires_at else None
-    return ClientRecord(
-        id=row.id, tenant_id=row.tenant_id, client_id=row.client_id, name=row.name, kind=row.kind,
-        is_confidential=row.is_confidential, secret_hash=row.secret_hash,
-        previous_secret_hash=row.previous_secret_hash, previous_secret_expires_at=prev_exp,
-        auth_method=row.token_endpoint_auth_method, grant_types=tuple(row.grant_types or ()),
-        redirect_uris=tuple(row.redirect_uris or ()), allowed_scopes=allowed,
-        role=role.name if role is not None else None, access_token_ttl=row.access_token_ttl,
-        access_token_format=row.access_token_format, status=row.status,
-        tokens_valid_after_ms=row.tokens_valid_after_ms, jwks=row.jwks, jwks_uri=row.jwks_uri,
-    )
-
-
-class ClientDirectory:
-    """Client lookups for the hot path: cached per process, invalidated by the revocation feed
-    (``changed client:<id>``) and by a TTL as a backstop. Unknown ids are cached briefly too, so that
-    guessing client ids costs the database nothing."""
-
-    NEGATIVE_TTL = 2.0
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._rt = runtime
-        self._cache: LoadingCache[str, ClientRecord | None] = LoadingCache(max_entries=50_000)
-
-    def invalidate(self, client_id: str | None = None) -> None:
-        self._cache.invalidate(client_id)
-
-    async def get(self, client_id: str) -> ClientRecord | None:
-        return await self._cache.get(client_id, lambda: self.load(client_id), self._ttl)
-
-    def _ttl(self, record: ClientRecord | None) -> float:
-        return self._rt.settings.client_cache_ttl if record is not None else self.NEGATIVE_TTL
-
-    async def load(self, client_id: str) -> ClientRecord | None:
-        async with self._rt.db.session() as session:
-            row = (await session.execute(select(OAuthClient).where(OAuthClient.client_id == client_id))).scalar()
-            if row is None:
-                return None
-            role = await session.get(Role, row.role_id) if row.role_id else None
-            return snapshot(row, role)
 
 
 def _new_client_id() -> str:
@@ -129,11 +28,12 @@ def _new_client_id() -> str:
             return cid
 
 
-async def _find_role(session: AsyncSession, tenant_id: str, name: str) -> Role:
-    role = (await session.execute(select(Role).where(Role.tenant_id == tenant_id, Role.name == name))).scalar()
-    if role is None:
-        raise NotFound(f"role {name!r} does not exist in this tenant")
-    return role
+def auth_methods(rt: Runtime) -> tuple[str, ...]:
+    """The ``token_endpoint_auth_method`` values a confidential client may register: the methods the
+    authorization server has registered for OAuth clients (``none`` comes with ``is_confidential=False``).
+    The registry is the one list: a method becomes registrable by being registered (``private_key_jwt`` by
+    :mod:`tokensmith.smart`), never by editing a second list here."""
+    return rt.authorization.client_auth.registrable()
 
 
 async def create_client(
@@ -157,8 +57,9 @@ async def create_client(
 ) -> tuple[ClientRecord, str | None]:
     """Create a client; returns (record, secret). The secret exists only in this return value."""
     rt.token_formats.get(access_token_format)  # InvalidRequest naming the registered formats
-    if auth_method not in CLIENT_AUTH_METHODS:
-        raise InvalidRequest(f"token_endpoint_auth_method must be one of {CLIENT_AUTH_METHODS}")
+    methods = auth_methods(rt)
+    if auth_method not in methods:
+        raise InvalidRequest(f"token_endpoint_auth_method must be one of {', '.join(methods)}")
     if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
         raise InvalidRequest("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
     ttl = access_token_ttl or rt.settings.client_token_ttl
@@ -166,7 +67,7 @@ async def create_client(
         raise InvalidRequest(f"access token lifetime must be between 1 and {rt.settings.max_token_ttl} seconds")
     secret = random_token(32) if is_confidential and not (jwks or jwks_uri) else None
     async with rt.db.session() as session:
-        role_row = await _find_role(session, tenant_id, role) if role else None
+        role_row = await find_role(session, tenant_id, role) if role else None
         beyond = not_covered(role_row.permissions, scopes or []) if role_row else []
         if beyond:
             raise InvalidRequest(f"scopes beyond the role {role!r}: {' '.join(beyond)}")
