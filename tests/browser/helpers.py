@@ -38,7 +38,54 @@ def assert_no_inline_code(html: str) -> None:
     assert not INLINE.search(html), INLINE.search(html)
 
 
-def shot(page: Any, name: str) -> None:
-    """A small PNG of the page for docs/screenshots/ (the viewport only, not the full page)."""
+def shot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """A small PNG of the page for docs/screenshots/ (the viewport only, unless a page is longer than
+    its point: the consent page with the picker, whose buttons are below the fold)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False, type="png")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, type="png")
+
+
+def smart_site(server: LiveServer, http: Any, email: str, *, totp_clock: ManualClock | None = None,
+               scopes: tuple[str, ...] = ("openid", "fhirUser", "launch", "launch/patient", "offline_access",
+                                          "patient/*.rs")) -> tuple[str, str, pyotp.TOTP | None]:
+    """A public SMART app registered through ``POST /smart/apps``, two patients in the directory
+    (``alice-1`` Alice Smith, ``bob-2`` Bob Jones) and a clinician ``email`` linked to a Practitioner
+    (with TOTP on when ``totp_clock`` is given): (client id, practitioner id, the TOTP app or None)."""
+    from tests.codeflow.helpers import REDIRECT
+    from tests.people.helpers import admin_headers as user_admin_headers
+    from tests.people.helpers import user_row
+    from tests.smart.helpers import admin_headers
+
+    admin = admin_headers(server, http)
+    app = http.post("/smart/apps", json={"name": "Growth chart", "redirectUris": [REDIRECT], "scopes": list(scopes),
+                                         "isConfidential": False}, headers=admin)
+    assert app.status_code == 201, app.text
+    for pid, given, family in (("alice-1", "Alice", "Smith"), ("bob-2", "Bob", "Jones")):
+        made = http.post("/smart/patients", json={"id": pid, "name": {"given": [given], "family": family}},
+                         headers=admin)
+        assert made.status_code == 201, made.text
+    doctor = http.post("/smart/practitioners", json={"name": {"given": ["Gregory"], "family": "House"}},
+                       headers=admin)
+    assert doctor.status_code == 201, doctor.text
+    otp = None
+    if totp_clock is None:
+        make_user(server, email, role="developer")
+    else:
+        _, otp = user_with_totp(server, totp_clock, email, role="developer")
+    linked = http.patch(f"/users/{user_row(server, email).id}",
+                        json={"fhirUser": f"Practitioner/{doctor.json()['id']}"},
+                        headers=user_admin_headers(server, http))
+    assert linked.status_code == 200, linked.text
+    return app.json()["clientId"], doctor.json()["id"], otp
+
+
+def app_callback(page: Any, redirect: str) -> list[str]:
+    """Answer the app's redirect URI in the browser (``page.route``): the URLs the browser was sent to."""
+    seen: list[str] = []
+
+    def answer(route: Any) -> None:
+        seen.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<h1>Example App</h1>")
+
+    page.route(redirect.split("?")[0] + "**", answer)
+    return seen
