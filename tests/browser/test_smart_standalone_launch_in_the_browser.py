@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import pyotp
 import pytest
 
-from tests.browser.helpers import app_callback, shot, sign_in, smart_site
-from tests.codeflow.helpers import REDIRECT, Flow, query_of
+from tests.browser.helpers import AppServer, shot, sign_in, smart_site
+from tests.codeflow.helpers import Flow, query_of
 from tests.people.helpers import introspect, jwt_claims
 from tests.support import LiveServer, make_settings
 from tokensmith.clock import ManualClock
@@ -81,11 +81,10 @@ def _token_then_refresh_then_revoke(web: LiveServer, flow: Flow, callback: str, 
     assert introspect(web, flow.http, again["access_token"])["active"] is False  # its access tokens with it
 
 
-def _standalone(web: LiveServer, page: Any, email: str, clock: ManualClock, otp: pyotp.TOTP | None,
+def _standalone(web: LiveServer, page: Any, app: AppServer, email: str, clock: ManualClock, otp: pyotp.TOTP | None,
                 client_id: str, practitioner: str) -> None:
-    seen = app_callback(page, REDIRECT)
     with web.client() as http:
-        flow = Flow(web, http, client_id, scope=SCOPE)
+        flow = Flow(web, http, client_id, scope=SCOPE, redirect_uri=app.redirect_uri)
         _go_authorize(page, web, flow)
         page.wait_for_selector("#password")
         if otp is None:
@@ -98,44 +97,45 @@ def _standalone(web: LiveServer, page: Any, email: str, clock: ManualClock, otp:
             page.click("button[type=submit]")
         _pick_alice(page, screenshot=otp is None)
         page.wait_for_selector("text=Example App")
-        assert seen and seen[-1].startswith(REDIRECT + "?")
-        _token_then_refresh_then_revoke(web, flow, seen[-1], practitioner)
+        assert page.url == app.seen[-1] and page.url.startswith(app.redirect_uri + "?")
+        _token_then_refresh_then_revoke(web, flow, app.seen[-1], practitioner)
 
 
-def test_a_standalone_launch_without_totp_picks_the_patient(web: LiveServer, page: Any, clock: ManualClock) -> None:
+def test_a_standalone_launch_without_totp_picks_the_patient(web: LiveServer, page: Any, clock: ManualClock,
+                                                             app_site: AppServer) -> None:
     with web.client() as http:
-        client_id, practitioner, _ = smart_site(web, http, "doc@example.com")
-    _standalone(web, page, "doc@example.com", clock, None, client_id, practitioner)
+        client_id, practitioner, _ = smart_site(web, http, "doc@example.com", app_site.redirect_uri)
+    _standalone(web, page, app_site, "doc@example.com", clock, None, client_id, practitioner)
 
 
-def test_a_standalone_launch_with_totp_picks_the_patient(web: LiveServer, page: Any, clock: ManualClock) -> None:
+def test_a_standalone_launch_with_totp_picks_the_patient(web: LiveServer, page: Any, clock: ManualClock,
+                                                          app_site: AppServer) -> None:
     with web.client() as http:
-        client_id, practitioner, otp = smart_site(web, http, "tom@example.com", totp_clock=clock)
+        client_id, practitioner, otp = smart_site(web, http, "tom@example.com", app_site.redirect_uri, totp_clock=clock)
     assert otp is not None
-    _standalone(web, page, "tom@example.com", clock, otp, client_id, practitioner)
+    _standalone(web, page, app_site, "tom@example.com", clock, otp, client_id, practitioner)
 
 
-def test_denying_on_the_picker_sends_access_denied_to_the_app(web: LiveServer, page: Any) -> None:
+def test_denying_on_the_picker_sends_access_denied_to_the_app(web: LiveServer, page: Any,
+                                                               app_site: AppServer) -> None:
     """Deny needs no patient chosen (the radios are ``required``, the Deny button ``formnovalidate``)."""
     with web.client() as http:
-        client_id, _, _ = smart_site(web, http, "doc@example.com")
-        seen = app_callback(page, REDIRECT)
-        flow = Flow(web, http, client_id, scope=SCOPE)
+        client_id, _, _ = smart_site(web, http, "doc@example.com", app_site.redirect_uri)
+        flow = Flow(web, http, client_id, scope=SCOPE, redirect_uri=app_site.redirect_uri)
         _go_authorize(page, web, flow)
         sign_in(page, "doc@example.com")
         page.wait_for_selector("text=Choose the patient")
         page.click("#deny")
         page.wait_for_selector("text=Example App")
-    got = query_of(seen[-1])
+    got = query_of(app_site.seen[-1])
     assert got["error"] == "access_denied" and got["state"] == flow.state and got["iss"] == web.settings.issuer
     assert "code" not in got
 
 
-def test_a_cross_site_post_of_the_consent_form_is_refused(web: LiveServer, page: Any) -> None:
+def test_a_cross_site_post_of_the_consent_form_is_refused(web: LiveServer, page: Any, app_site: AppServer) -> None:
     with web.client() as http:
-        client_id, _, _ = smart_site(web, http, "doc@example.com")
-        seen = app_callback(page, REDIRECT)
-        flow = Flow(web, http, client_id, scope=SCOPE)
+        client_id, _, _ = smart_site(web, http, "doc@example.com", app_site.redirect_uri)
+        flow = Flow(web, http, client_id, scope=SCOPE, redirect_uri=app_site.redirect_uri)
         _go_authorize(page, web, flow)
         sign_in(page, "doc@example.com")
         page.wait_for_selector("text=Choose the patient")
@@ -147,17 +147,17 @@ def test_a_cross_site_post_of_the_consent_form_is_refused(web: LiveServer, page:
     with page.expect_navigation():
         page.click("#go")
     assert "Forms of this site cannot be submitted from another site" in page.content()
-    assert seen == []  # the browser was never sent to the app
+    assert app_site.seen == []  # the browser was never sent to the app
 
 
-def test_an_unregistered_redirect_uri_shows_the_error_page_and_never_redirects(web: LiveServer, page: Any) -> None:
+def test_an_unregistered_redirect_uri_shows_the_error_page_and_never_redirects(web: LiveServer, page: Any,
+                                                                               app_site: AppServer) -> None:
     with web.client() as http:
-        client_id, _, _ = smart_site(web, http, "doc@example.com")
-        seen = app_callback(page, "https://evil.example/")
-        flow = Flow(web, http, client_id, scope=SCOPE)
-        response = _go_authorize(page, web, flow, redirect_uri="https://evil.example/callback")
+        client_id, _, _ = smart_site(web, http, "doc@example.com", app_site.redirect_uri)
+        flow = Flow(web, http, client_id, scope=SCOPE, redirect_uri=app_site.origin + "/elsewhere")
+        response = _go_authorize(page, web, flow)
     assert response.status == 400
     page.wait_for_selector("h1")
     assert "redirect" in page.inner_text("main").lower()
     shot(page, "smart-error")
-    assert seen == [] and page.url.startswith(web.url)
+    assert app_site.seen == [] and page.url.startswith(web.url)
