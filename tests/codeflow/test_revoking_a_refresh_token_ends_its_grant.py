@@ -2,9 +2,12 @@
 one, with any ``token_type_hint``) and its grant ends: no more refreshes, and the grant's access tokens
 are inactive. Another grant of the same user and app goes on. Another client's revocation, and a
 client's revocation of a sign-in refresh token (``/auth/refresh``), get the same 200 and change nothing.
-On SQLite and PostgreSQL."""
+The audit log says which happened (never with the token). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from tests.codeflow.helpers import Flow, code_client
 from tests.people.helpers import bearer, introspect, make_user, tokens
 from tests.support import LiveServer
+from tokensmith.services.audit import export
 
 SCOPE = "openid Patient.read offline_access"
 
@@ -27,6 +31,12 @@ def _grant(server: LiveServer, http: httpx.Client, client_id: str) -> tuple[Flow
     resp = flow.exchange(flow.code("doc@example.com"))
     assert resp.status_code == 200, resp.text
     return flow, resp.json()
+
+
+def _events(server: LiveServer, event_type: str) -> list[dict[str, Any]]:
+    server.call(lambda rt: rt.audit.flush())
+    events = [json.loads(line) for line in server.call(lambda rt: export(rt))]
+    return [e for e in events if e["type"] == event_type]
 
 
 def _revoke(http: httpx.Client, client_id: str, token: str, hint: str | None = None) -> None:
@@ -57,8 +67,12 @@ def test_a_rotated_away_refresh_token_also_ends_the_grant(doc: LiveServer) -> No
         flow, first = _grant(doc, http, record.client_id)
         second = flow.refresh(first["refresh_token"]).json()
         _revoke(http, record.client_id, first["refresh_token"])
+        _revoke(http, record.client_id, first["refresh_token"])  # again: the same 200, nothing more
         assert flow.refresh(second["refresh_token"]).json()["error"] == "invalid_grant"
         assert introspect(doc, http, second["access_token"])["active"] is False
+    [event] = _events(doc, "token.revoked")
+    assert event["actor"] == record.client_id and event["data"]["kind"] == "refresh_token"
+    assert first["refresh_token"] not in json.dumps(event)
 
 
 def test_another_client_cannot_revoke_it(doc: LiveServer) -> None:
@@ -69,6 +83,9 @@ def test_another_client_cannot_revoke_it(doc: LiveServer) -> None:
         _revoke(http, other.client_id, first["refresh_token"], "refresh_token")
         assert introspect(doc, http, first["access_token"])["active"] is True
         assert flow.refresh(first["refresh_token"]).status_code == 200
+    [refused] = _events(doc, "token.revoke_refused")
+    assert refused["actor"] == other.client_id and refused["data"]["reason"] == "token belongs to another client"
+    assert _events(doc, "token.revoked") == []
 
 
 def test_a_client_cannot_revoke_a_sign_in_refresh_token(doc: LiveServer) -> None:

@@ -54,8 +54,10 @@ class CodeFlowRefreshTokenRevoker:
                             subject=row.id, ip=req.client_ip, request_id=req.request_id,
                             reason="token belongs to another client")
             return True
-        await revoke_session(rt, row.session_id, reason="refresh token revoked", actor=client.client_id,
-                             tenant_id=row.tenant_id, ip=req.client_ip, request_id=req.request_id)
+        ended = await revoke_session(rt, row.session_id, reason="refresh token revoked", actor=client.client_id,
+                                     tenant_id=row.tenant_id, ip=req.client_ip, request_id=req.request_id)
+        if not ended:  # the grant had ended already (revoked, reused, consent withdrawn): nothing to record
+            return True
         rt.audit.record("token.revoked", tenant_id=client.tenant_id, actor=client.client_id, subject=row.id,
                         ip=req.client_ip, request_id=req.request_id, kind="refresh_token",
                         session_id=row.session_id)
