@@ -45,8 +45,18 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def loopback_socket() -> socket.socket:
+    """A socket bound to an ephemeral port of 127.0.0.1: its URL is known before the server that will
+    serve on it is built (an issuer that must be the server's real URL, two servers naming each other)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class LiveServer:
-    def __init__(self, settings: Settings, clock: Clock | None = None, *, init: bool = True) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, init: bool = True,
+                 sock: socket.socket | None = None) -> None:
         self.settings = settings
         self.runtime = Runtime(settings, clock=clock)
         self.app = create_app(runtime=self.runtime)
@@ -54,9 +64,7 @@ class LiveServer:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = sock if sock is not None else loopback_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.tenant_id: str | None = None

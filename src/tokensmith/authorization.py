@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.caller import ApiKeyAsCaller
 from tokensmith.apikeys.introspection import ApiKeyIntrospector
+from tokensmith.codeflow.revocation import CodeFlowRefreshTokenRevoker
 from tokensmith.oauth.client_auth import register_client_methods
 from tokensmith.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.oauth.grants.client_credentials import ClientCredentialsGrant
@@ -42,6 +43,7 @@ def build_authorization_server(rt: Runtime) -> AuthorizationServer:
     server.introspectors.register(RefreshOrUserTokenIntrospector(rt))
     server.introspectors.register(ApiKeyIntrospector(rt))
     server.revokers.register(AccessTokenRevoker(rt))
+    server.revokers.register(CodeFlowRefreshTokenRevoker(rt))  # ends the grant (its oauth session)
     # scope languages: Resource.action is the default (server.scopes); SMART v1/v2 register here
     server.scopes.register(SmartScopes())
     server.launch_resolver = SmartLaunchResolver(rt)  # EHR launch, fhirUser

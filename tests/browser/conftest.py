@@ -52,3 +52,15 @@ def page(browser_context: Any) -> Iterator[Any]:
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     assert not violations, f"CSP violations: {violations}"
+
+
+@pytest.fixture
+def app_site() -> Iterator[Any]:
+    """The app's redirect URI, served on loopback (:class:`tests.browser.helpers.AppServer`)."""
+    from tests.browser.helpers import AppServer
+
+    site = AppServer()
+    try:
+        yield site
+    finally:
+        site.close()

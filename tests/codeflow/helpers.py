@@ -50,13 +50,15 @@ class Flow:
     scope: str = "openid profile Patient.read offline_access"
     state: str = "state-123"
     nonce: str | None = "nonce-456"
+    redirect_uri: str = REDIRECT
 
     def __post_init__(self) -> None:
         self.verifier, self.challenge = pkce()
 
     def params(self, **extra: str | None) -> dict[str, str]:
         values: dict[str, str | None] = {
-            "client_id": self.client_id, "response_type": "code", "redirect_uri": REDIRECT, "scope": self.scope,
+            "client_id": self.client_id, "response_type": "code", "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
             "state": self.state, "code_challenge": self.challenge, "code_challenge_method": "S256",
             "nonce": self.nonce}
         values.update(extra)
@@ -91,13 +93,13 @@ class Flow:
             resp = self.answer_consent(resp)
         assert resp.status_code == 303, resp.text
         location = resp.headers["location"]
-        assert location.startswith(REDIRECT + "?"), location
+        assert location.startswith(self.redirect_uri + "?"), location
         got = query_of(location)
         assert got["state"] == self.state and got["iss"] == self.server.settings.issuer
         return got["code"]
 
     def exchange(self, code: str, secret: str | None = None, **extra: str) -> httpx.Response:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
                 "code_verifier": self.verifier, **extra}
         if secret is None:
             form.setdefault("client_id", self.client_id)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-from tests.support import LiveServer
+from tests.support import LiveServer, loopback_socket
 from tokensmith.clock import Clock
 from tokensmith.example_api.app import create_example_app
 from tokensmith.example_api.store import FhirStore
@@ -63,12 +63,12 @@ def token_of(server: LiveServer, client_id: str, secret: str) -> str:
 class ExampleApi:
     """The example API under uvicorn on 127.0.0.1 in a thread of its own, guarded by a :class:`Guard`."""
 
-    def __init__(self, settings: GuardSettings, db_path: Path, clock: Clock | None = None) -> None:
+    def __init__(self, settings: GuardSettings, db_path: Path, clock: Clock | None = None, *,
+                 sock: socket.socket | None = None) -> None:
         self.guard = Guard(settings, clock=clock)
         self.app = create_example_app(self.guard, FhirStore(str(db_path)))
         self._loop = asyncio.new_event_loop()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = sock if sock is not None else loopback_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="example-api")
         self._server: uvicorn.Server | None = None

@@ -92,11 +92,12 @@ def backend_token(http: httpx.Client, client: str, assertion: str, /, **form: st
 
 
 def ehr_launch(live: LiveServer, http: httpx.Client, *, patient_id: str | None = None,
-               scopes: tuple[str, ...] = ("openid", "fhirUser", "launch", "patient/*.rs")) -> tuple[str, str, str]:
+               scopes: tuple[str, ...] = ("openid", "fhirUser", "launch", "patient/*.rs"),
+               redirect_uri: str = REDIRECT) -> tuple[str, str, str]:
     """A public SMART app, a patient, a practitioner linked to the clinician (``clinician@example.com``, made
     here) who signs in, and an EHR launch for the app: (client id, launch value, practitioner id)."""
     admin = admin_headers(live, http)
-    app = http.post("/smart/apps", json={"name": "Chart viewer", "redirectUris": [REDIRECT],
+    app = http.post("/smart/apps", json={"name": "Chart viewer", "redirectUris": [redirect_uri],
                                          "scopes": list(scopes),
                                          "isConfidential": False}, headers=admin)
     assert app.status_code == 201, app.text

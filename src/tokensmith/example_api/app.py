@@ -4,12 +4,14 @@ tests and the docs' examples run against.
 Scopes: ``Patient.read`` / ``Patient.write`` / ``Observation.read`` / ``Observation.write`` (``Resource.action``),
 or their SMART forms (``patient/``, ``user/``, ``system/`` — judged by the SMART scope language when the
 installation has it, :mod:`tokensmith.guard.scopes`). A token with a ``patient`` context sees only that patient.
+``GET /fhir/metadata`` (public) is its CapabilityStatement (:mod:`tokensmith.example_api.capability`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Path, Query
@@ -18,12 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.errors import Forbidden, InvalidRequest, NotFound
+from tokensmith.example_api.capability import capability_statement
 from tokensmith.example_api.store import FhirStore, Resource
 from tokensmith.guard import Guard, GuardMiddleware, Principal, check, install_error_handler
 from tokensmith.guard.errors import error_response
 from tokensmith.inputs import CONTROL_MESSAGE, has_control
 
-PUBLIC_PATHS = ("/healthz", "/metrics")
+PUBLIC_PATHS = ("/healthz", "/metrics", "/fhir/metadata")
 _ID = Path(max_length=64)
 
 
@@ -102,6 +105,11 @@ def create_example_app(guard: Guard, store: FhirStore) -> FastAPI:
 
 def _routes(app: FastAPI, store: FhirStore) -> None:
     guard: Guard = app.state.guard
+    started = datetime.fromtimestamp(guard.clock.now(), UTC)
+
+    @app.get("/fhir/metadata")
+    async def capabilities() -> Resource:
+        return capability_statement(await guard.issuer_metadata(), started)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -124,6 +124,18 @@ class Guard:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def issuer_metadata(self) -> dict[str, Any]:
+        """The issuer's metadata (RFC 8414) as read at start, or read now if the issuer did not answer
+        then: an API publishes the issuer's endpoints from it (the example API's CapabilityStatement), so
+        apps find the authorization server through the API they are pointed at."""
+        if not self.jwks.metadata:
+            try:
+                await self.jwks.discover()
+            except (httpx.HTTPError, DiscoveryError, ValueError) as exc:
+                log.warning("issuer metadata unavailable: %s", type(exc).__name__)
+                raise ServiceUnavailable(_RETRY_AFTER, "the token service cannot be reached") from None
+        return dict(self.jwks.metadata)
+
     # ---- state ----
     @property
     def failing_closed(self) -> bool:
