@@ -109,7 +109,7 @@ def _ordered(query: Select[*tuple[Any, ...]], dialect: str, filters: Filters, co
         key: ColumnClause[int] = literal_column(SUBJECT_KEY_SQL.replace("subject", "audit_events.subject")
                                                 .replace("seq)", "audit_events.seq)"), BigInteger())
         assert subject_base is not None
-        query = query.where(key >= subject_base, key < subject_base | (after[0] if after else 2**43))
+        query = query.where(key >= subject_base, key < (subject_base | after[0] if after else subject_base + 2**43))
         return query.order_by(key.desc())
     bucket = literal_column("(audit_events.seq >> 8)", BigInteger())
     if after:
