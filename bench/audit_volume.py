@@ -38,7 +38,7 @@ from tests.support import (
     make_settings,
 )
 
-from audit import KEYS, START, TENANT, generate, page_ms, sizes
+from audit import KEYS, SHAPE_NAME, START, TENANT, generate, page_ms, sizes
 from run import SCOPE_CLIENT, parse_json_output
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters
@@ -48,16 +48,17 @@ from tokensmith.runtime import Runtime
 from tokensmith.services.bootstrap import initialise
 
 FILLER = """
-INSERT INTO audit_events (seq, at, type_code, tenant_code, actor_code, subject, ip, request_id, id, data, hash)
+INSERT INTO audit_events (seq, at, type_code, tenant_code, actor_code, subject, ip, request_id, id, data, hash,
+                          shape_code)
 SELECT g, CAST(:t0 AS bigint) + g * 300, 1, CAST(:tenant AS int), (:actors ::int[])[1 + g % 20],
        '\\x00'::bytea || convert_to('user-' || (g % 50000), 'UTF8'),
        '\\x03'::bytea || decode(lpad(to_hex(167772160 + (g % 7) * 256 + g % 13), 8, '0'), 'hex'),
        '\\x02'::bytea || decode(lpad(to_hex(g), 32, '0'), 'hex'),
        '\\x01'::bytea || decode(md5(g::text), 'hex'),
-       '{"exp":' || (CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333)
-           || ',"jti":"' || md5('j' || g)::uuid || '","sid":"'
-           || md5('s' || g)::uuid || '","via":"api_key"}',
-       decode(md5(g::text) || md5('h' || g), 'hex')
+       int4send(CAST(CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333 AS int))
+           || decode(md5('j' || g), 'hex') || decode(md5('s' || g), 'hex') || '\\x07'::bytea
+           || convert_to('api_key', 'UTF8'),
+       decode(md5(g::text) || md5('h' || g), 'hex'), CAST(:shape AS int)
 FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) g
 """
 
@@ -74,14 +75,15 @@ async def seed(url: str, n: int, archived: int, tail: int) -> tuple[list[tuple[s
     first = await create_checkpoint(rt)
     assert first is not None
     out.append((f"valid chain of {archived:,} + checkpoint (s)", f"{time.perf_counter() - started:.0f}"))
-    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS])
+    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS, SHAPE_NAME])
     started = time.perf_counter()
     low = first.seq + 2
     while low <= n:
-        high = min(low + 999_999, n)
+        high = min(low + 199_999, n)  # ~200k rows a statement: short transactions
         async with rt.db.engine.begin() as conn:
             await conn.execute(text(FILLER), {"t0": int(START * 1_000_000), "tenant": codes[TENANT],
-                                              "actors": [codes[k] for k in KEYS], "low": low, "high": high})
+                                              "actors": [codes[k] for k in KEYS], "low": low, "high": high,
+                                              "shape": codes[SHAPE_NAME]})
         print(f"filler up to {high:,} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         low = high + 1
     async with rt.db.engine.begin() as conn:

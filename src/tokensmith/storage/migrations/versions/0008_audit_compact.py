@@ -86,6 +86,9 @@ def upgrade() -> None:
     _set_aside([*_INDEXES_0007, "rare_type_seq"])
     _create(shaped=True)
     conn = op.get_bind()
+    if _postgres():  # the sequence behind any code written with an explicit id (0007 wrote them so)
+        op.execute("SELECT setval(pg_get_serial_sequence('audit_names', 'id'), "
+                   "(SELECT coalesce(max(id), 1) FROM audit_names))")
     codes = {bytes(n): int(i) for i, n in conn.execute(sa.text("SELECT id, name FROM audit_names"))}
 
     def code(name: str) -> int:
