@@ -9,7 +9,7 @@ chain), then a checkpoint at the head and T valid events after it. Measured: byt
 rows, listing pages at N rows, ``verify --since-checkpoint`` (T events after the newest checkpoint,
 whatever is before), and ``cc_jwt`` (wrk, tokensmith with 2 workers) alone and while ``tokensmith audit
 archive --prune`` archives and prunes the A valid events out of the N-row table (the filler is never
-read by the archiver: it stops at the first checkpoint).
+read by the archiver: it is given a date between the two checkpoints, so it stops at the first).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -74,6 +75,7 @@ async def seed(url: str, n: int, archived: int, tail: int) -> tuple[list[tuple[s
     await generate(rt, archived)
     first = await create_checkpoint(rt)
     assert first is not None
+    clock.advance(3600)  # the archiver is given a date between the two checkpoints: it stops at this one
     out.append((f"valid chain of {archived:,} + checkpoint (s)", f"{time.perf_counter() - started:.0f}"))
     codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS, SHAPE_NAME])
     started = time.perf_counter()
@@ -112,7 +114,7 @@ async def seed(url: str, n: int, archived: int, tail: int) -> tuple[list[tuple[s
     return out, first.seq
 
 
-def under_load(url: str, duration: int, nice: int) -> list[tuple[str, str]]:
+def under_load(url: str, duration: int, nice: int, before: str) -> list[tuple[str, str]]:
     """wrk on cc_jwt alone, then while `tokensmith audit archive --prune` runs (same server, same run)."""
     work = Path(tempfile.mkdtemp(prefix="audit-volume-"))
     env = {**os.environ, "TOKENSMITH_ENV": "development", "TOKENSMITH_DATABASE_URL": url,
@@ -140,7 +142,7 @@ def under_load(url: str, duration: int, nice: int) -> list[tuple[str, str]]:
         wrk()  # warm-up
         alone = wrk()
         started = time.perf_counter()
-        argv = [exe, "audit", "archive", "--before", "2100-01-01", "--to", str(work / "a.jsonl.gz"), "--prune",
+        argv = [exe, "audit", "archive", "--before", before, "--to", str(work / "a.jsonl.gz"), "--prune",
                 "--json"]
         archiver = subprocess.Popen(["nice", "-n", str(nice), *argv] if nice else argv, env=env, cwd=work,
                                     stdout=subprocess.PIPE, text=True)
@@ -171,7 +173,8 @@ def main() -> None:
         rows, _ = asyncio.run(seed(url, args.events, args.archived, args.after_checkpoint))
         for key, value in rows:
             print(f"| {key} | {value} |", flush=True)
-        for key, value in under_load(url, args.duration, args.nice):
+        between = datetime.fromtimestamp(START + args.events * 0.0003 + 10 + 1800, UTC).isoformat()
+        for key, value in under_load(url, args.duration, args.nice, between):
             print(f"| {key} | {value} |", flush=True)
     finally:
         asyncio.run(drop_postgres_database(POSTGRES_URL, pg_url))
