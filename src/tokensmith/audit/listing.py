@@ -1,12 +1,16 @@
 """The audit listing (``GET /audit-events``, the console): keyset pages, newest first, one tenant.
 
 Each page is one index range scan, so it costs the same on page 1 and page 10,000 and at ten million
-rows: by ``seq`` (``ix_audit_events_tenant_seq``; with an actor or subject filter the index of that
-column, with a type filter the partial type index -- or, for the two high-volume types, which make up
-most rows, the tenant's index), or -- with a time range -- by ``(at, seq)``
-(``ix_audit_events_tenant_at_seq``), since ``seq`` order and time order differ slightly (events
-recorded during an outage are written late). The cursor names the last row of the page; it is opaque
-to clients.
+rows: by ``seq`` (the tenant's index; with an actor or subject filter the index of that column, with a
+type filter the partial type index -- or, for the two high-volume types, which make up most rows, the
+tenant's index), or -- with a time range -- by ``(at, seq)`` (``ix_audit_events_tenant_at_seq``), since
+``seq`` order and time order differ slightly (events recorded during an outage are written late). The
+cursor names the last row of the page; it is opaque to clients.
+
+On PostgreSQL (revision 0008) the tenant, actor and time indexes are bucketed -- ``(tenant_code, seq >>
+8)`` etc., deduplicated into one entry per bucket -- so the page orders by ``(bucket, seq)``: the index
+gives the buckets in order and an incremental sort orders the few hundred rows of a bucket. The subject
+index is the bigint ``hash(subject) << 43 | seq``: a page is a range of it, the subject rechecked.
 """
 
 from __future__ import annotations
