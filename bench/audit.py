@@ -48,6 +48,7 @@ from tokensmith.clock import ManualClock
 from tokensmith.ids import new_id
 from tokensmith.runtime import Runtime
 from tokensmith.storage.compact import pack_ip, pack_text, utc_micros
+from tokensmith.storage.shapes import SHAPE_PREFIX, shape_named
 
 BATCH = 20_000
 START = 1_790_000_000.0
@@ -63,6 +64,9 @@ def _uuid(value: int) -> str:
 _SUBJECTS: list[bytes] = []
 _IPS = [pack_ip(f"10.0.{a}.{b}") for a in range(7) for b in range(13)]
 _V7, _V4 = (0x7 << 76) | (0b10 << 62), (0x4 << 76) | (0b10 << 62)
+#: the shape of an exchange.issued event's data (what the service's writer stores, storage.shapes)
+SHAPE_NAME = SHAPE_PREFIX + '[["exp","n"],["jti","u"],["sid","u"],["via","s"]]'
+_SHAPE = shape_named(SHAPE_NAME)
 
 
 def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[str, int],
@@ -74,20 +78,19 @@ def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[
         _SUBJECTS.extend(pack_text(f"user-{i}") for i in range(50_000))
     rows = []
     mac, canonical_of = prekeyed_sha256(walker.key), walker._canonical
-    tenant, type_code = codes[TENANT], codes["exchange.issued"]
+    tenant, type_code, shape = codes[TENANT], codes["exchange.issued"], codes[SHAPE_NAME]
     actors = [codes[k] for k in KEYS]
     for i in range(n):
         seq = start_seq + i
         ts = t0 + seq * 0.0003
         ms = int(ts * 1000)
         eid = (ms << 80) | _V7 | (seq * 2654435761 & 0xFFFFFFFFFFFF)
-        data = (f'{{"exp":{int(ts) + 3600},"jti":"{_uuid(eid ^ 1)}","sid":"{_uuid(_V4 | (seq * 40503 << 8))}",'
-                '"via":"api_key"}')
+        data = _SHAPE.pack([int(ts) + 3600, _uuid(eid ^ 1), _uuid(_V4 | (seq * 40503 << 8)), "api_key"])
         row = (seq, b"\x01" + eid.to_bytes(16, "big"), round(ts * 1_000_000), type_code, tenant,
                actors[seq % len(actors)], _SUBJECTS[seq % 50_000], _IPS[(seq % 7) * 13 + seq % 13],
-               b"\x02" + seq.to_bytes(16, "big"), data, b"")
+               b"\x02" + seq.to_bytes(16, "big"), data, b"", shape)
         digest = mac(prev.encode() + b"\n" + canonical_of(row))
-        rows.append((*row[:10], digest))
+        rows.append((*row[:10], digest, shape))
         prev = digest.hex()
     return rows, prev
 
@@ -96,10 +99,10 @@ async def generate(rt: Runtime, n: int) -> float:
     started = time.perf_counter()
     tail = await head(rt.db)
     seq, prev = (tail[0] + 1, tail[1]) if tail else (1, "0" * 64)
-    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS])
+    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS, SHAPE_NAME])
     walker = await walker_for(rt, last_seq=0, last_hash=prev)
     columns = ["seq", "id", "at", "type_code", "tenant_code", "actor_code", "subject", "ip", "request_id", "data",
-               "hash"]
+               "hash", "shape_code"]
     async with rt.db.engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         done = 0

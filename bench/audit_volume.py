@@ -9,7 +9,7 @@ chain), then a checkpoint at the head and T valid events after it. Measured: byt
 rows, listing pages at N rows, ``verify --since-checkpoint`` (T events after the newest checkpoint,
 whatever is before), and ``cc_jwt`` (wrk, tokensmith with 2 workers) alone and while ``tokensmith audit
 archive --prune`` archives and prunes the A valid events out of the N-row table (the filler is never
-read by the archiver: it stops at the first checkpoint).
+read by the archiver: it is given a date between the two checkpoints, so it stops at the first).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +39,7 @@ from tests.support import (
     make_settings,
 )
 
-from audit import KEYS, START, TENANT, generate, page_ms, sizes
+from audit import KEYS, SHAPE_NAME, START, TENANT, generate, page_ms, sizes
 from run import SCOPE_CLIENT, parse_json_output
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters
@@ -48,16 +49,17 @@ from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
 
 FILLER = """
-INSERT INTO audit_events (seq, at, type_code, tenant_code, actor_code, subject, ip, request_id, id, data, hash)
+INSERT INTO audit_events (seq, at, type_code, tenant_code, actor_code, subject, ip, request_id, id, data, hash,
+                          shape_code)
 SELECT g, CAST(:t0 AS bigint) + g * 300, 1, CAST(:tenant AS int), (:actors ::int[])[1 + g % 20],
        '\\x00'::bytea || convert_to('user-' || (g % 50000), 'UTF8'),
        '\\x03'::bytea || decode(lpad(to_hex(167772160 + (g % 7) * 256 + g % 13), 8, '0'), 'hex'),
        '\\x02'::bytea || decode(lpad(to_hex(g), 32, '0'), 'hex'),
        '\\x01'::bytea || decode(md5(g::text), 'hex'),
-       '{"exp":' || (CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333)
-           || ',"jti":"' || md5('j' || g)::uuid || '","sid":"'
-           || md5('s' || g)::uuid || '","via":"api_key"}',
-       decode(md5(g::text) || md5('h' || g), 'hex')
+       int4send(CAST(CAST(:t0 AS bigint) / 1000000 + 3600 + g / 3333 AS int))
+           || decode(md5('j' || g), 'hex') || decode(md5('s' || g), 'hex') || '\\x07'::bytea
+           || convert_to('api_key', 'UTF8'),
+       decode(md5(g::text) || md5('h' || g), 'hex'), CAST(:shape AS int)
 FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) g
 """
 
@@ -73,15 +75,17 @@ async def seed(url: str, n: int, archived: int, tail: int) -> tuple[list[tuple[s
     await generate(rt, archived)
     first = await create_checkpoint(rt)
     assert first is not None
+    clock.advance(3600)  # the archiver is given a date between the two checkpoints: it stops at this one
     out.append((f"valid chain of {archived:,} + checkpoint (s)", f"{time.perf_counter() - started:.0f}"))
-    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS])
+    codes = await rt.audit.names.codes(["exchange.issued", TENANT, *KEYS, SHAPE_NAME])
     started = time.perf_counter()
     low = first.seq + 2
     while low <= n:
-        high = min(low + 999_999, n)
+        high = min(low + 199_999, n)  # ~200k rows a statement: short transactions
         async with rt.db.engine.begin() as conn:
             await conn.execute(text(FILLER), {"t0": int(START * 1_000_000), "tenant": codes[TENANT],
-                                              "actors": [codes[k] for k in KEYS], "low": low, "high": high})
+                                              "actors": [codes[k] for k in KEYS], "low": low, "high": high,
+                                              "shape": codes[SHAPE_NAME]})
         print(f"filler up to {high:,} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         low = high + 1
     async with rt.db.engine.begin() as conn:
@@ -110,7 +114,7 @@ async def seed(url: str, n: int, archived: int, tail: int) -> tuple[list[tuple[s
     return out, first.seq
 
 
-def under_load(url: str, duration: int, nice: int) -> list[tuple[str, str]]:
+def under_load(url: str, duration: int, nice: int, before: str) -> list[tuple[str, str]]:
     """wrk on cc_jwt alone, then while `tokensmith audit archive --prune` runs (same server, same run)."""
     work = Path(tempfile.mkdtemp(prefix="audit-volume-"))
     env = {**os.environ, "TOKENSMITH_ENV": "development", "TOKENSMITH_DATABASE_URL": url,
@@ -138,7 +142,7 @@ def under_load(url: str, duration: int, nice: int) -> list[tuple[str, str]]:
         wrk()  # warm-up
         alone = wrk()
         started = time.perf_counter()
-        argv = [exe, "audit", "archive", "--before", "2100-01-01", "--to", str(work / "a.jsonl.gz"), "--prune",
+        argv = [exe, "audit", "archive", "--before", before, "--to", str(work / "a.jsonl.gz"), "--prune",
                 "--json"]
         archiver = subprocess.Popen(["nice", "-n", str(nice), *argv] if nice else argv, env=env, cwd=work,
                                     stdout=subprocess.PIPE, text=True)
@@ -169,7 +173,8 @@ def main() -> None:
         rows, _ = asyncio.run(seed(url, args.events, args.archived, args.after_checkpoint))
         for key, value in rows:
             print(f"| {key} | {value} |", flush=True)
-        for key, value in under_load(url, args.duration, args.nice):
+        between = datetime.fromtimestamp(START + args.events * 0.0003 + 10 + 1800, UTC).isoformat()
+        for key, value in under_load(url, args.duration, args.nice, between):
             print(f"| {key} | {value} |", flush=True)
     finally:
         asyncio.run(drop_postgres_database(POSTGRES_URL, pg_url))

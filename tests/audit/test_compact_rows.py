@@ -1,4 +1,4 @@
-"""The compact layout (revisions 0003 and 0007) stores exactly what the chain hashes: the verifier's fast
+"""The compact layout (revisions 0003, 0007 and 0008) stores exactly what the chain hashes: the verifier's fast
 canonical form equals the writer's, whatever the values, and rows written under revision 0001 keep
 verifying after the upgrades, and after a downgrade to 0003 and back (SQLite and PostgreSQL)."""
 
@@ -18,6 +18,7 @@ from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
 from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import downgrade, upgrade
+from tokensmith.storage.shapes import json_decoder, split
 
 UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 texts = st.one_of(st.none(), st.text(max_size=30), st.just(UUID), st.just(f"apikey:{UUID}"), st.just("ab" * 16))
@@ -41,14 +42,17 @@ def test_the_fast_canonical_form_is_the_writers(event_id: str, tenant: str | Non
     key = b"k" * 32
     digest = link(key, GENESIS, fields)
     packed = None if request_id is None else pack_text(request_id)
+    shaped = split(canonical_data(data))
     codes: dict[str, int] = {}
-    for name in ("t.x", tenant, actor):
+    for name in ("t.x", tenant, actor, shaped and shaped[0]):
         if name is not None:
             codes.setdefault(name, len(codes) + 1)
     row = (7, pack_text(event_id), to_micros(at), codes["t.x"], None if tenant is None else codes[tenant],
            None if actor is None else codes[actor], None if subject is None else pack_text(subject),
-           None if ip is None else pack_ip(ip), packed, canonical_data(data).decode(), bytes.fromhex(digest))
-    walker = ChainWalker(key, last_seq=6, names=json_names({code: name for name, code in codes.items()}))
+           None if ip is None else pack_ip(ip), packed, canonical_data(data) if shaped is None else shaped[1],
+           bytes.fromhex(digest), None if shaped is None else codes[shaped[0]])
+    names = {code: name for name, code in codes.items()}
+    walker = ChainWalker(key, last_seq=6, names=json_names(names), data_json=json_decoder(names))
     assert walker._canonical(row) == canonical(fields)
     walker.feed([row])
     assert walker.problems == []

@@ -56,7 +56,7 @@ async def _insert(rt: Runtime, seq: int, digest: str) -> None:
     code = await _name_code(rt, "attacker")
     await _sql(rt, "INSERT INTO audit_events (seq, id, at, type_code, tenant_code, actor_code, subject, ip,"
                " request_id, data, hash) VALUES (:seq, :id, :at, (SELECT type_code FROM audit_events WHERE seq = 1),"
-               " NULL, :actor, :subject, NULL, NULL, '{}', :hash)",
+               " NULL, :actor, :subject, NULL, NULL, :data, :hash)", data=b"{}",
                seq=seq, id=pack_text(f"00000000-0000-4000-8000-{seq:012d}"), at=to_micros(datetime.now(UTC)),
                actor=code, subject=pack_text("ghost"), hash=bytes.fromhex(digest))
 
@@ -89,17 +89,31 @@ async def _name_code(rt: Runtime, name: str) -> int:
 
 @pytest.mark.parametrize("column, value", [("subject", "someone-else"), ("actor_code", "admin"),
                                            ("type_code", "client.deleted"), ("tenant_code", "another-tenant"),
-                                           ("ip", "6.6.6.6"), ("data", '{"name": "n2"}')])
+                                           ("ip", "6.6.6.6"), ("data", "n3")])
 async def test_a_changed_row_is_detected(rt: Runtime, column: str, value: str) -> None:
     stored: object = value
     if column in ("subject", "ip"):
         stored = pack_text(value) if column == "subject" else pack_ip(value)
     elif column.endswith("_code"):
         stored = await _name_code(rt, value)
+    elif column == "data":  # one packed value changed, the shape kept (the events' data is {"name": "n<i>"})
+        stored = bytes((await _row(rt, 3))["data"]).replace(b"n2", value.encode())
     await _sql(rt, f"UPDATE audit_events SET {column} = :v WHERE seq = 3", v=stored)
     problems = await _problems(rt)
     assert list(problems) == [3]
     assert "hash mismatch" in problems[3][0]
+
+
+async def test_data_replaced_by_other_json_is_detected(rt: Runtime) -> None:
+    await _sql(rt, "UPDATE audit_events SET data = :d, shape_code = NULL WHERE seq = 3", d=b'{"name":"n9"}')
+    problems = await _problems(rt)
+    assert list(problems) == [3] and "hash mismatch" in problems[3][0]
+
+
+async def test_a_shape_code_pointing_at_no_shape_makes_the_row_unreadable(rt: Runtime) -> None:
+    await _sql(rt, "UPDATE audit_events SET shape_code = type_code WHERE seq = 3")
+    problems = await _problems(rt)
+    assert list(problems) == [3] and "unreadable" in problems[3][0]
 
 
 async def test_a_renamed_dictionary_entry_is_detected_in_every_row_that_uses_it(rt: Runtime) -> None:

@@ -78,7 +78,7 @@ async def _boundary(rt: Runtime, before_us: int, keys: dict[str, Any]) -> tuple[
         except CheckpointError:
             continue
         async for rows in raw_chunks(rt.db, after=seq - 1, until=seq):
-            return checkpoint, decoded(rows[0], await rt.audit.names.names(rows[0][3:6]))
+            return checkpoint, decoded(rows[0], await rt.audit.names.names((*rows[0][3:6], rows[0][11])))
     raise InvalidRequest("no checkpoint before that date: events are archived up to a signed checkpoint "
                          "(`tokensmith audit checkpoint` makes one)")
 

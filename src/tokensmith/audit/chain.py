@@ -65,6 +65,12 @@ def linker(key: bytes) -> Callable[[str, dict[str, Any]], str]:
     return link_to
 
 
+def _unshaped(data: Any, shape: int | None) -> bytes:
+    if shape is not None:
+        raise ValueError("unknown data shape")
+    return bytes(data)
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
@@ -72,8 +78,8 @@ class ChainProblem:
 
 
 #: A stored row as the database driver returns it: (seq, id, at µs, type code, tenant code, actor code,
-#: subject, ip, request_id, data (canonical JSON text), hash (32 bytes)); codes of the name dictionary,
-#: packed columns as in storage.compact.
+#: subject, ip, request_id, data (packed values or canonical JSON bytes), hash (32 bytes), shape code);
+#: codes of the name dictionary, packed columns as in storage.compact and storage.shapes.
 RawRow = tuple[Any, ...]
 _UNREADABLE = b"?" * 64
 
@@ -93,6 +99,8 @@ class ChainWalker:
     problems: list[ChainProblem] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)  # (seq, data) of checkpoint events
     checkpoint_code: int | None = None
+    #: (stored data, shape code) -> canonical JSON (:func:`tokensmith.storage.shapes.json_decoder`)
+    data_json: Callable[[Any, int | None], bytes] = field(default=_unshaped)
     _json: dict[Any, bytes] = field(default_factory=dict)
     _second: int = -1
     _second_text: bytes = b""
@@ -111,16 +119,29 @@ class ChainWalker:
         return found
 
     def _canonical(self, row: RawRow) -> bytes:
-        seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, _hash = row
+        seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, _hash, shape = row
         second, micros = divmod(at, 1_000_000)
         if second != self._second:
             self._second = second
             self._second_text = (EPOCH + timedelta(seconds=second)).isoformat()[:19].encode()
         names, cached = self.names, self._cached
         return _TEMPLATE % (
-            names[actor], self._second_text, micros, data.encode(), _packed_json(id_), cached(ip),
+            names[actor], self._second_text, micros, self.data_json(data, shape), _packed_json(id_), cached(ip),
             b"null" if request_id is None else _packed_json(request_id), seq, cached(subject),
             names[tenant], names[type_])
+
+    def _readable(self, row: RawRow) -> bool:
+        try:
+            orjson.loads(self.data_json(row[9], row[11]))
+            return isinstance(row[2], int)
+        except Exception:
+            return False
+
+    def _data_text(self, row: RawRow) -> str:
+        try:
+            return self.data_json(row[9], row[11]).decode()
+        except Exception:
+            return ""
 
     def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
         """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
@@ -142,14 +163,14 @@ class ChainWalker:
                     lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], stored.hex().encode()))
             except Exception:
                 ok = None
-            if ok is None or (not ok and not _readable(row)):
+            if ok is None or (not ok and not self._readable(row)):
                 self.problems.append(ChainProblem(seq, "row unreadable (changed)"))
             elif not ok:
                 self.problems.append(ChainProblem(seq, "broken link to the previous row (deleted or inserted)"
                                                   if gap or previous_bad else "hash mismatch (row changed)"))
             previous_bad = not ok
             if row[3] == self.checkpoint_code:
-                self.checkpoints.append((seq, row[9]))
+                self.checkpoints.append((seq, self._data_text(row)))
             prev = stored.hex().encode() if isinstance(stored, bytes) else _UNREADABLE
             expected = seq + 1
         self.last_seq, self.last_hash = expected - 1, prev.decode()
@@ -175,11 +196,3 @@ def _packed_json(packed: bytes) -> bytes:
     if packed[0] == 2:
         return b'"%b"' % packed[1:].hex().encode()
     return orjson.dumps(unpack_text(packed))
-
-
-def _readable(row: RawRow) -> bool:
-    try:
-        orjson.loads(row[9])
-        return isinstance(row[2], int)
-    except Exception:
-        return False

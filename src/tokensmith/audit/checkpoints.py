@@ -23,6 +23,7 @@ from tokensmith.ids import new_row_id
 from tokensmith.jose.tokens import sign_jwt
 from tokensmith.storage.compact import from_micros, to_micros
 from tokensmith.storage.models import AuditEvent, SigningKey
+from tokensmith.storage.shapes import data_of
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -97,7 +98,10 @@ def verify_checkpoint(jws: str, keys: dict[str, tuple[str, Any]]) -> Checkpoint:
 def jws_of(data: Any) -> str:
     """The JWS in a checkpoint event's ``data`` (a dict, or its stored JSON text)."""
     if isinstance(data, str | bytes):
-        data = orjson.loads(data)
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CheckpointError("checkpoint event unreadable") from exc
     value = data.get("jws") if isinstance(data, dict) else None
     if not isinstance(value, str):
         raise CheckpointError("checkpoint event without a JWS")
@@ -111,8 +115,8 @@ async def checkpoint_events(rt: Runtime, *, newest_first: bool = True, before_us
     code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
     if code is None:
         return []
-    query = select(AuditEvent.seq, AuditEvent.at, AuditEvent.data).where(AuditEvent.type_code == code,
-                                                                         rare_type_predicate())
+    query = select(AuditEvent.seq, AuditEvent.at, AuditEvent.packed_data, AuditEvent.shape).where(
+        AuditEvent.type_code == code, rare_type_predicate())
     query = query.order_by(AuditEvent.seq.desc() if newest_first else AuditEvent.seq)
     if before_us is not None:
         query = query.where(AuditEvent.at < from_micros(before_us))
@@ -121,10 +125,10 @@ async def checkpoint_events(rt: Runtime, *, newest_first: bool = True, before_us
     async with rt.db.sessions() as session:
         rows = (await session.execute(query)).all()
     out = []
-    for seq, at, data in rows:
+    for seq, at, packed, shape in rows:
         try:
-            out.append((int(seq), to_micros(at), jws_of(data)))
-        except CheckpointError:
+            out.append((int(seq), to_micros(at), jws_of(data_of(packed, shape))))
+        except (CheckpointError, ValueError):
             out.append((int(seq), to_micros(at), ""))
     return out
 

@@ -35,14 +35,23 @@ from tokensmith.audit.spool import AuditSpool
 from tokensmith.audit.store import present_ids
 from tokensmith.clock import Clock
 from tokensmith.ids import new_row_id
+from tokensmith.storage.compact import canonical_data
 from tokensmith.storage.db import Database, is_data_error
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import AuditEvent
 from tokensmith.storage.setaside import data_error_reason, write_setting_aside
+from tokensmith.storage.shapes import split
 
 log = logging.getLogger("tokensmith.audit")
 _ADVISORY_LOCK_ID = 0x746F6B656E  # "token"
 MAX_PENDING = 200_000
+
+
+def _packed(event: PendingEvent) -> tuple[str | None, bytes]:
+    """(shape name, stored bytes) of an event's ``data`` (:mod:`tokensmith.storage.shapes`)."""
+    data_json = canonical_data(event.data)
+    found = split(data_json)
+    return (None, data_json) if found is None else found
 
 
 @dataclass(slots=True)
@@ -189,7 +198,9 @@ class AuditLog(PeriodicFlusher):
     async def _write(self, batch: list[PendingEvent], *, dedupe: bool = False) -> int:
         # dictionary codes first, in their own transaction: a code never changes, so one assigned for a
         # batch that then fails is simply used by the next attempt
-        codes = await self.names.codes(name for e in batch for name in (e.type, e.tenant_id, e.actor))
+        packed = [_packed(e) for e in batch]
+        codes = await self.names.codes([name for e in batch for name in (e.type, e.tenant_id, e.actor)]
+                                       + [shape for shape, _data in packed if shape is not None])
         async with self._db.session() as session:
             if self._db.dialect == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
@@ -199,6 +210,7 @@ class AuditLog(PeriodicFlusher):
             if dedupe:
                 present = await present_ids(session, [(e.id, None if e.tenant_id is None else codes[e.tenant_id],
                                                        e.at) for e in batch])
+                packed = [p for e, p in zip(batch, packed, strict=True) if e.id not in present]
                 batch = [e for e in batch if e.id not in present]
                 if not batch:
                     return 0
@@ -207,7 +219,7 @@ class AuditLog(PeriodicFlusher):
             )).first()
             seq, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS)
             rows = []
-            for event in batch:
+            for event, (shape, data) in zip(batch, packed, strict=True):
                 seq += 1
                 at = event.at
                 fields = event_fields(seq, event.id, at, event.type, event.tenant_id, event.actor,
@@ -217,7 +229,8 @@ class AuditLog(PeriodicFlusher):
                              "tenant_code": None if event.tenant_id is None else codes[event.tenant_id],
                              "actor_code": None if event.actor is None else codes[event.actor],
                              "subject": event.subject, "ip": event.ip, "request_id": event.request_id,
-                             "data": event.data, "hash": digest})
+                             "shape_code": None if shape is None else codes[shape], "data": data,
+                             "hash": digest})
                 prev_hash = digest
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
             await session.execute(insert(AuditEvent.__table__), rows)

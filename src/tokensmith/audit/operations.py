@@ -33,7 +33,7 @@ async def export_lines(rt: Runtime, since_seq: int = 0, event_type: str | None =
     prev: str | None = None
     names = await rt.audit.names.load_all()
     async for rows in raw_chunks(rt.db, after=since_seq):
-        if any(r[3] not in names or (r[5] is not None and r[5] not in names) for r in rows):
+        if any(r[3] not in names or any(c is not None and c not in names for c in (r[4], r[5], r[11])) for r in rows):
             names = await rt.audit.names.load_all()  # written since the start of the export
         for row in rows:
             try:

@@ -18,8 +18,9 @@ from tokensmith.audit.chain import RawRow
 from tokensmith.storage.compact import from_micros, unpack_text
 from tokensmith.storage.db import Database
 from tokensmith.storage.models import AuditEvent
+from tokensmith.storage.shapes import data_json
 
-COLUMNS = "seq, id, at, type_code, tenant_code, actor_code, subject, ip, request_id, data, hash"
+COLUMNS = "seq, id, at, type_code, tenant_code, actor_code, subject, ip, request_id, data, hash, shape_code"
 CHUNK = 20_000
 
 
@@ -62,7 +63,7 @@ async def _empty() -> list[RawRow]:
 def decoded(row: RawRow, names: Mapping[int, str]) -> dict[str, Any]:
     """A stored row as the export/archive JSON object (the canonical fields plus ``hash``); ``names``
     maps dictionary codes to names (:meth:`NameDictionary.load_all`)."""
-    seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, digest = row
+    seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, digest, shape = row
 
     def text(value: Any) -> str | None:
         return None if value is None else unpack_text(bytes(value))
@@ -70,7 +71,7 @@ def decoded(row: RawRow, names: Mapping[int, str]) -> dict[str, Any]:
     return {"seq": seq, "id": text(id_), "at": from_micros(int(at)).isoformat(timespec="microseconds"),
             "type": names[type_], "tenant_id": None if tenant is None else names[tenant],
             "actor": None if actor is None else names[actor], "subject": text(subject), "ip": text(ip),
-            "request_id": text(request_id), "data": orjson.loads(data) if data else {},
+            "request_id": text(request_id), "data": orjson.loads(data_json(data, shape, names)) if data else {},
             "hash": bytes(digest).hex()}
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text
 
 from tokensmith.audit.sanitise import MARKER
 from tokensmith.audit.spool import spooled
 from tokensmith.audit.store import present_ids
 from tokensmith.clock import iso_z
 from tokensmith.storage.models import AuditEvent
+from tokensmith.storage.shapes import SHAPE_PREFIX
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -66,11 +67,15 @@ async def unwritten_report(rt: Runtime, after_seq: int = 0) -> dict[str, Any]:
             overdue.append(record)
         else:
             in_flight += 1
+    # a sanitised event's data has the marker key: in its shape's name, or (unshaped) in its JSON
+    shapes = [code for code, name in (await rt.audit.names.load_all()).items()
+              if name.startswith(SHAPE_PREFIX) and f'["{MARKER}",' in name]
     async with rt.db.sessions() as session:
         sanitised = (await session.execute(
-            # ``data`` is stored as canonical JSON text (no whitespace): a text match finds the marker key
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.seq > after_seq, text("data LIKE :marker"))
-            .params(marker=f'%"{MARKER}":%')
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.seq > after_seq, or_(
+                AuditEvent.shape_code.in_(shapes),
+                and_(AuditEvent.shape_code.is_(None), text("data LIKE :marker")))).params(
+                marker=f'%"{MARKER}":%'.encode())
         )).scalar_one()
     missing = crashed + overdue + dead
     return {"crashed": len(crashed), "overdue": len(overdue), "dead_letter": len(dead), "in_flight": in_flight,

@@ -23,6 +23,7 @@ from tokensmith.audit.checkpoints import (
 )
 from tokensmith.audit.names import json_names
 from tokensmith.audit.store import bounds, hash_at, raw_chunks
+from tokensmith.storage.shapes import json_decoder
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -51,19 +52,23 @@ class Verification:
 async def walker_for(rt: Runtime, *, last_seq: int, last_hash: str) -> ChainWalker:
     """A walker that knows the whole name dictionary (loaded once)."""
     walker = ChainWalker(rt.master.audit_key, last_seq=last_seq, last_hash=last_hash)
-    walker.names = json_names(await rt.audit.names.load_all())
-    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
+    await _load_names(rt, walker)
     return walker
+
+
+async def _load_names(rt: Runtime, walker: ChainWalker) -> None:
+    names = await rt.audit.names.load_all()
+    walker.names, walker.data_json = json_names(names), json_decoder(names)
+    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
 
 
 async def refresh_names(rt: Runtime, walker: ChainWalker, rows: list[RawRow]) -> None:
     """Reload the dictionary when a chunk uses a code added since (events written during the walk); a
     code that is still unknown then makes its row unreadable."""
     names = walker.names
-    if all(r[3] in names and r[4] in names and r[5] in names for r in rows):
+    if all(r[3] in names and r[4] in names and r[5] in names and r[11] in names for r in rows):
         return
-    walker.names = json_names(await rt.audit.names.load_all())
-    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
+    await _load_names(rt, walker)
 
 
 async def _anchor_for(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str | None, str]:
