@@ -14,8 +14,8 @@ from sqlalchemy import text
 from tests.support import make_settings
 from tokensmith.audit.chain import GENESIS, event_fields, link
 from tokensmith.audit.listing import Filters, list_events
+from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
-from tokensmith.services.audit import verify
 from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros
 from tokensmith.storage.migrate import downgrade, upgrade
 from tokensmith.storage.shapes import shape_named, split
