@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.support import LiveServer, make_settings
+from tokensmith.clock import ManualClock
+
 CHROMIUM = os.environ.get("TOKENSMITH_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -52,6 +55,19 @@ def page(browser_context: Any) -> Iterator[Any]:
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     assert not violations, f"CSP violations: {violations}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The web server's clock: the tests move it instead of sleeping (code and session lifetimes)."""
+    return ManualClock()
+
+
+@pytest.fixture
+def web(sqlite_url: str, clock: ManualClock) -> Iterator[LiveServer]:
+    """The service on SQLite, on loopback, on the test's clock."""
+    with LiveServer(make_settings(sqlite_url), clock=clock) as live:
+        yield live
 
 
 @pytest.fixture

@@ -5,27 +5,13 @@ that the consent form's CSP ``form-action`` must allow."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.browser.helpers import shot, sign_in, user_with_totp
 from tests.codeflow.helpers import REDIRECT, Flow, code_client, query_of
 from tests.people.helpers import introspect, make_user
-from tests.support import LiveServer, make_settings
+from tests.support import LiveServer
 from tokensmith.clock import ManualClock
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def web(sqlite_url: str, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(make_settings(sqlite_url), clock=clock) as live:
-        yield live
 
 
 def _app_callback(page: Any) -> list[str]:

@@ -3,26 +3,12 @@ form POST, and the headers and cookie every page relies on (CSP without inline c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.browser.helpers import assert_no_inline_code, sign_in, user_with_totp
 from tests.people.helpers import make_user
-from tests.support import LiveServer, make_settings
+from tests.support import LiveServer
 from tokensmith.clock import ManualClock
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def web(sqlite_url: str, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(make_settings(sqlite_url), clock=clock) as live:
-        yield live
 
 
 def _assert_page_headers(response: Any) -> None:

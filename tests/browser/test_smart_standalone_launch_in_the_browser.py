@@ -6,31 +6,18 @@ unregistered redirect URI are checked in the browser too. Pages are saved as ``d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pyotp
-import pytest
 
 from tests.browser.helpers import AppServer, shot, sign_in, smart_site
 from tests.codeflow.helpers import Flow, query_of
 from tests.people.helpers import introspect, jwt_claims
-from tests.support import LiveServer, make_settings
+from tests.support import LiveServer
 from tokensmith.clock import ManualClock
 
 SCOPE = "openid fhirUser launch/patient patient/Patient.rs offline_access"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def web(sqlite_url: str, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(make_settings(sqlite_url), clock=clock) as live:
-        yield live
 
 
 def _go_authorize(page: Any, web: LiveServer, flow: Flow, **extra: str) -> Any:
