@@ -38,7 +38,8 @@ from tokensmith.web.views import checked_form
 router = new_router()
 USER_FIELDS = {"email": "email", "password": "password", "role": "role", "name": "name"}
 DONE = {"created": "The user is created.", "role": "The role is created.", "saved": "Changes saved.",
-        "totp": "Two-factor authentication is reset.",
+        "totp": "Two-factor authentication is reset.", "linked": "The user is linked to the directory.",
+        "unlinked": "The user is no longer linked to the directory.",
         "blocked": "The user is blocked.", "unblocked": "The user is unblocked.", "revoked": "The session is revoked."}
 PAGE_SIZE = 100
 
@@ -103,7 +104,7 @@ async def create_role(request: Request, user: SignedIn) -> Response:
     return see_other("/console/users?done=role")
 
 
-async def _user_page(request: Request, user: BrowserUser, user_id: str, *, errors: dict[str, str] | None = None,
+async def user_page(request: Request, user: BrowserUser, user_id: str, *, errors: dict[str, str] | None = None,
                      status: int = 200) -> Response:
     rt = runtime_of(request)
     try:
@@ -119,7 +120,7 @@ async def _user_page(request: Request, user: BrowserUser, user_id: str, *, error
 @router.get("/users/{user_id}")
 async def user_detail(user_id: str, request: Request, user: SignedIn) -> Response:
     need(user, perm.USER_READ)
-    return await _user_page(request, user, user_id)
+    return await user_page(request, user, user_id)
 
 
 @router.post("/users/{user_id}")
@@ -136,16 +137,16 @@ async def update_user(user_id: str, request: Request, user: SignedIn) -> Respons
         changes["role"] = form.get("role")
     elif action in ("disable", "enable"):
         if action == "disable" and not checkbox(form.get("confirm")):
-            return await _user_page(request, user, user_id, errors={"confirm_disable": "Tick the box to confirm."},
+            return await user_page(request, user, user_id, errors={"confirm_disable": "Tick the box to confirm."},
                                     status=400)
         changes["status"] = "disabled" if action == "disable" else "active"
     elif action == "reset_totp":
         if not checkbox(form.get("confirm")):
-            return await _user_page(request, user, user_id, errors={"confirm_totp": "Tick the box to confirm."},
+            return await user_page(request, user, user_id, errors={"confirm_totp": "Tick the box to confirm."},
                                     status=400)
         changes["disable_totp"] = True
     else:
-        return await _user_page(request, user, user_id, errors={"_form": "Unknown action."}, status=400)
+        return await user_page(request, user, user_id, errors={"_form": "Unknown action."}, status=400)
     try:
         await user_service.update_user(runtime_of(request), user_id, tenant_id=user.tenant_id,
                                        granted=user.permissions, actor=actor(user), **changes)
@@ -154,7 +155,7 @@ async def update_user(user_id: str, request: Request, user: SignedIn) -> Respons
     except ServiceError as exc:
         if not shown_error(exc):
             raise
-        return await _user_page(request, user, user_id, errors=form_errors(exc), status=exc.status)
+        return await user_page(request, user, user_id, errors=form_errors(exc), status=exc.status)
     return see_other(f"/console/users/{user_id}?done={'totp' if action == 'reset_totp' else 'saved'}")
 
 
