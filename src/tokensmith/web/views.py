@@ -105,7 +105,7 @@ async def checked_upload(request: Request, file_field: str, *, max_bytes: int) -
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > max_bytes + 16 * 1024:
+        if len(body) > max_bytes + 8 * 1024:  # the file and the form around it
             raise InvalidRequest(f"the file is too large: at most {max_bytes // 1024} KiB")
     sent = False
 
