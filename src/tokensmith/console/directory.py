@@ -118,8 +118,8 @@ def _entry_errors(exc: ValidationFailed) -> str:
 
 @router.post("/directory/{kind}/import")
 async def import_file(kind: str, request: Request, user: SignedIn) -> Response:
+    need(user, perm.DIRECTORY_WRITE)  # before the upload is read: no megabyte from someone who may not import
     upload = await checked_upload(request, "file", max_bytes=MAX_FILE)
-    need(user, perm.DIRECTORY_WRITE)
     resource = _kind(kind)
     if not upload.content:
         return await _list_page(request, user, kind, errors={"file": "Choose a .json or .csv file."}, status=400)

@@ -54,6 +54,8 @@ def parse_jwks_text(text: str) -> dict[str, Any] | None:
         loaded = json.loads(text)
     except ValueError as exc:
         raise invalid("jwks", f"not JSON: {str(exc)[:120]}") from None
+    except RecursionError:  # "[[[[…" nested past the parser's depth
+        raise invalid("jwks", "not a JWK Set: nested too deeply") from None
     if not isinstance(loaded, dict) or not isinstance(loaded.get("keys"), list):
         raise invalid("jwks", 'a JWK Set is a JSON object {"keys": [...]}')
     jwks: dict[str, Any] = loaded

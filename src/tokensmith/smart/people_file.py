@@ -31,6 +31,8 @@ def parse_people(text: str, *, is_csv: bool) -> list[dict[str, Any]]:
         loaded = json.loads(text)
     except ValueError as exc:
         raise PeopleFileError(f"neither CSV (by a .csv name) nor JSON: {exc}") from None
+    except RecursionError:  # "[[[[…" nested past the parser's depth
+        raise PeopleFileError("not an import file: JSON nested too deeply") from None
     if not isinstance(loaded, list) or not all(isinstance(e, dict) for e in loaded):
         raise PeopleFileError("a JSON import is a list of objects")
     for entry in loaded:

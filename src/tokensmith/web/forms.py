@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 PRESESSION_COOKIE = "tokensmith_presession"
 #: form fields that may hold any printable text (a password may hold anything but U+0000)
 _FREE_TEXT = frozenset({"password"})
+FORM_TYPE = "application/x-www-form-urlencoded"
 CSRF_REFUSED = "The form has expired or did not come from this site. Go back, reload the page and try again."
 CROSS_SITE_REFUSED = "Forms of this site cannot be submitted from another site."
 

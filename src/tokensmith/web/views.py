@@ -99,8 +99,10 @@ async def checked_upload(request: Request, file_field: str, *, max_bytes: int) -
     bound (never more than it into memory), then the CSRF token checked like a plain form's."""
     rt = _runtime(request)
     forms.refuse_cross_site(request, rt.settings)
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "multipart/form-data":  # still refused for a missing or wrong token first (403)
+        token = (await forms.read_form(request)).get("csrf_token") if content_type == forms.FORM_TYPE else None
+        forms.check_csrf(rt, _binding(request, rt, await current_browser_user(request)), token)
         raise InvalidRequest("the request must be multipart/form-data (a file upload)")
     body = bytearray()
     async for chunk in request.stream():
