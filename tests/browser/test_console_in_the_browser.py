@@ -1,12 +1,16 @@
 """The console in a real Chromium (headless, Debian's): sign in with TOTP, create an API key and use the
 shown secret at ``/api/v1/token/``, revoke it (confirmed) and see the exchange fail with 401, create a
-personal user token and exchange it at ``/api/user/oauth2/token``, rotate a signing key, filter the audit
-log, sign out. Each main page is saved to ``docs/screenshots/console-*.png``; the ``page`` fixture fails
-on any CSP violation (the copy button's script is a static file)."""
+personal user token and exchange it at ``/api/user/oauth2/token``, register SMART apps (a backend service
+whose try-it snippet gets a token as printed, a symmetric app's secret shown once) and import the
+directory, rotate a signing key, filter the audit log, sign out. Each main page is saved to
+``docs/screenshots/console-*.png``; the ``page`` fixture fails on any CSP violation (the copy button's
+script is a static file)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +18,7 @@ import pytest
 
 from tests.browser.helpers import shot, sign_in, user_with_totp
 from tests.console.helpers import assert_no_inline_code
+from tests.smart.helpers import ASSERTION_TYPE, KeyPair
 from tests.support import LiveServer, make_settings
 from tokensmith.clock import ManualClock
 
@@ -66,6 +71,7 @@ def test_api_key_and_user_token_from_creation_to_use_and_revocation(web: LiveSer
     with httpx.Client(base_url=web.url) as http:
         assert http.post("/api/v1/token/", json=EXCHANGE_BODY, headers={"X-Api-Key": api_key}).status_code == 200
     page.get_by_role("link", name="Go to the key").click()
+    page.get_by_role("link", name="Revoke the key…").click()  # the confirmation page
     page.get_by_role("button", name="Revoke the key").click()  # the required checkbox stops the browser
     assert "The key is revoked." not in page.content()
     page.get_by_label("I understand: every request").check()
@@ -138,3 +144,60 @@ def test_keys_audit_and_the_other_pages_then_sign_out(web: LiveServer, page: Any
     page.wait_for_selector("#password")
     page.goto(f"{web.url}/console/api-keys")
     assert "/signin" in page.url
+
+
+def test_smart_apps_and_the_directory(web: LiveServer, page: Any, clock: ManualClock, tmp_path: Path) -> None:
+    _sign_in_with_totp(web, page, clock)
+    _nav(page, "SMART apps")
+    page.wait_for_selector("text=No SMART apps yet")
+    page.get_by_role("link", name="Register a SMART app").click()
+    page.get_by_label("Name", exact=True).fill("nightly export")
+    page.get_by_label("Backend service (client_credentials, system/ scopes)").check()
+    page.get_by_label("Scopes (separated by spaces)").fill("system/*.rs")
+    page.get_by_label("Public JWK Set, as JSON").fill("{not json")  # an error next to the field first
+    page.get_by_role("button", name="Register the app").click()
+    page.wait_for_selector("#e-jwks")
+    assert "not JSON" in page.inner_text("#e-jwks")
+    key = KeyPair("ES384")
+    page.get_by_label("Public JWK Set, as JSON").fill(json.dumps(key.jwks(), indent=2))
+    page.get_by_role("button", name="Register the app").click()
+    page.wait_for_selector("text=The app is registered.")
+    snippet = page.locator("pre.snippet").inner_text()
+    token_url = web.settings.issuer.rstrip("/") + "/smart/token"
+    assert f"curl {token_url}" in snippet and f"client_assertion_type={ASSERTION_TYPE}" in snippet
+    shot(page, "console-smart-app")
+    client_id = page.locator("tr:has(th:text-is('client_id')) code").inner_text()
+    with httpx.Client(base_url=web.url) as http:  # the snippet's request, with a real assertion
+        resp = http.post("/smart/token", data={"grant_type": "client_credentials", "scope": "system/*.rs",
+                                               "client_assertion_type": ASSERTION_TYPE,
+                                               "client_assertion": key.assertion(client_id, token_url)})
+    assert resp.status_code == 200, resp.text
+
+    _nav(page, "SMART apps")
+    page.get_by_role("link", name="Register a SMART app").click()
+    page.get_by_label("Name", exact=True).fill("chart viewer")
+    page.get_by_label("Confidential app with a client secret").check()
+    page.get_by_label("Redirect URIs (one per line; not for a backend service)").fill(
+        "https://viewer.example/cb\nhttp://127.0.0.1:8080/cb")  # two lines: the browser posts CR LF
+    page.get_by_label("Scopes (separated by spaces)").fill("launch/patient patient/*.rs openid fhirUser")
+    page.get_by_role("button", name="Register the app").click()
+    page.wait_for_selector("text=shown only this once")
+    assert page.locator("button.copy").is_visible()
+    assert page.input_value("#secret") in page.locator("pre.snippet").nth(1).inner_text()
+    assert "/smart/authorize?response_type=code" in page.locator("pre.snippet").first.inner_text()
+    assert "http://127.0.0.1:8080/cb" in _main(page).inner_text()
+    _nav(page, "SMART apps")
+    page.wait_for_selector("text=chart viewer")
+    shot(page, "console-smart-apps")
+
+    _nav(page, "Directory")
+    file = tmp_path / "patients.csv"
+    file.write_text("id,given,family,birthDate\np-1,Ann Marie,Lee,1970-02-03\np-2,Ben,Ode,\n")
+    page.set_input_files("#f-file", str(file))
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_selector("text=Imported: 2 added, 0 updated.")
+    page.get_by_label("Search (name words or the id)").fill("marie")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_selector("text=Ann Marie Lee")
+    assert "Ben Ode" not in _main(page).inner_text()
+    shot(page, "console-directory")

@@ -11,7 +11,7 @@ import pyotp
 from tests.console.helpers import assert_no_inline_code, client_as, post, secret_of
 from tests.people.helpers import PASSWORD
 from tests.support import LiveServer
-from tests.web.helpers import page_signin
+from tests.web.helpers import page_signin, signed_in
 
 
 def test_password_change_checks_the_current_password_and_the_confirmation(server: LiveServer) -> None:
@@ -68,11 +68,31 @@ def test_a_user_token_is_shown_once_works_and_is_revoked_after_confirmation(serv
         assert gone.status_code == 410
 
 
+def test_my_other_sessions_are_revoked_through_a_confirmation_page(server: LiveServer) -> None:
+    with client_as(server, "pat@example.com", "member") as http, server.client() as phone:
+        signed_in(phone, "pat@example.com")
+        account = http.get("/console/account").text
+        other = re.search(r'href="/console/account/sessions/([^/]+)/revoke">Revoke', account).group(1)  # type: ignore[union-attr]
+        confirm = http.get(f"/console/account/sessions/{other}/revoke")
+        assert confirm.status_code == 200 and "Revoke this session?" in confirm.text
+        assert "pat@example.com" in confirm.text and 'name="confirm"' in confirm.text
+        path = f"/console/account/sessions/{other}/revoke"
+        assert post(http, path, {}, form_page=path).status_code == 400
+        assert phone.get("/console").status_code == 200
+        done = post(http, path, {"confirm": "yes"}, form_page=path)
+        assert done.status_code == 303 and done.headers["location"] == "/console/account?done=session_revoked"
+        assert phone.get("/console").status_code == 303  # the other browser is signed out
+        assert http.get("/console").status_code == 200
+
+
 def test_my_sessions_list_the_current_one_and_revoking_it_signs_out(server: LiveServer) -> None:
     with client_as(server, "pat@example.com", "member") as http:
         account = http.get("/console/account").text
         assert "this one" in account
         sid = re.search(r'/console/account/sessions/([^/]+)/revoke', account).group(1)  # type: ignore[union-attr]
-        resp = post(http, f"/console/account/sessions/{sid}/revoke")
+        unconfirmed = post(http, f"/console/account/sessions/{sid}/revoke")
+        assert unconfirmed.status_code == 400 and 'id="e-confirm"' in unconfirmed.text
+        assert 'name="confirm" value="yes"' in account  # "Sign out here" posts its confirmation
+        resp = post(http, f"/console/account/sessions/{sid}/revoke", {"confirm": "yes"})
         assert resp.status_code == 303 and resp.headers["location"] == "/signin"
         assert http.get("/console").status_code == 303

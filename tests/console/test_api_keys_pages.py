@@ -41,8 +41,12 @@ def test_a_created_key_works_once_shown_and_fails_with_401_once_revoked(server: 
         assert "backend" in listing and api_key.split(":")[0] in listing and api_key.split(":")[1] not in listing
         detail = http.get(f"/console/api-keys/{key_id}").text
         assert api_key.split(":")[1] not in detail
+        assert f'href="/console/api-keys/{key_id}/revoke"' in detail  # a link to the confirmation page
+        confirm = http.get(f"/console/api-keys/{key_id}/revoke").text
+        assert "Revoke the API key backend?" in confirm and 'name="confirm"' in confirm and "Cancel" in confirm
         unconfirmed = post(http, f"/console/api-keys/{key_id}/revoke", {})
         assert unconfirmed.status_code == 400 and "Tick the box to confirm" in unconfirmed.text
+        assert 'id="e-confirm"' in unconfirmed.text
         assert http.post("/api/v1/token/", json=EXCHANGE_BODY, headers={"X-Api-Key": api_key}).status_code == 200
         done = post(http, f"/console/api-keys/{key_id}/revoke", {"confirm": "yes"})
         assert done.status_code == 303

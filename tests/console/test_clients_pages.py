@@ -52,7 +52,12 @@ def test_rotation_and_disable(server: LiveServer) -> None:
         assert bad.status_code == 400 and 'id="e-grace_seconds"' in bad.text
         newest = secret_of(post(http, f"/console/clients/{client_id}/rotate", {"grace_seconds": "0"}).text)
         assert _token(http, client_id, new).status_code == 401
-        assert post(http, f"/console/clients/{client_id}/status", {"action": "disable"}).status_code == 400
+        assert f'href="/console/clients/{client_id}/disable"' in http.get(f"/console/clients/{client_id}").text
+        confirm = http.get(f"/console/clients/{client_id}/disable").text
+        assert "Disable the OAuth client svc?" in confirm and 'name="action" value="disable"' in confirm
+        unticked = post(http, f"/console/clients/{client_id}/status", {"action": "disable"})
+        assert unticked.status_code == 400 and 'id="e-confirm"' in unticked.text
+        assert _token(http, client_id, newest).status_code == 200
         done = post(http, f"/console/clients/{client_id}/status", {"action": "disable", "confirm": "yes"})
         assert done.status_code == 303
         assert _token(http, client_id, newest).status_code == 401

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.console.fixtures import console_routes, populate
+from tests.console.fixtures import console_routes, my_session_id, populate
 from tests.console.helpers import SAME, assert_no_inline_code, client_as
 from tests.support import LiveServer
 from tests.web.helpers import csrf_of
@@ -24,7 +24,11 @@ def _assert_security_headers(resp) -> None:  # type: ignore[no-untyped-def]
 def test_the_routes_are_listed(server: LiveServer) -> None:
     routes = console_routes(server)
     assert ("GET", "/console") in routes and ("POST", "/console/api-keys/{key_id}/revoke") in routes
-    assert len(routes) >= 30
+    for route in (("GET", "/console/smart-apps/{app_id}"), ("POST", "/console/smart-apps/new"),
+                  ("POST", "/console/directory/{kind}/import"), ("POST", "/console/users/{user_id}/fhir-user"),
+                  ("GET", "/console/sessions/{session_id}/revoke"), ("GET", "/console/exchange-users/block")):
+        assert route in routes
+    assert len(routes) >= 50
 
 
 def test_signed_out_every_route_leads_to_the_sign_in_page(server: LiveServer) -> None:
@@ -45,6 +49,7 @@ def test_every_page_has_the_security_headers_and_no_inline_script(any_server: Li
     server = any_server
     ids = populate(server).ids()
     with client_as(server, "owner@example.com", "owner") as http:
+        ids["my_session_id"] = my_session_id(server, "owner@example.com")
         for method, template in console_routes(server):
             if method != "GET":
                 continue
@@ -76,6 +81,24 @@ def test_every_post_is_refused_without_a_valid_token_or_from_another_site(server
             resp = http.post(template.format(**ids), data=data, headers=headers)
             assert resp.status_code == 403, (case, template, resp.status_code)
             assert resp.headers["content-type"].startswith("text/html")
-        # nothing was done: the key is still active, the user still enabled
+        # nothing was done: the key is still active, the user still enabled, the app too
         assert "active" in http.get(f"/console/api-keys/{ids['key_id']}").text
         assert "Disable the user" in http.get(f"/console/users/{ids['user_id']}").text
+        assert "Disable the app" in http.get(f"/console/smart-apps/{ids['app_id']}").text
+
+
+def test_a_file_upload_is_refused_without_a_valid_token_or_from_another_site(server: LiveServer) -> None:
+    """The import reads a multipart body: the same refusals as a plain form, and nothing imported."""
+    from tokensmith.smart.directory import list_people
+
+    with client_as(server, "owner@example.com", "owner") as http:
+        own = csrf_of(http.get("/console").text)
+        file = {"file": ("p.json", b'[{"name": {"family": "Evil"}}]', "application/json")}
+        for data, headers in (({}, SAME), ({"csrf_token": "forged"}, SAME),
+                              ({"csrf_token": own}, {"sec-fetch-site": "cross-site"}),
+                              ({"csrf_token": own}, {"origin": "https://evil.example"})):
+            resp = http.post("/console/directory/patients/import", data=data, files=file, headers=headers)
+            assert resp.status_code == 403, (data, headers)
+        assert http.post("/console/directory/patients/import", data={"csrf_token": own}, files=file,
+                         headers=SAME).status_code == 303  # the same upload with the token passes
+    assert [p.family for p in server.call(lambda rt: list_people(rt, "Patient", server.tenant_id))] == ["Evil"]

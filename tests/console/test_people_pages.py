@@ -8,7 +8,7 @@ import re
 
 import pyotp
 
-from tests.console.helpers import client_as, post
+from tests.console.helpers import client_as, post, secret_of
 from tests.people.helpers import make_user
 from tests.support import LiveServer
 from tests.web.helpers import page_signin, signed_in
@@ -26,6 +26,27 @@ def test_an_admin_creates_a_user_and_sees_errors_next_to_the_fields(server: Live
         assert "new@example.com" in listing and "developer" in listing
     with server.client() as fresh:
         assert page_signin(fresh, "new@example.com", "a long enough password").status_code == 303
+
+
+def test_a_user_created_without_a_password_gets_a_generated_one_shown_once(server: LiveServer) -> None:
+    with client_as(server, "ada@example.com", "admin") as http:
+        created = post(http, "/console/users", {"email": "nia@example.com", "role": "member", "password": ""})
+        assert created.status_code == 200 and "shown only this once" in created.text
+        assert 'data-copy-target="secret"' in created.text and "console.js" in created.text
+        password = secret_of(created.text)
+        assert len(password) >= server.settings.password_min_length
+        user_id = re.search(r'href="/console/users/([^"]+)">Go to the user', created.text).group(1)  # type: ignore[union-attr]
+        assert password not in http.get(f"/console/users/{user_id}").text
+        assert password not in http.get("/console/users").text
+        other = post(http, "/console/users", {"email": "noa@example.com", "role": "member"})
+        assert secret_of(other.text) != password
+    with server.client() as fresh:
+        assert page_signin(fresh, "nia@example.com", password).status_code == 303
+    from tests.web.helpers import rows
+    from tokensmith.storage.models import User
+
+    [stored] = rows(server, User, email="nia@example.com")
+    assert stored.password_hash and password not in stored.password_hash  # only its hash is kept
 
 
 def test_nobody_grants_a_role_beyond_their_own(server: LiveServer) -> None:
@@ -66,12 +87,18 @@ def _enable_totp(server: LiveServer, user_id: str) -> None:
 def test_exchange_users_are_blocked_and_unblocked(server: LiveServer) -> None:
     with client_as(server, "ada@example.com", "admin") as http:
         assert "Nobody yet" in http.get("/console/exchange-users").text
-        assert post(http, "/console/exchange-users/block", {"user_id": "u-9", "action": "block"}).status_code == 303
+        confirm = http.get("/console/exchange-users/block", params={"user_id": "u-9"})
+        assert confirm.status_code == 200 and 'value="u-9"' in confirm.text and 'name="confirm"' in confirm.text
+        unticked = post(http, "/console/exchange-users/block", {"user_id": "u-9", "action": "block"})
+        assert unticked.status_code == 400 and 'id="e-confirm"' in unticked.text
+        assert "u-9" not in http.get("/console/exchange-users?blocked=yes").text
+        assert post(http, "/console/exchange-users/block",
+                    {"user_id": "u-9", "action": "block", "confirm": "yes"}).status_code == 303
         blocked = http.get("/console/exchange-users?blocked=yes").text
         assert "u-9" in blocked and "Unblock" in blocked
         assert post(http, "/console/exchange-users/block", {"user_id": "u-9", "action": "unblock"}).status_code == 303
         assert "u-9" not in http.get("/console/exchange-users?blocked=yes").text
-        empty = post(http, "/console/exchange-users/block", {"user_id": " ", "action": "block"})
+        empty = post(http, "/console/exchange-users/block", {"user_id": " ", "action": "block", "confirm": "yes"})
         assert empty.status_code == 400 and 'id="e-user_id"' in empty.text
 
 
@@ -86,7 +113,11 @@ def test_tenant_sessions_filter_and_revoke(server: LiveServer) -> None:
         assert "No live session matches" in http.get("/console/sessions", params={"user": "x@example.com"}).text
         assert "No live session matches" in http.get("/console/sessions", params={"kind": "user_token"}).text
         sid = re.search(r'/console/sessions/([^/]+)/revoke', only_tim).group(1)  # type: ignore[union-attr]
-        assert post(http, f"/console/sessions/{sid}/revoke").status_code == 303
+        confirm = http.get(f"/console/sessions/{sid}/revoke").text
+        assert "Revoke this session?" in confirm and "tim@example.com" in confirm
+        assert post(http, f"/console/sessions/{sid}/revoke").status_code == 400
+        assert tim.get("/console").status_code == 200  # not without the confirmation
+        assert post(http, f"/console/sessions/{sid}/revoke", {"confirm": "yes"}).status_code == 303
         assert tim.get("/console").status_code == 303  # tim is signed out
 
 

@@ -160,3 +160,15 @@ def test_apps_of_another_tenant_are_invisible(server: LiveServer) -> None:
         foreign = {"Authorization": f"Bearer {token}"}
         assert http.get(f"/smart/apps/{app['id']}", headers=foreign).status_code == 404
         assert http.get("/smart/apps", headers=foreign).json() == []
+
+
+def test_a_malformed_authority_is_a_400_not_a_500(server: LiveServer) -> None:
+    """``urlsplit`` raises for an unclosed IPv6 bracket, ``.port`` for a port out of range."""
+    with server.client() as http:
+        admin = admin_headers(server, http)
+        for body in ({"redirectUris": ["https://[::1/cb"]},
+                     {"jwksUri": "https://[zz]/jwks", "scopes": ["system/*.rs"]},
+                     {"jwksUri": "https://keys.example:99999/jwks", "scopes": ["system/*.rs"]}):
+            resp = http.post("/smart/apps", json={"name": "x", **body}, headers=admin)
+            assert resp.status_code == 400, (body, resp.text)
+            assert resp.json()[0]["loc"][-1] in ("redirectUris", "jwksUri")

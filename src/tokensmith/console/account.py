@@ -14,9 +14,12 @@ from starlette.responses import Response
 
 from tokensmith import permissions as perm
 from tokensmith.console.common import (
+    NOT_CONFIRMED,
     SignedIn,
     actor,
     checkbox,
+    confirm_page,
+    confirmed,
     form_errors,
     need,
     new_router,
@@ -26,12 +29,14 @@ from tokensmith.console.common import (
     shown_error,
     when,
 )
+from tokensmith.console.people import revoke_confirmation
 from tokensmith.errors import NotFound, ServiceError
 from tokensmith.http.deps import ip_of, request_id
 from tokensmith.people import sessions as session_service
 from tokensmith.people import totp
 from tokensmith.people import user_tokens as token_service
 from tokensmith.people import users as user_service
+from tokensmith.people.sessions import SessionRecord
 from tokensmith.web.pages import see_other
 from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import checked_form
@@ -153,16 +158,34 @@ async def revoke_token(token_id: str, request: Request, user: SignedIn) -> Respo
     return see_other("/console/account?done=token_revoked")
 
 
-@router.post("/account/sessions/{session_id}/revoke")
-async def revoke_my_session(session_id: str, request: Request,
-                            user: SignedIn) -> Response:
-    await checked_form(request)
+async def _my_session(request: Request, user: BrowserUser, session_id: str) -> SessionRecord:
     need(user, perm.SESSION_WRITE)
-    rt = runtime_of(request)
-    record = await session_service.get_session(rt, session_id)
+    record = await session_service.get_session(runtime_of(request), session_id)
     if record is None or record.tenant_id != user.tenant_id or record.user_id != user.user_id:
         raise NotFound("session not found")
+    return record
+
+
+@router.get("/account/sessions/{my_session_id}/revoke")
+async def confirm_revoke_my_session(my_session_id: str, request: Request, user: SignedIn) -> Response:
+    record = await _my_session(request, user, my_session_id)
+    path = f"/console/account/sessions/{my_session_id}/revoke"
+    return await confirm_page(request, user, "account",
+                              await revoke_confirmation(request, record, path, "/console/account"))
+
+
+@router.post("/account/sessions/{my_session_id}/revoke")
+async def revoke_my_session(my_session_id: str, request: Request,
+                            user: SignedIn) -> Response:
+    """Confirmed on its page; "Sign out here" (the current session) posts the confirmation itself."""
+    form = await checked_form(request)
+    record = await _my_session(request, user, my_session_id)
+    if not confirmed(form.fields):
+        path = f"/console/account/sessions/{my_session_id}/revoke"
+        return await confirm_page(request, user, "account",
+                                  await revoke_confirmation(request, record, path, "/console/account"),
+                                  error=NOT_CONFIRMED, status=400)
     context = request_context(request, user)
-    await session_service.revoke_session(rt, session_id, reason="revoked by " + context["actor"],
+    await session_service.revoke_session(runtime_of(request), my_session_id, reason="revoked by " + context["actor"],
                                          actor=context["actor"], ip=context["ip"], request_id=context["request_id"])
-    return see_other("/signin" if session_id == user.session_id else "/console/account?done=session_revoked")
+    return see_other("/signin" if my_session_id == user.session_id else "/console/account?done=session_revoked")

@@ -15,8 +15,11 @@ from tokensmith.apikeys import ApiKeyRecord
 from tokensmith.apikeys import management as service
 from tokensmith.audit.listing import Filters, list_events
 from tokensmith.console.common import (
+    Confirmation,
     SignedIn,
     checkbox,
+    confirm_page,
+    confirmed,
     form_errors,
     lines,
     need,
@@ -221,12 +224,29 @@ async def rotate_key(key_id: str, request: Request, user: SignedIn) -> Response:
     return await _secret_page(request, user, record, secret, "rotated")
 
 
+async def _revoke_confirmation(request: Request, user: BrowserUser, key_id: str) -> Confirmation:
+    record = await service.get_api_key(runtime_of(request), user.tenant_id, key_id)
+    return Confirmation(
+        title=f"Revoke the API key {record.name}?",
+        explanation=f"clientId {record.client_id}. Every request and session exchange with this key fails from "
+                    "now on, and the session tokens it obtained stop working. This cannot be undone.",
+        action=f"/console/api-keys/{key_id}/revoke",
+        check="I understand: every request with this key fails from now on, and this cannot be undone.",
+        button="Revoke the key", cancel=f"/console/api-keys/{key_id}")
+
+
+@router.get("/api-keys/{key_id}/revoke")
+async def confirm_revoke(key_id: str, request: Request, user: SignedIn) -> Response:
+    need(user, perm.API_KEY_WRITE)
+    return await confirm_page(request, user, "apikeys", await _revoke_confirmation(request, user, key_id))
+
+
 @router.post("/api-keys/{key_id}/revoke")
 async def revoke_key(key_id: str, request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.API_KEY_WRITE)
-    if not checkbox(form.get("confirm")):
-        return await _detail(request, user, key_id, {"confirm": "Tick the box to confirm the revocation."},
-                             status=400)
+    if not confirmed(form.fields):
+        return await confirm_page(request, user, "apikeys", await _revoke_confirmation(request, user, key_id),
+                                  error="Tick the box to confirm the revocation.", status=400)
     await service.revoke_api_key(runtime_of(request), user.tenant_id, key_id, **request_context(request, user))
     return see_other(f"/console/api-keys/{key_id}?done=revoked")

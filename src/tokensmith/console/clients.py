@@ -21,9 +21,13 @@ from tokensmith import clients as service
 from tokensmith import permissions as perm
 from tokensmith.clients import ClientRecord
 from tokensmith.console.common import (
+    NOT_CONFIRMED,
+    Confirmation,
     SignedIn,
     actor,
     checkbox,
+    confirm_page,
+    confirmed,
     form_errors,
     lines,
     need,
@@ -68,7 +72,10 @@ def redirect_uris(value: str) -> list[str]:
     """Absolute http(s) URIs without a fragment (RFC 6749 §3.1.2), one per line."""
     uris = lines(value, 20)
     for uri in uris:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # an unclosed "[" of an IPv6 host
+            raise _invalid("redirect_uris", f"not an absolute http(s) URI: {uri[:100]}") from None
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment or len(uri) > 2000:
             raise _invalid("redirect_uris", f"not an absolute http(s) URI without a fragment: {uri[:100]}")
     return uris
@@ -188,14 +195,31 @@ async def rotate_secret(client_id: str, request: Request, user: SignedIn) -> Res
     return await _detail(request, user, OAUTH, await _find(request, user, OAUTH, client_id), secret=secret)
 
 
+def _disable_confirmation(kind: ClientKind, record: ClientRecord) -> Confirmation:
+    return Confirmation(
+        title=f"Disable the {kind.singular} {record.name}?",
+        explanation="Every token of this client stops working at once, and it gets no new ones until it is "
+                    "enabled again.",
+        action=f"/console/{kind.path}/{record.client_id}/status", check="Yes, disable this client",
+        button="Disable the client", cancel=f"/console/{kind.path}/{record.client_id}", fields={"action": "disable"})
+
+
+@router.get("/clients/{client_id}/disable")
+async def confirm_disable(client_id: str, request: Request, user: SignedIn) -> Response:
+    need(user, OAUTH.write)
+    record = await _find(request, user, OAUTH, client_id)
+    return await confirm_page(request, user, OAUTH.path, _disable_confirmation(OAUTH, record))
+
+
 @router.post("/clients/{client_id}/status")
 async def set_status(client_id: str, request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, OAUTH.write)
     record = await _find(request, user, OAUTH, client_id)
     enable = form.get("action") == "enable"
-    if not enable and not checkbox(form.get("confirm")):
-        return await _detail(request, user, OAUTH, record, errors={"confirm": "Tick the box to confirm."}, status=400)
+    if not enable and not confirmed(form.fields):
+        return await confirm_page(request, user, OAUTH.path, _disable_confirmation(OAUTH, record),
+                                  error=NOT_CONFIRMED, status=400)
     await service.set_client_status(runtime_of(request), client_id, enable, actor=actor(user))
     return see_other(f"/console/clients/{client_id}?done={'enabled' if enable else 'disabled'}")
 

@@ -5,7 +5,7 @@ message next to the form field it concerns."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -84,6 +84,8 @@ SECTIONS = (
     Section("overview", "Overview", "/console", lambda u, p: True),
     Section("apikeys", "API keys", "/console/api-keys", lambda u, p: u.allows(perm.API_KEY_READ)),
     Section("clients", "OAuth clients", "/console/clients", lambda u, p: u.allows(perm.CLIENT_READ)),
+    Section("apps", "SMART apps", "/console/smart-apps", lambda u, p: u.allows(perm.APP_READ)),
+    Section("directory", "Directory", "/console/directory/patients", lambda u, p: u.allows(perm.DIRECTORY_READ)),
     Section("users", "Users", "/console/users", lambda u, p: u.allows(perm.USER_READ)),
     Section("exchange", "Exchange users", "/console/exchange-users",
             lambda u, p: u.allows(perm.EXCHANGE_USER_READ)),
@@ -109,6 +111,39 @@ async def page(request: Request, user: BrowserUser, template: str, active: str,
                               "errors": {}, "message": None}
     values.update(context or {})
     return await render_page(request, "console/" + template, values, status=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A destructive action's confirmation page (no script): what happens, a required box to tick, and the
+    POST (with the CSRF token and ``fields`` as hidden inputs) that does it. ``ask``: a text field the
+    user fills in on the page itself (name, label, value) when the object is not known from the link."""
+
+    title: str
+    explanation: str
+    action: str
+    check: str
+    button: str
+    cancel: str
+    fields: dict[str, str] = field(default_factory=dict)
+    ask: tuple[str, str, str] | None = None
+
+
+async def confirm_page(request: Request, user: BrowserUser, active: str, confirmation: Confirmation, *,
+                       error: str | None = None, status: int = 200,
+                       errors: dict[str, str] | None = None) -> HTMLResponse:
+    """The confirmation page; ``error``: the box was not ticked (the POST came without ``confirm``)."""
+    shown = dict(errors or {})
+    if error:
+        shown["confirm"] = error
+    return await page(request, user, "confirm.html", active, {"c": confirmation, "errors": shown}, status=status)
+
+
+def confirmed(fields: dict[str, str]) -> bool:
+    return checkbox(fields.get("confirm", ""))
+
+
+NOT_CONFIRMED = "Tick the box to confirm."
 
 
 def script_policy() -> str:

@@ -12,9 +12,13 @@ from starlette.responses import Response
 
 from tokensmith import permissions as perm
 from tokensmith.console.common import (
+    NOT_CONFIRMED,
+    Confirmation,
     SignedIn,
     actor,
     checkbox,
+    confirm_page,
+    confirmed,
     form_errors,
     lines,
     need,
@@ -28,9 +32,11 @@ from tokensmith.console.common import (
 )
 from tokensmith.errors import Forbidden, NotFound, ServiceError
 from tokensmith.exchange import users as exchange_users
+from tokensmith.ids import random_token
 from tokensmith.people import roles as role_service
 from tokensmith.people import sessions as session_service
 from tokensmith.people import users as user_service
+from tokensmith.people.sessions import SessionRecord
 from tokensmith.web.pages import see_other
 from tokensmith.web.session import BrowserUser
 from tokensmith.web.views import checked_form
@@ -38,7 +44,8 @@ from tokensmith.web.views import checked_form
 router = new_router()
 USER_FIELDS = {"email": "email", "password": "password", "role": "role", "name": "name"}
 DONE = {"created": "The user is created.", "role": "The role is created.", "saved": "Changes saved.",
-        "totp": "Two-factor authentication is reset.",
+        "totp": "Two-factor authentication is reset.", "linked": "The user is linked to the directory.",
+        "unlinked": "The user is no longer linked to the directory.",
         "blocked": "The user is blocked.", "unblocked": "The user is unblocked.", "revoked": "The session is revoked."}
 PAGE_SIZE = 100
 
@@ -67,12 +74,17 @@ async def users(request: Request, user: SignedIn) -> Response:
 
 @router.post("/users")
 async def create_user(request: Request, user: SignedIn) -> Response:
+    """The product has no invitation (nothing sends e-mail): the user gets the password typed here or,
+    left empty, a generated one shown once on the next page, to hand over by a safe channel."""
     form = await checked_form(request)
     need(user, perm.USER_WRITE)
+    rt = runtime_of(request)
+    generated = None if form.get("password") else random_token(max(18, rt.settings.password_min_length))
     try:
-        await user_service.create_user(runtime_of(request), tenant_id=user.tenant_id, email=form.get("email"),
-                                       password=form.get("password") or None, role=form.get("role") or "member",
-                                       name=form.get("name") or None, granted=user.permissions, actor=actor(user))
+        created = await user_service.create_user(
+            rt, tenant_id=user.tenant_id, email=form.get("email"), password=form.get("password") or generated,
+            role=form.get("role") or "member", name=form.get("name") or None, granted=user.permissions,
+            actor=actor(user))
     except ServiceError as exc:
         if not shown_error(exc):
             raise
@@ -82,7 +94,11 @@ async def create_user(request: Request, user: SignedIn) -> Response:
             errors = {"email": errors["_form"]}
         return await _users(request, user, errors=errors, status=exc.status,
                             values={k: v for k, v in form.fields.items() if k != "password"})
-    return see_other("/console/users?done=created")
+    if generated is None:
+        return see_other("/console/users?done=created")
+    return await page(request, user, "user_created.html", "users",
+                      {"created": created, "password": generated,
+                       "signin_url": rt.settings.issuer.rstrip("/") + "/signin"}, scripts=True)
 
 
 @router.post("/roles")
@@ -103,7 +119,7 @@ async def create_role(request: Request, user: SignedIn) -> Response:
     return see_other("/console/users?done=role")
 
 
-async def _user_page(request: Request, user: BrowserUser, user_id: str, *, errors: dict[str, str] | None = None,
+async def user_page(request: Request, user: BrowserUser, user_id: str, *, errors: dict[str, str] | None = None,
                      status: int = 200) -> Response:
     rt = runtime_of(request)
     try:
@@ -119,7 +135,7 @@ async def _user_page(request: Request, user: BrowserUser, user_id: str, *, error
 @router.get("/users/{user_id}")
 async def user_detail(user_id: str, request: Request, user: SignedIn) -> Response:
     need(user, perm.USER_READ)
-    return await _user_page(request, user, user_id)
+    return await user_page(request, user, user_id)
 
 
 @router.post("/users/{user_id}")
@@ -136,16 +152,16 @@ async def update_user(user_id: str, request: Request, user: SignedIn) -> Respons
         changes["role"] = form.get("role")
     elif action in ("disable", "enable"):
         if action == "disable" and not checkbox(form.get("confirm")):
-            return await _user_page(request, user, user_id, errors={"confirm_disable": "Tick the box to confirm."},
+            return await user_page(request, user, user_id, errors={"confirm_disable": "Tick the box to confirm."},
                                     status=400)
         changes["status"] = "disabled" if action == "disable" else "active"
     elif action == "reset_totp":
         if not checkbox(form.get("confirm")):
-            return await _user_page(request, user, user_id, errors={"confirm_totp": "Tick the box to confirm."},
+            return await user_page(request, user, user_id, errors={"confirm_totp": "Tick the box to confirm."},
                                     status=400)
         changes["disable_totp"] = True
     else:
-        return await _user_page(request, user, user_id, errors={"_form": "Unknown action."}, status=400)
+        return await user_page(request, user, user_id, errors={"_form": "Unknown action."}, status=400)
     try:
         await user_service.update_user(runtime_of(request), user_id, tenant_id=user.tenant_id,
                                        granted=user.permissions, actor=actor(user), **changes)
@@ -154,7 +170,7 @@ async def update_user(user_id: str, request: Request, user: SignedIn) -> Respons
     except ServiceError as exc:
         if not shown_error(exc):
             raise
-        return await _user_page(request, user, user_id, errors=form_errors(exc), status=exc.status)
+        return await user_page(request, user, user_id, errors=form_errors(exc), status=exc.status)
     return see_other(f"/console/users/{user_id}?done={'totp' if action == 'reset_totp' else 'saved'}")
 
 
@@ -178,11 +194,32 @@ def _offset(value: str) -> int:
     return number if number is not None and number <= 1_000_000 else 0
 
 
+def _block_confirmation(user_id: str) -> Confirmation:
+    return Confirmation(
+        title="Block a user of the session exchange?",
+        explanation="The backends' API keys get no more session tokens for this user_id, and the tokens the "
+                    "user holds now stop working within a second. Unblocking later allows them again.",
+        action="/console/exchange-users/block", check="Yes, block this user", button="Block the user",
+        cancel="/console/exchange-users", fields={"action": "block"},
+        ask=("user_id", "user_id (as the backend sends it)", user_id))
+
+
+@router.get("/exchange-users/block")
+async def confirm_block(request: Request, user: SignedIn) -> Response:
+    """The confirmation of a block, for a listed user (``?user_id=``) or one typed in, in advance."""
+    need(user, perm.EXCHANGE_USER_WRITE)
+    user_id = request.query_params.get("user_id", "")[:200]
+    return await confirm_page(request, user, "exchange", _block_confirmation(user_id))
+
+
 @router.post("/exchange-users/block")
 async def block_exchange_user(request: Request, user: SignedIn) -> Response:
     form = await checked_form(request)
     need(user, perm.EXCHANGE_USER_WRITE)
     blocked = form.get("action") != "unblock"
+    if blocked and not confirmed(form.fields):
+        return await confirm_page(request, user, "exchange", _block_confirmation(form.get("user_id")),
+                                  error=NOT_CONFIRMED, status=400)
     context = request_context(request, user)
     try:
         await exchange_users.set_blocked(runtime_of(request), user.tenant_id, form.get("user_id"), blocked,
@@ -190,11 +227,14 @@ async def block_exchange_user(request: Request, user: SignedIn) -> Response:
     except ServiceError as exc:
         if not shown_error(exc):
             raise
+        error = form_errors(exc).get("userId") or exc.description
+        if blocked:
+            return await confirm_page(request, user, "exchange", _block_confirmation(form.get("user_id")),
+                                      errors={"user_id": error}, status=exc.status)
         rows = await exchange_users.list_exchange_users(runtime_of(request), user.tenant_id, limit=PAGE_SIZE)
         return await page(request, user, "exchange_users.html", "exchange",
                           {"rows": rows, "more": False, "offset": 0, "shown": "", "page_size": PAGE_SIZE,
-                           "errors": {"user_id": form_errors(exc).get("userId") or exc.description}},
-                          status=exc.status)
+                           "message": error}, status=exc.status)
     return see_other(f"/console/exchange-users?done={'blocked' if blocked else 'unblocked'}")
 
 
@@ -220,17 +260,51 @@ async def tenant_sessions(request: Request, user: SignedIn) -> Response:
                        "kinds": ("browser", "login", "exchange", "user_token")})
 
 
-@router.post("/sessions/{session_id}/revoke")
-async def revoke_session(session_id: str, request: Request, user: SignedIn) -> Response:
-    await checked_form(request)
+async def _tenant_session(request: Request, user: BrowserUser, session_id: str) -> SessionRecord:
+    """A session of the user's tenant that they may revoke: their own with ``Session.write``, anybody's
+    with ``User.write`` too."""
     need(user, perm.SESSION_WRITE)
-    rt = runtime_of(request)
-    record = await session_service.get_session(rt, session_id)
+    record = await session_service.get_session(runtime_of(request), session_id)
     if record is None or record.tenant_id != user.tenant_id:
         raise NotFound("session not found")
     if record.user_id is None or record.user_id != user.user_id:
         need(user, perm.USER_WRITE)
+    return record
+
+
+async def revoke_confirmation(request: Request, record: SessionRecord, action: str, cancel: str) -> Confirmation:
+    who = record.user_id or record.client_id or "?"
+    if record.user_id:
+        try:
+            who = (await user_service.get_user(runtime_of(request), record.user_id, record.tenant_id)).email
+        except NotFound:
+            pass
+    return Confirmation(
+        title="Revoke this session?",
+        explanation=f"The {record.kind} session of {who}, started {when(record.created_at)} from "
+                    f"{record.ip or 'an unknown address'}, ends at once: its refresh token and the access "
+                    "tokens issued in it stop working, and a browser using it is signed out.",
+        action=action, check="Yes, revoke this session", button="Revoke the session", cancel=cancel)
+
+
+@router.get("/sessions/{session_id}/revoke")
+async def confirm_revoke_session(session_id: str, request: Request, user: SignedIn) -> Response:
+    record = await _tenant_session(request, user, session_id)
+    path = f"/console/sessions/{session_id}/revoke"
+    return await confirm_page(request, user, "sessions",
+                              await revoke_confirmation(request, record, path, "/console/sessions"))
+
+
+@router.post("/sessions/{session_id}/revoke")
+async def revoke_session(session_id: str, request: Request, user: SignedIn) -> Response:
+    form = await checked_form(request)
+    record = await _tenant_session(request, user, session_id)
+    if not confirmed(form.fields):
+        path = f"/console/sessions/{session_id}/revoke"
+        return await confirm_page(request, user, "sessions",
+                                  await revoke_confirmation(request, record, path, "/console/sessions"),
+                                  error=NOT_CONFIRMED, status=400)
     context = request_context(request, user)
-    await session_service.revoke_session(rt, session_id, reason="revoked by " + context["actor"],
+    await session_service.revoke_session(runtime_of(request), session_id, reason="revoked by " + context["actor"],
                                          actor=context["actor"], ip=context["ip"], request_id=context["request_id"])
     return see_other("/signin" if session_id == user.session_id else "/console/sessions?done=revoked")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tokensmith.console import account, apikeys, audit, clients, keys, overview, people
+from tokensmith.console import account, apikeys, audit, clients, directory, keys, overview, people, smart_apps
 
 router = APIRouter()
-MODULES = (overview, apikeys, account, people, clients, keys, audit)
+MODULES = (overview, apikeys, account, people, clients, smart_apps, directory, keys, audit)
 for module in MODULES:
     router.include_router(module.router)

@@ -64,8 +64,12 @@ class AppSpec:
 def check_redirect_uri(uri: str, *, development: bool) -> None:
     """Absolute, no fragment (RFC 6749 §3.1.2), https outside development except on loopback (RFC 8252
     §7.3)."""
-    parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc or parts.hostname is None:
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname  # raises too for a bad port or bracketed host
+    except ValueError:
+        raise _problem("redirectUris", f"not an absolute URI: {uri[:100]!r}") from None
+    if not parts.scheme or not parts.netloc or hostname is None:
         raise _problem("redirectUris", f"not an absolute URI: {uri[:100]!r}")
     if parts.fragment or "#" in uri:
         raise _problem("redirectUris", "a redirect URI must not contain a fragment")
@@ -73,7 +77,7 @@ def check_redirect_uri(uri: str, *, development: bool) -> None:
         raise _problem("redirectUris", "a redirect URI must not carry credentials")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and (development or parts.hostname in _LOOPBACK):
+    if parts.scheme == "http" and (development or hostname in _LOOPBACK):
         return
     raise _problem("redirectUris", "redirect URIs must be https:// (http:// only on loopback outside development)")
 

@@ -4,8 +4,6 @@ import FILE`` and ``tokensmith users update --fhir-user``. ``apps create --json`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,27 +104,19 @@ def apps_disable(app: str = typer.Argument(..., help="App id or clientId."), ten
 # ---- directory import ------------------------------------------------------------------------------------
 
 def read_people(path: Path) -> list[dict[str, Any]]:
-    """Entries from a JSON file (a list of ``POST /smart/patients`` bodies, or FHIR resources whose
-    ``name`` is a list) or a CSV file with the columns ``id,given,family,birthDate`` (given names
-    separated by spaces)."""
+    """Entries of an import file (:mod:`tokensmith.smart.people_file`: JSON, or CSV by the ``.csv`` name)."""
+    from tokensmith.smart.people_file import PeopleFileError, parse_people
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {path}: {exc}", 2)
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return [{"id": r.get("id") or None, "birthDate": r.get("birthDate") or None,
-                 "name": {"given": (r.get("given") or "").split(), "family": r.get("family") or None}} for r in rows]
+    entries: list[dict[str, Any]] = []
     try:
-        loaded = json.loads(text)
-    except ValueError as exc:
-        fail(f"{path} is neither CSV (by its .csv name) nor JSON: {exc}", 2)
-    if not isinstance(loaded, list) or not all(isinstance(e, dict) for e in loaded):
-        fail(f"{path}: a JSON import is a list of objects", 2)
-    for entry in loaded:
-        if isinstance(entry.get("name"), list):  # a FHIR resource: its first HumanName
-            entry["name"] = entry["name"][0] if entry["name"] else {}
-    return list(loaded)
+        entries = parse_people(text, is_csv=path.suffix.lower() == ".csv")
+    except PeopleFileError as exc:
+        fail(f"{path}: {exc}", 2)
+    return entries
 
 
 def _import(kind: str, path: Path, tenant: str, as_json: bool) -> None:

@@ -115,7 +115,11 @@ def is_internal_address(address: str) -> bool:
 def check_jwks_url(url: str, *, development: bool) -> str:
     """The URL's host, or :class:`JwksError`: absolute, https (http too in development), no credentials,
     no fragment, and not a literal internal address outside development."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.hostname, parts.port  # both raise for a malformed authority
+    except ValueError:
+        raise JwksError("jwksUri must be an absolute https:// URL") from None
     if parts.scheme not in (("https", "http") if development else ("https",)) or not parts.hostname:
         raise JwksError("jwksUri must be an absolute https:// URL")
     if parts.fragment or parts.username or parts.password:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 PRESESSION_COOKIE = "tokensmith_presession"
 #: form fields that may hold any printable text (a password may hold anything but U+0000)
 _FREE_TEXT = frozenset({"password"})
+FORM_TYPE = "application/x-www-form-urlencoded"
 CSRF_REFUSED = "The form has expired or did not come from this site. Go back, reload the page and try again."
 CROSS_SITE_REFUSED = "Forms of this site cannot be submitted from another site."
 
@@ -60,8 +61,11 @@ def read_cookie(request: Request, settings: Settings, base: str) -> str | None:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded body (each field once, UTF-8, at most 64 KiB), control characters refused."""
-    form = parse_form(request.headers.get("content-type"), await request.body())
+    """The urlencoded body (each field once, UTF-8, at most 64 KiB), control characters refused. A
+    textarea's line breaks arrive as CR LF (HTML's form submission normalises them so): they become LF
+    first, so that multi-line fields pass and a lone CR is still refused."""
+    form = {name: value.replace("\r\n", "\n")
+            for name, value in parse_form(request.headers.get("content-type"), await request.body()).items()}
     for name, value in form.items():
         if name not in _FREE_TEXT and has_control(value):
             raise InvalidRequest(f"the field {name[:40]!r} {CONTROL_MESSAGE}")
