@@ -65,7 +65,8 @@ def test_api_key_and_user_token_from_creation_to_use_and_revocation(web: LiveSer
     page.get_by_label("Other scopes (within the ones above), separated by spaces").fill("Patient.read")
     page.get_by_role("button", name="Create the key").click()
     page.wait_for_selector("text=shown only this once")
-    assert page.locator("button.copy").is_visible()  # the static script revealed the copy button
+    # the static script reveals the copy button once it has run (waited for: it runs after the page is shown)
+    assert page.wait_for_selector("button.copy", state="visible", timeout=5_000) is not None
     shot(page, "console-api-key-secret")
     api_key = page.input_value("#api-key")
     with httpx.Client(base_url=web.url) as http:
@@ -182,7 +183,7 @@ def test_smart_apps_and_the_directory(web: LiveServer, page: Any, clock: ManualC
     page.get_by_label("Scopes (separated by spaces)").fill("launch/patient patient/*.rs openid fhirUser")
     page.get_by_role("button", name="Register the app").click()
     page.wait_for_selector("text=shown only this once")
-    assert page.locator("button.copy").is_visible()
+    assert page.wait_for_selector("button.copy", state="visible", timeout=5_000) is not None
     assert page.input_value("#secret") in page.locator("pre.snippet").nth(1).inner_text()
     assert "/smart/authorize?response_type=code" in page.locator("pre.snippet").first.inner_text()
     assert "http://127.0.0.1:8080/cb" in _main(page).inner_text()
