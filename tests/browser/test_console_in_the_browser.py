@@ -9,31 +9,18 @@ script is a static file)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.browser.helpers import shot, sign_in, user_with_totp
 from tests.console.helpers import assert_no_inline_code
 from tests.smart.helpers import ASSERTION_TYPE, KeyPair
-from tests.support import LiveServer, make_settings
+from tests.support import LiveServer
 from tokensmith.clock import ManualClock
 
 EXCHANGE_BODY = {"user_id": "u-7", "first_name": "Ann", "last_name": "Lee", "organisation": "Clinic"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def web(sqlite_url: str, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(make_settings(sqlite_url), clock=clock) as live:
-        yield live
 
 
 def _sign_in_with_totp(web: LiveServer, page: Any, clock: ManualClock) -> None:
