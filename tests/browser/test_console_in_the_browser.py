@@ -39,6 +39,11 @@ def _nav(page: Any, name: str) -> None:
     page.wait_for_selector(f"nav.console-nav a[aria-current=page]:text-is('{name}')")
 
 
+def _settled(web: LiveServer) -> None:
+    """Until the console's background counts and chain verification end (pages never wait for them)."""
+    web.call(lambda rt: web.app.state.console_activity.refresher.wait())
+
+
 def _main(page: Any) -> Any:
     return page.locator("#page")
 
@@ -89,6 +94,7 @@ def test_api_key_and_user_token_from_creation_to_use_and_revocation(web: LiveSer
 def test_keys_audit_and_the_other_pages_then_sign_out(web: LiveServer, page: Any, clock: ManualClock) -> None:
     _sign_in_with_totp(web, page, clock)
     web.create_client(name="reporting service", scopes=["Patient.read"])
+    _settled(web)  # the sign-in's overview started the chart's count in the background
     response = page.goto(f"{web.url}/console")
     assert_no_inline_code(response.text())  # the server's HTML (the live DOM gains style="" on hidden inputs)
     page.wait_for_selector("text=Tokens issued per hour")
@@ -103,6 +109,7 @@ def test_keys_audit_and_the_other_pages_then_sign_out(web: LiveServer, page: Any
 
     _nav(page, "Audit log")
     page.wait_for_selector("td code:text-is('session.created')")
+    _settled(web)  # the chain is verified in the background (the first visit says so)
     page.get_by_label("Event type").fill("login.succeeded")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_selector("td code:text-is('login.succeeded')")

@@ -71,7 +71,8 @@ def test_redirect_uris_are_replaced_and_checked(server: LiveServer) -> None:
         path = f"/console/clients/{record.client_id}"
         bad = post(http, path + "/redirect-uris", {"redirect_uris": "https://b.example/cb#frag"})
         assert bad.status_code == 400 and 'id="e-redirect_uris"' in bad.text
-        done = post(http, path + "/redirect-uris", {"redirect_uris": "https://b.example/cb\nhttp://localhost:8080/cb"})
+        done = post(http, path + "/redirect-uris",
+                    {"redirect_uris": "https://b.example/cb\r\nhttp://localhost:8080/cb"})  # as a browser posts it
         assert done.status_code == 303
         page = http.get(path).text
         assert "https://b.example/cb" in page and "http://localhost:8080/cb" in page and "a.example" not in page

@@ -57,9 +57,44 @@ def test_counts_per_hour_and_kind_follow_new_events_and_the_window(web: LiveServ
     assert late.total("OAuth clients") == 1 and late.total("Session exchange") == 0
 
 
+def _settled(web: LiveServer) -> None:
+    """Until the console's background counts end (a page never waits for them; a test may)."""
+    web.call(lambda rt: web.app.state.console_activity.refresher.wait())
+
+
+def test_the_first_visit_shows_the_page_at_once_and_the_chart_once_counted(web: LiveServer) -> None:
+    _record(web, "token.issued")
+    with client_as(web, "own@example.com", "owner") as http:
+        web.app.state.console_activity.forget()  # as after a start: nothing counted yet
+        first = http.get("/console").text
+        assert "being counted from the audit log" in first and "<svg" not in first
+        _settled(web)
+        assert "<title>OAuth clients: 1</title>" in http.get("/console").text
+
+
+def test_stale_figures_are_shown_while_the_refresh_runs(web: LiveServer, clock: ManualClock) -> None:
+    cache = ActivityCache()
+    _record(web, "token.issued")
+    assert web.call(lambda rt: cache.get(rt, web.tenant_id)).issued == 1
+    _record(web, "token.issued")
+    clock.advance(61)
+
+    async def peek_twice(rt):  # type: ignore[no-untyped-def]
+        stale = cache.peek(rt, web.tenant_id)  # due: a refresh starts, the old figures come back at once
+        running = cache.counting(web.tenant_id)
+        await cache.refresher.wait()
+        return stale, running, cache.peek(rt, web.tenant_id)
+
+    stale, running, fresh = web.call(peek_twice)
+    assert stale is not None and stale.issued == 1 and running
+    assert fresh is not None and fresh.issued == 2 and not cache.counting(web.tenant_id)
+
+
 def test_the_overview_draws_the_bars_with_their_counts(web: LiveServer) -> None:
     _record(web, "token.issued", "login.failed")
     with client_as(web, "own@example.com", "owner") as http:
+        http.get("/console")
+        _settled(web)
         page = http.get("/console").text
     # the total also holds the owner's own sign-in (session.created) once the audit writer has written it
     assert re.search(r"Tokens issued per hour, last 24 hours \([12]\)", page)

@@ -218,6 +218,8 @@ def test_edits_are_checked_as_the_api_checks_them(server: LiveServer) -> None:
         assert bad.status_code == 400 and 'id="e-redirect_uris"' in bad.text and "ftp://x/cb" in bad.text
         kind_change = post(http, path, {"name": "Viewer", "redirect_uris": "", "scopes": "user/*.rs"})
         assert kind_change.status_code == 400 and "register a new app" in kind_change.text
+        lone_cr = post(http, path, {"name": "Viewer", "redirect_uris": REDIRECT + "\rx"})
+        assert lone_cr.status_code == 400 and "control characters" in lone_cr.text  # only CR LF becomes LF
         no_name = post(http, path, {"name": "", "redirect_uris": REDIRECT})
         assert no_name.status_code == 400 and 'id="e-name"' in no_name.text
         saved = post(http, path, {"name": "Viewer 2", "redirect_uris": f"{REDIRECT}\r\nhttp://127.0.0.1:8080/cb",

@@ -142,7 +142,7 @@ async def create_client(request: Request, user: SignedIn) -> Response:
 
 
 async def _create(request: Request, user: BrowserUser, kind: ClientKind) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, ("redirect_uris",))
     need(user, kind.write)
     try:
         args = await _create_args(request, user, form)
@@ -226,7 +226,7 @@ async def set_status(client_id: str, request: Request, user: SignedIn) -> Respon
 
 @router.post("/clients/{client_id}/redirect-uris")
 async def set_redirect_uris(client_id: str, request: Request, user: SignedIn) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, ("redirect_uris",))
     need(user, OAUTH.write)
     record = await _find(request, user, OAUTH, client_id)
     try:

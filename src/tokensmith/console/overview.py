@@ -23,10 +23,7 @@ CSS = ["k0", "k1", "k2", "k3"]
 
 
 def activity_cache(request: Request) -> chart.ActivityCache:
-    state = request.app.state
-    if not hasattr(state, "console_activity"):
-        state.console_activity = chart.ActivityCache()
-    cache: chart.ActivityCache = state.console_activity
+    cache: chart.ActivityCache = request.app.state.console_activity
     return cache
 
 
@@ -60,7 +57,9 @@ def _chart_context(activity: chart.Activity) -> dict[str, Any]:
 
 @router.get("")
 async def overview(request: Request, user: SignedIn) -> Response:
-    context: dict[str, Any] = {"counts": await _counts(request, user), "chart": None}
+    context: dict[str, Any] = {"counts": await _counts(request, user), "chart": None, "counting": False}
     if user.allows(perm.AUDIT_READ):
-        context["chart"] = _chart_context(await activity_cache(request).get(runtime_of(request), user.tenant_id))
+        activity = activity_cache(request).peek(runtime_of(request), user.tenant_id)  # never waits for a count
+        context["chart"] = _chart_context(activity) if activity is not None else None
+        context["counting"] = activity is None
     return await page(request, user, "overview.html", "overview", context)

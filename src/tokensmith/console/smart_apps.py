@@ -48,6 +48,8 @@ BASE = "/console/smart-apps"
 DONE = {"saved": "Changes saved.", "keys": "The keys are replaced: assertions must be signed with the new ones.",
         "disabled": "The app is disabled: every token it holds stops working.", "enabled": "The app is enabled."}
 PROFILE_LABELS = {kind: label for kind, label, _ in forms.KINDS}
+#: the forms' textareas (their CR LF line breaks read as LF)
+TEXTAREAS = ("redirect_uris", "jwks")
 
 
 async def _app(request: Request, user: BrowserUser, app_id: str) -> dict[str, Any]:
@@ -86,7 +88,7 @@ async def new_app(request: Request, user: SignedIn) -> Response:
 
 @router.post("/smart-apps/new")
 async def create_app(request: Request, user: SignedIn) -> Response:
-    form = await checked_form(request)
+    form = await checked_form(request, TEXTAREAS)
     need(user, perm.APP_WRITE)
     try:
         created = await service.register_app(runtime_of(request), tenant_id=user.tenant_id,
@@ -144,7 +146,7 @@ async def _update(request: Request, user: BrowserUser, form: CheckedForm, app: d
 @router.post("/smart-apps/{app_id}/edit")
 async def edit_app(app_id: str, request: Request, user: SignedIn) -> Response:
     """Name, scopes and (for apps that sign people in) redirect URIs."""
-    form = await checked_form(request)
+    form = await checked_form(request, TEXTAREAS)
     need(user, perm.APP_WRITE)
     app = await _app(request, user, app_id)
     name = form.get("name").strip()
@@ -164,7 +166,7 @@ async def edit_app(app_id: str, request: Request, user: SignedIn) -> Response:
 @router.post("/smart-apps/{app_id}/keys")
 async def replace_keys(app_id: str, request: Request, user: SignedIn) -> Response:
     """A new JWK Set or JWKS URL replaces the registered keys (of apps that sign their requests)."""
-    form = await checked_form(request)
+    form = await checked_form(request, TEXTAREAS)
     need(user, perm.APP_WRITE)
     app = await _app(request, user, app_id)
     if app["profile"] not in (service.ASYMMETRIC, service.BACKEND):

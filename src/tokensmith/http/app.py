@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             yield
         finally:
+            for stop in app.state.shutdown_hooks:  # the features' background tasks, before the runtime closes
+                await stop()
             access_log.flush()
             if runtime is None:
                 await rt.stop()
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.runtime = rt
     app.state.metrics = metrics
     app.state.authorization = rt.authorization  # built by the runtime; endpoints dispatch to it
+    #: ``async () -> None`` callables a module's ``setup`` registers: run when the app shuts down
+    app.state.shutdown_hooks = []
     errors.install(app)
     for module in ENDPOINT_MODULES:
         setup = getattr(module, "setup", None)

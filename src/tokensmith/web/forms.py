@@ -60,12 +60,13 @@ def read_cookie(request: Request, settings: Settings, base: str) -> str | None:
     return value if value and len(value) <= 200 and not has_control(value) else None
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded body (each field once, UTF-8, at most 64 KiB), control characters refused. A
-    textarea's line breaks arrive as CR LF (HTML's form submission normalises them so): they become LF
-    first, so that multi-line fields pass and a lone CR is still refused."""
-    form = {name: value.replace("\r\n", "\n")
-            for name, value in parse_form(request.headers.get("content-type"), await request.body()).items()}
+async def read_form(request: Request, multiline: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The urlencoded body (each field once, UTF-8, at most 64 KiB), control characters refused. In the
+    ``multiline`` fields (textareas) CR LF becomes LF first: HTML's form submission sends a textarea's line
+    breaks as CR LF. Anywhere else a CR is refused (a ``next`` with CR LF is a header injection attempt)."""
+    form = parse_form(request.headers.get("content-type"), await request.body())
+    for name in multiline & form.keys():
+        form[name] = form[name].replace("\r\n", "\n")
     for name, value in form.items():
         if name not in _FREE_TEXT and has_control(value):
             raise InvalidRequest(f"the field {name[:40]!r} {CONTROL_MESSAGE}")

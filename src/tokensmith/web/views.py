@@ -70,11 +70,11 @@ async def render_page(request: Request, template: str, context: dict[str, Any] |
     return response
 
 
-async def checked_form(request: Request) -> CheckedForm:
-    """The form of a POST from one of this site's pages (403 otherwise)."""
+async def checked_form(request: Request, multiline: Iterable[str] = ()) -> CheckedForm:
+    """The form of a POST from one of this site's pages (403 otherwise); ``multiline``: its textareas."""
     rt = _runtime(request)
     forms.refuse_cross_site(request, rt.settings)
-    fields = await forms.read_form(request)
+    fields = await forms.read_form(request, frozenset(multiline))
     user = await current_browser_user(request)
     forms.check_csrf(rt, _binding(request, rt, user), fields.get("csrf_token"))
     return CheckedForm(fields, user)
