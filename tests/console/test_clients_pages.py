@@ -50,6 +50,7 @@ def test_rotation_and_disable(server: LiveServer) -> None:
         assert "Previous secret" in graced.text
         bad = post(http, f"/console/clients/{client_id}/rotate", {"grace_seconds": "-1"})
         assert bad.status_code == 400 and 'id="e-grace_seconds"' in bad.text
+        assert f'action="/console/clients/{client_id}/rotate"' in bad.text
         newest = secret_of(post(http, f"/console/clients/{client_id}/rotate", {"grace_seconds": "0"}).text)
         assert _token(http, client_id, new).status_code == 401
         assert f'href="/console/clients/{client_id}/disable"' in http.get(f"/console/clients/{client_id}").text

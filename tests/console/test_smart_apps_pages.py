@@ -80,6 +80,7 @@ def test_a_symmetric_app_shows_its_secret_once_and_rotates_it(server: LiveServer
         assert introspect(secret) == 401 and introspect(new) == 200
         bad = post(http, f"/console/smart-apps/{client_id}/rotate", {"grace_seconds": "ten"})
         assert bad.status_code == 400 and 'id="e-grace_seconds"' in bad.text
+        assert f'action="/console/smart-apps/{client_id}/rotate"' in bad.text
     assert _stored(server, client_id)["tokenEndpointAuthMethod"] == "client_secret_post"
 
 
