@@ -104,5 +104,9 @@ def random_hex(nbytes: int) -> str:
     return secrets.token_hex(nbytes)
 
 
+#: Longer values are not reference tokens this service issued: refused before they are hashed and looked up.
+MAX_TOKEN_LENGTH = 512
+
+
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)

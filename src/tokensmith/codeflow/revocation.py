@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from tokensmith.clients import ClientRecord
+from tokensmith.ids import MAX_TOKEN_LENGTH
 from tokensmith.oauth.request import OAuthRequest
 from tokensmith.people.sessions import revoke_session
 from tokensmith.storage.models import Session, Token
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 _T = Token.__table__
 _S = Session.__table__
-#: longer values are not tokens this service issued (they are not looked up)
-MAX_TOKEN_LENGTH = 512
 
 
 class CodeFlowRefreshTokenRevoker:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
-from tokensmith.ids import new_id, random_hex
+from tokensmith.ids import MAX_TOKEN_LENGTH, new_id, random_hex
 from tokensmith.people.db import autocommit
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
 from tokensmith.storage.batching import Batcher, database_batcher
@@ -271,7 +271,7 @@ class RefreshOrUserTokenIntrospector:
 
 async def introspect_refresh_or_user_token(rt: Runtime, token: str) -> dict[str, Any] | None:
     """None for tokens this feature does not know."""
-    if len(token) > 512:
+    if len(token) > MAX_TOKEN_LENGTH:
         return None
     digest = rt.master.secret_hash(token)
     async with rt.db.session() as session:

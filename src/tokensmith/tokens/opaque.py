@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
-from tokensmith.ids import random_token
+from tokensmith.ids import MAX_TOKEN_LENGTH, random_token
 from tokensmith.storage.batching import Batcher
 from tokensmith.storage.models import Token
 from tokensmith.tokens.registry import Issuance, TokenInfo
@@ -51,7 +51,7 @@ class OpaqueFormat:
         return [None] * len(rows)
 
     async def verify(self, token: str) -> tuple[TokenInfo | None, str]:
-        if len(token) > 512:
+        if len(token) > MAX_TOKEN_LENGTH:
             return None, "too long"
         digest = self._rt.master.secret_hash(token)
         async with self._rt.db.session() as session:
