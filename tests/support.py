@@ -230,11 +230,19 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                if not to_server and not self._up:
+                    break  # a reply that arrived after a cut is never passed on
                 marker = self._cut_after
                 if to_server and marker is not None and marker in data:
+                    # down before the marked bytes leave, so the back pipe cannot relay their reply
+                    # even when this thread loses the race for the GIL
                     self._cut_after = None
+                    with self._lock:
+                        self._up = False
+                    dst.sendall(data)
                     self.cut()
+                    break
+                dst.sendall(data)
         except OSError:
             pass
         finally:
