@@ -146,6 +146,10 @@ class Settings(BaseSettings):
         "`audit.checkpoint` event holding a JWS signed with the active signing key). "
         "`tokensmith audit verify --since-checkpoint` checks only what came after the newest one. 0: only on "
         "demand (`tokensmith audit checkpoint`).")
+    audit_verify_workers: int = Field(
+        0, ge=0, description="Processes `tokensmith audit verify` checks a long chain with (parts of at least "
+        "200,000 events each; the findings are the same as with one). 0: one per CPU core. The service's own "
+        "background verification always uses one.")
     audit_retention_days: float = Field(
         0.0, ge=0, description="Audit events older than this many days are archived (up to the newest "
         "checkpoint before that age) to `audit_archive_dir` and deleted from the database. 0: the database "

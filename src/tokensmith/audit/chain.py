@@ -99,6 +99,9 @@ class ChainWalker:
     problems: list[ChainProblem] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)  # (seq, data) of checkpoint events
     checkpoint_code: int | None = None
+    #: whether the row before ``last_seq`` failed its check (a mismatch after it is a broken link); kept
+    #: across chunks and handed to the walker of the next part of a parallel verification
+    previous_bad: bool = False
     #: (stored data, shape code) -> canonical JSON (:func:`tokensmith.storage.shapes.json_decoder`)
     data_json: Callable[[Any, int | None], bytes] = field(default=_unshaped)
     _json: dict[Any, bytes] = field(default_factory=dict)
@@ -149,7 +152,7 @@ class ChainWalker:
         mac, compare, canonical_of = self._mac, hmac.compare_digest, self._canonical
         prev = self.last_hash.encode()
         expected = self.last_seq + 1
-        previous_bad = False
+        previous_bad = self.previous_bad
         for row in rows:
             seq, stored = row[0], row[10]
             self.count += 1
@@ -173,7 +176,19 @@ class ChainWalker:
                 self.checkpoints.append((seq, self._data_text(row)))
             prev = stored.hex().encode() if isinstance(stored, bytes) else _UNREADABLE
             expected = seq + 1
-        self.last_seq, self.last_hash = expected - 1, prev.decode()
+        self.last_seq, self.last_hash, self.previous_bad = expected - 1, prev.decode(), previous_bad
+
+    def resume_after(self, rows: list[RawRow]) -> None:
+        """Take the state a serial walk has after ``rows`` -- the last one or two rows before a part of the
+        chain that this walker checks on its own -- without reporting anything about them (they belong to
+        the previous part). Two rows: the first gives the hash to check the second against, the second
+        whether the first row of this part follows a bad one."""
+        if len(rows) == 2:
+            stored = rows[0][10]
+            self.last_seq = rows[0][0]
+            self.last_hash = stored.hex() if isinstance(stored, bytes) else _UNREADABLE.decode()
+        self.feed(rows[-1:])
+        self.count, self.problems, self.checkpoints = 0, [], []
 
 
 _LINE_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"}\n?\Z')

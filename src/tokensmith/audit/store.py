@@ -56,6 +56,21 @@ async def raw_chunks(db: Database, after: int = 0, until: int | None = None,
             yield rows
 
 
+async def last_rows(db: Database, after: int, upto: int, n: int = 2) -> list[RawRow]:
+    """The last ``n`` rows with ``after < seq <= upto``, oldest first, as driver tuples (the rows a part of
+    a parallel verification resumes after: :meth:`ChainWalker.resume_after`)."""
+    p = ("$1", "$2", "$3") if db.dialect == "postgresql" else ("?", "?", "?")
+    sql = (f"SELECT {COLUMNS} FROM audit_events WHERE seq > {p[0]} AND seq <= {p[1]} "  # noqa: S608
+           f"ORDER BY seq DESC LIMIT {p[2]}")
+    async with db.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if db.dialect == "postgresql":
+            rows = [tuple(r) for r in await driver.fetch(sql, after, upto, n)]
+        else:
+            rows = list(await driver.execute_fetchall(sql, (after, upto, n)))
+    return rows[::-1]
+
+
 async def _empty() -> list[RawRow]:
     return []
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker, RawRow
+from tokensmith.audit.chain import GENESIS, ChainProblem, ChainWalker
 from tokensmith.audit.checkpoints import (
-    CHECKPOINT_TYPE,
     CheckpointError,
     checkpoint_at,
     checkpoint_events,
@@ -21,9 +20,8 @@ from tokensmith.audit.checkpoints import (
     verification_keys,
     verify_checkpoint,
 )
-from tokensmith.audit.names import json_names
-from tokensmith.audit.store import bounds, hash_at, raw_chunks
-from tokensmith.storage.shapes import json_decoder
+from tokensmith.audit.parallel import MIN_PART, load_names, walk_parts
+from tokensmith.audit.store import bounds, hash_at
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -52,23 +50,8 @@ class Verification:
 async def walker_for(rt: Runtime, *, last_seq: int, last_hash: str) -> ChainWalker:
     """A walker that knows the whole name dictionary (loaded once)."""
     walker = ChainWalker(rt.master.audit_key, last_seq=last_seq, last_hash=last_hash)
-    await _load_names(rt, walker)
+    await load_names(rt.audit.names, walker)
     return walker
-
-
-async def _load_names(rt: Runtime, walker: ChainWalker) -> None:
-    names = await rt.audit.names.load_all()
-    walker.names, walker.data_json = json_names(names), json_decoder(names)
-    walker.checkpoint_code = await rt.audit.names.code_of(CHECKPOINT_TYPE)
-
-
-async def refresh_names(rt: Runtime, walker: ChainWalker, rows: list[RawRow]) -> None:
-    """Reload the dictionary when a chunk uses a code added since (events written during the walk); a
-    code that is still unknown then makes its row unreadable."""
-    names = walker.names
-    if all(r[3] in names and r[4] in names and r[5] in names and r[11] in names for r in rows):
-        return
-    await _load_names(rt, walker)
 
 
 async def _anchor_for(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str | None, str]:
@@ -95,13 +78,16 @@ async def _check_checkpoints(rt: Runtime, walker: ChainWalker, keys: dict[str, A
                                                      "that the chain does not have"))
 
 
-async def verify_database(rt: Runtime, *, since_checkpoint: bool = False) -> Verification:
+async def verify_database(rt: Runtime, *, since_checkpoint: bool = False, workers: int = 1,
+                          min_part: int = MIN_PART) -> Verification:
+    """Check the chain in the database; ``workers`` > 1 checks long ranges in that many processes
+    (:mod:`tokensmith.audit.parallel`: the same findings, faster on several cores)."""
     result = Verification()
     span = await bounds(rt.db)
     if span is None:
         return result
     keys = await verification_keys(rt)
-    first, _last = span
+    first, last = span
     start, anchor, label = first - 1, None, "none"
     if since_checkpoint:
         for _seq, _at, jws in await checkpoint_events(rt, limit=1):
@@ -123,9 +109,7 @@ async def verify_database(rt: Runtime, *, since_checkpoint: bool = False) -> Ver
                                                    "checkpoint covers them (deleted?)"))
         anchor = "?" * 64
     walker = await walker_for(rt, last_seq=start, last_hash=anchor)
-    async for rows in raw_chunks(rt.db, after=start):
-        await refresh_names(rt, walker, rows)
-        walker.feed(rows)
+    await walk_parts(rt.db, rt.audit.names, walker, rt.settings, last, workers, min_part)
     await _check_checkpoints(rt, walker, keys, result, {start: anchor})
     result.events, result.last_seq, result.head_hash = walker.count, walker.last_seq, walker.last_hash
     result.problems[:0] = walker.problems

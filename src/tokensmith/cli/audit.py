@@ -45,6 +45,8 @@ def verify(
                                        "to the database) instead of the database."),
     since_checkpoint: bool = typer.Option(False, "--since-checkpoint", help="Only the events after the newest "
                                           "signed checkpoint (fast: bounded by the checkpoint interval)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes to check a long chain with "
+                                       "(default: TOKENSMITH_AUDIT_VERIFY_WORKERS, 0 there: one per core)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Check the audit hash chain and look for events recorded but never written (crash spool, dead
@@ -52,6 +54,7 @@ def verify(
 
     Without options the whole database is checked, from the newest archived checkpoint on."""
     from tokensmith.audit.archive import verify_archives
+    from tokensmith.audit.parallel import default_workers
     from tokensmith.audit.unwritten import unwritten_report
     from tokensmith.audit.verification import verify_database
 
@@ -60,7 +63,8 @@ def verify(
             count, problems, handover = await verify_archives(rt, list(archive))
             return {"ok": not problems, "events": count, **handover,
                     "problems": [{"seq": p.seq, "problem": p.problem} for p in sorted(problems, key=lambda p: p.seq)]}
-        view = (await verify_database(rt, since_checkpoint=since_checkpoint)).view()
+        processes = workers or default_workers(rt.settings.audit_verify_workers)
+        view = (await verify_database(rt, since_checkpoint=since_checkpoint, workers=processes)).view()
         unwritten = await unwritten_report(rt, after_seq=(view["first_seq"] or 1) - 1 if since_checkpoint else 0)
         return {**view, "ok": view["ok"] and not unwritten["missing"], "chain_ok": view["ok"],
                 "unwritten": unwritten}

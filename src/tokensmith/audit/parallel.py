@@ -1,0 +1,123 @@
+"""Walking a long chain on several cores (``tokensmith audit verify``).
+
+Every row's check needs only the row itself and the *stored* hash of the row before it, so the range to
+verify can be cut into contiguous parts checked at the same time: each part resumes after the last one
+or two rows before it (:meth:`ChainWalker.resume_after`), which gives exactly the state a serial walk
+has there -- the hash to check against, the seq it expects, whether the row before was bad. The parts'
+findings, put back in seq order, are therefore the serial walk's, message for message.
+
+The parts before the last run in spawned processes (a fresh interpreter each: no inherited event loop
+or database connection), each with its own connection; the last part -- open-ended, it takes the events
+written during the walk -- runs in the calling process. Only the CLI asks for this: the service's
+background verification stays in one process (``workers=1``) so that it never competes with requests
+for cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from tokensmith.audit.chain import ChainProblem, ChainWalker, RawRow
+from tokensmith.audit.checkpoints import CHECKPOINT_TYPE
+from tokensmith.audit.names import NameDictionary, json_names
+from tokensmith.audit.store import last_rows, raw_chunks
+from tokensmith.config import Settings
+from tokensmith.storage.db import Database
+from tokensmith.storage.shapes import json_decoder
+
+#: below this many events per part a process costs more to start (~0.5 s here) than it saves
+MIN_PART = 200_000
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What a part's walker found (sent back from a worker process)."""
+
+    count: int
+    problems: list[ChainProblem]
+    checkpoints: list[tuple[int, str]]
+
+
+async def load_names(names: NameDictionary, walker: ChainWalker) -> None:
+    """Give the walker the whole name dictionary (loaded once per walk)."""
+    loaded = await names.load_all()
+    walker.names, walker.data_json = json_names(loaded), json_decoder(loaded)
+    walker.checkpoint_code = await names.code_of(CHECKPOINT_TYPE)
+
+
+async def refresh_names(names: NameDictionary, walker: ChainWalker, rows: list[RawRow]) -> None:
+    """Reload the dictionary when a chunk uses a code added since (events written during the walk); a
+    code that is still unknown then makes its row unreadable."""
+    known = walker.names
+    if all(r[3] in known and r[4] in known and r[5] in known and r[11] in known for r in rows):
+        return
+    await load_names(names, walker)
+
+
+async def walk(db: Database, names: NameDictionary, walker: ChainWalker, after: int,
+               until: int | None = None) -> None:
+    async for rows in raw_chunks(db, after=after, until=until):
+        await refresh_names(names, walker, rows)
+        walker.feed(rows)
+
+
+def cut(start: int, last: int, workers: int, min_part: int = MIN_PART) -> list[int]:
+    """Part boundaries ``start = b0 < b1 < … < bk``: part i checks ``b_i < seq <= b_{i+1}`` (the last part
+    is open-ended). At most ``workers`` parts of at least ``min_part`` events."""
+    total = last - start
+    parts = max(1, min(workers, total // max(1, min_part)))
+    return [start + i * total // parts for i in range(parts)]
+
+
+def default_workers(configured: int) -> int:
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+async def walk_parts(db: Database, names: NameDictionary, walker: ChainWalker, settings: Settings,
+                     last: int, workers: int, min_part: int = MIN_PART) -> None:
+    """Check ``walker.last_seq < seq`` to the end with up to ``workers`` processes; afterwards ``walker``
+    holds the findings of all parts, in seq order, as if it had walked alone."""
+    start, anchor = walker.last_seq, walker.last_hash
+    starts = cut(start, last, workers, min_part)
+    if len(starts) == 1:
+        await walk(db, names, walker, start)
+        return
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=len(starts) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [loop.run_in_executor(pool, check_part, settings, walker.key, start, anchor, lo, hi)
+                   for lo, hi in itertools.pairwise(starts)]
+        try:
+            walker.resume_after(await last_rows(db, start, starts[-1]))
+            await walk(db, names, walker, starts[-1])
+            results = await asyncio.gather(*futures)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    walker.count += sum(r.count for r in results)
+    walker.problems[:0] = [p for r in results for p in r.problems]
+    walker.checkpoints[:0] = [c for r in results for c in r.checkpoints]
+
+
+def check_part(settings: Settings, key: bytes, start: int, anchor: str, after: int, until: int) -> PartResult:
+    """Check ``after < seq <= until`` of the walk that starts after ``(start, anchor)`` (in a worker)."""
+    return asyncio.run(_check_part(settings, key, start, anchor, after, until))
+
+
+async def _check_part(settings: Settings, key: bytes, start: int, anchor: str, after: int,
+                      until: int) -> PartResult:
+    db = Database(settings)
+    try:
+        names = NameDictionary(db)
+        walker = ChainWalker(key, last_seq=start, last_hash=anchor)
+        await load_names(names, walker)
+        walker.resume_after(await last_rows(db, start, after))
+        await walk(db, names, walker, after, until)
+        return PartResult(walker.count, walker.problems, walker.checkpoints)
+    finally:
+        await db.dispose()
