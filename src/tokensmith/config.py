@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Audit events older than this many days are archived (up to the newest "
         "checkpoint before that age) to `audit_archive_dir` and deleted from the database. 0: the database "
         "keeps every event.")
+    audit_archive_rate: float = Field(
+        20_000.0, ge=0, description="Events per second the retention job (and `tokensmith audit archive` unless "
+        "`--rate` says otherwise) archives, and then prunes, at most: it sleeps between bounded batches so that "
+        "the token endpoints keep their share of the cores and of the database. 0: as fast as it goes.")
+    audit_archive_nice: int = Field(
+        10, ge=0, le=19, description="Scheduling priority (`nice`) of the archiver's CPU work: its thread in the "
+        "service (Linux), the whole `tokensmith audit archive` process. 0: as the service.")
     audit_archive_dir: str | None = Field(
         None, description="Where the retention job writes its archive files (gzip JSON lines, "
         "`audit-<first seq>-<last seq>.jsonl.gz`). Default: `audit-archive` next to the SQLite file, or in "

@@ -12,11 +12,13 @@ deleted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hmac
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,8 @@ from tokensmith.audit.checkpoints import (
     verify_checkpoint,
 )
 from tokensmith.audit.mac import prekeyed_sha256
-from tokensmith.audit.store import bounds, decoded, raw_chunks
+from tokensmith.audit.pacing import Pacing, niced_executor
+from tokensmith.audit.store import CHUNK, bounds, decoded, raw_chunks
 from tokensmith.audit.verification import walker_for
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.models import AuditEvent
@@ -94,9 +97,19 @@ async def _start(rt: Runtime, first: int, keys: dict[str, Any]) -> tuple[str, st
                          "run `tokensmith audit verify`")
 
 
-async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = False) -> ArchiveResult:
+async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = False,
+                  pacing: Pacing | None = None) -> ArchiveResult:
     """Write the events up to the newest checkpoint before ``before_us`` to ``path`` (a directory: a file
-    named after the seq range in it); optionally prune them."""
+    named after the seq range in it); optionally prune them. ``pacing`` caps the rate and lowers the
+    priority of the work (:mod:`tokensmith.audit.pacing`; default: neither)."""
+    pacing = pacing or Pacing()
+    with niced_executor(pacing.nice) as executor:
+        result = await _archive(rt, before_us, path, pacing, executor)
+    pruned = await prune_through(rt, result.last_seq, pacing=pacing) if prune else 0
+    return dataclasses.replace(result, pruned=pruned)
+
+
+async def _archive(rt: Runtime, before_us: int, path: Path, pacing: Pacing, executor: Executor) -> ArchiveResult:
     keys = await verification_keys(rt)
     checkpoint, checkpoint_event = await _boundary(rt, before_us, keys)
     span = await bounds(rt.db)
@@ -118,24 +131,25 @@ async def archive(rt: Runtime, before_us: int, path: Path, *, prune: bool = Fals
         raw = open(partial, "xb")  # noqa: ASYNC230 - exclusive: one archiver per file at a time
     except FileExistsError as exc:
         raise InvalidRequest(f"{partial} exists: another archive of these events is being written") from exc
+    loop, pacer = asyncio.get_running_loop(), pacing.pacer()
     with raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=COMPRESS_LEVEL) as out:
         out.write(orjson.dumps(header) + b"\n")
-        async for rows in raw_chunks(rt.db, after=first - 1, until=checkpoint.seq):
+        async for rows in raw_chunks(rt.db, after=first - 1, until=checkpoint.seq, chunk=pacing.batch(CHUNK)):
             # the CPU work (chain check, JSON, gzip) runs in a worker thread, so that the service's event
             # loop keeps answering while the retention schedule archives millions of events
-            await asyncio.to_thread(_write_chunk, walker, rows, out)
+            await loop.run_in_executor(executor, _write_chunk, walker, rows, out)
+            await pacer.step(len(rows))
     if walker.problems or walker.last_hash != checkpoint.hash or walker.last_seq != checkpoint.seq:
         partial.unlink()
         where = walker.problems[0].seq if walker.problems else checkpoint.seq
         raise InvalidRequest(f"the chain does not verify up to the checkpoint (seq {where}); nothing archived")
     await asyncio.to_thread(_sync, partial)
-    check = await asyncio.to_thread(verify_archive_file, partial, rt.master.audit_key, keys)
+    check = await loop.run_in_executor(executor, verify_archive_file, partial, rt.master.audit_key, keys)
     if check.problems:
         partial.unlink()
         raise InvalidRequest(f"the archive written does not read back intact (seq {check.problems[0].seq})")
     partial.rename(path)
-    pruned = await prune_through(rt, checkpoint.seq) if prune else 0
-    return ArchiveResult(str(path), first, checkpoint.seq, walker.count, checkpoint.seq, pruned)
+    return ArchiveResult(str(path), first, checkpoint.seq, walker.count, checkpoint.seq)
 
 
 def _write_chunk(walker: ChainWalker, rows: list[RawRow], out: gzip.GzipFile) -> None:
@@ -154,9 +168,11 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-async def prune_through(rt: Runtime, last_seq: int, batch: int = PRUNE_BATCH) -> int:
-    """Delete the events with ``seq <= last_seq``, ``batch`` rows per transaction. The newest event is
-    never deleted (the writers continue the chain from it)."""
+async def prune_through(rt: Runtime, last_seq: int, batch: int = PRUNE_BATCH, pacing: Pacing | None = None) -> int:
+    """Delete the events with ``seq <= last_seq``, ``batch`` rows per transaction (smaller when paced). The
+    newest event is never deleted (the writers continue the chain from it)."""
+    pacing = pacing or Pacing()
+    pacer, batch = pacing.pacer(), pacing.batch(batch)
     deleted = 0
     async with rt.db.sessions() as session:
         low = (await session.execute(select(func.min(AuditEvent.seq)))).scalar()
@@ -171,8 +187,8 @@ async def prune_through(rt: Runtime, last_seq: int, batch: int = PRUNE_BATCH) ->
             result: Any = await session.execute(delete(AuditEvent).where(AuditEvent.seq >= low,
                                                                          AuditEvent.seq <= high))
             deleted += int(result.rowcount or 0)
+        await pacer.step(high - low + 1)  # lets the writers in between batches, and keeps the pace
         low = high + 1
-        await asyncio.sleep(0)  # let the writers in between batches
     return deleted
 
 

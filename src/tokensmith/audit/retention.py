@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokensmith.audit.archive import ArchiveResult, archive
 from tokensmith.audit.checkpoints import checkpoint_events, create_checkpoint
+from tokensmith.audit.pacing import Pacing
 from tokensmith.audit.store import head
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.compact import utc_micros
@@ -71,7 +72,9 @@ class AuditSchedule:
         folder = archive_dir(self._rt.settings)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         try:
-            result = await archive(self._rt, cutoff, folder, prune=True)
+            s = self._rt.settings
+            result = await archive(self._rt, cutoff, folder, prune=True,
+                                   pacing=Pacing(rate=s.audit_archive_rate, nice=s.audit_archive_nice))
         except InvalidRequest as exc:  # nothing old enough, already pruned, or another process at it
             log.debug("audit retention: nothing archived: %s", exc.description)
             return None

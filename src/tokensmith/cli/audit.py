@@ -101,14 +101,31 @@ def archive(
                                "this date/time (ISO 8601, UTC unless an offset is given)."),
     to: Path = typer.Option(..., "--to", help="The archive file to write (gzip JSON lines; never overwritten)."),
     prune: bool = typer.Option(False, "--prune", help="Then delete the archived events from the database."),
+    rate: float | None = typer.Option(None, "--rate", min=0, help="Events per second to archive (and then "
+                                      "prune) at most; default TOKENSMITH_AUDIT_ARCHIVE_RATE, 0: no cap."),
+    nice: int | None = typer.Option(None, "--nice", min=0, max=19, help="Run at this lower priority; default "
+                                    "TOKENSMITH_AUDIT_ARCHIVE_NICE."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Write old events (with the checkpoints that cover them) to a compressed file; optionally prune."""
+    """Write old events (with the checkpoints that cover them) to a compressed file; optionally prune.
+    Paced and at a lower priority by default, so that it can run beside the serving instances."""
+    import os
+
     from tokensmith.audit.archive import archive as run_archive
+    from tokensmith.audit.pacing import Pacing
     from tokensmith.storage.compact import to_micros
 
     cutoff = to_micros(_date(before))
-    result = run_with_runtime(lambda rt: run_archive(rt, cutoff, to, prune=prune))
+
+    async def work(rt: Runtime) -> Any:
+        s = rt.settings
+        pacing = Pacing(rate=s.audit_archive_rate if rate is None else rate,
+                        nice=s.audit_archive_nice if nice is None else nice)
+        if pacing.nice:
+            os.nice(pacing.nice)  # the whole process: the driver's decoding too, not only the CPU thread
+        return await run_archive(rt, cutoff, to, prune=prune, pacing=pacing)
+
+    result = run_with_runtime(work)
     emit(result.view(), as_json, lambda r: f"archived seq {r['first_seq']}..{r['last_seq']} ({r['events']} events)"
          f" to {r['path']}" + (f"; {r['pruned']} pruned" if prune else ""))
 
