@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -151,7 +152,28 @@ async def page_ms(rt: Runtime, filters: Filters, cursor: str | None, repeat: int
     return statistics.median(times)
 
 
-async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
+def _cpu() -> float:
+    """CPU seconds of this process and of its waited-for children (the verify's worker processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+async def verify_rounds(rt: Runtime, workers: int, rounds: int = 2) -> list[tuple[str, str]]:
+    """``audit verify`` of everything in one process and in ``workers``, alternated (A/B in one run)."""
+    found: dict[int, list[tuple[float, float]]] = {1: [], workers: []}
+    for _ in range(rounds):
+        for count in dict.fromkeys((1, workers)):
+            started, cpu = time.perf_counter(), _cpu()
+            result = await verify_database(rt, workers=count)
+            spent = time.perf_counter() - started
+            assert result.ok, result.problems[:3]
+            found[count].append((result.events / spent, (_cpu() - cpu) / result.events * 1e6))
+    return [(f"verify all, {count} process{'es' if count > 1 else ''} (events/s; cpu µs/event; load "
+             f"{os.getloadavg()[0]:.1f})", " / ".join(f"{rate:,.0f}" for rate, _ in runs)
+             + f"; {statistics.median(c for _, c in runs):.1f}") for count, runs in found.items()]
+
+
+async def measure(url: str, n: int, tail: int, workers: int = 2) -> list[tuple[str, str]]:
     clock = ManualClock(START + n * 0.0003 + 10)
     rt = Runtime(make_settings(url, audit_checkpoint_interval=0), clock=clock)
     await initialise(rt)
@@ -162,11 +184,7 @@ async def measure(url: str, n: int, tail: int) -> list[tuple[str, str]]:
     table, index, rows = await sizes(rt)
     out += [("table bytes/event", f"{table / rows:.0f}"), ("index bytes/event", f"{index / rows:.0f}"),
             ("total bytes/event", f"{(table + index) / rows:.0f}")]
-    started = time.perf_counter()
-    result = await verify_database(rt)
-    spent = time.perf_counter() - started
-    assert result.ok, result.problems[:3]
-    out.append(("verify all (events/s)", f"{result.events / spent:,.0f} ({spent:.1f} s)"))
+    out += await verify_rounds(rt, workers)
     await create_checkpoint(rt)
     await generate(rt, tail)
     started = time.perf_counter()
@@ -301,6 +319,8 @@ def main() -> None:
                         help="events written after the checkpoint for the since-checkpoint verify")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--mode", choices=["measure", "archive-under-load"], default="measure")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes of the parallel verify (measured against one, alternated)")
     parser.add_argument("--duration", type=int, default=20, help="wrk seconds per run (archive-under-load)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="audit-bench-"))
@@ -314,7 +334,7 @@ def main() -> None:
         if args.mode == "archive-under-load":
             archive_under_load(url, args.events, args.duration)
             return
-        rows = asyncio.run(measure(url, args.events, args.after_checkpoint))
+        rows = asyncio.run(measure(url, args.events, args.after_checkpoint, args.workers))
         width = max(len(k) for k, _ in rows)
         print(f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|---|")
         for key, value in rows:
