@@ -147,7 +147,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=20_000, help="the archiver's --rate (events/s)")
     parser.add_argument("--nice", type=int, default=10, help="the archiver's --nice")
-    parser.add_argument("--seconds", type=int, default=10, help="wrk seconds per round")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk seconds per round (and the length of a "
+                        "pause: keep it under the database command timeout, 10 s, or the paused archiver times out)")
     args = parser.parse_args()
     pg_url = asyncio.run(create_postgres_database(POSTGRES_URL))
     try:
