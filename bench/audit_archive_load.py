@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +85,20 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def _wait_until_up(timeout: float = 90.0) -> None:
+    """Until the server answers (a fixed sleep is too short on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:18099/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def _wrk(lua: Path, seconds: int) -> tuple[float, int]:
     run = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(lua), "http://127.0.0.1:18099/oauth/token"],
                          capture_output=True, text=True, check=True)
@@ -112,7 +127,7 @@ def rounds(url: str, seconds: int, rate: float, nice: int) -> dict[str, list[tup
     out: dict[str, list[tuple[float, float, float]]] = {"running": [], "paused": []}
     archiver: subprocess.Popen[str] | None = None
     try:
-        time.sleep(8)
+        _wait_until_up()
         _wrk(lua, 5)  # warm-up
         before = datetime.fromtimestamp(time.time() + 86400 * 365 * 80, UTC).isoformat()
         archiver = subprocess.Popen([exe, "audit", "archive", "--before", before, "--to", str(work / "a.jsonl.gz"),
