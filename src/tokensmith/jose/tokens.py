@@ -11,6 +11,7 @@ import jwt
 import orjson
 
 from tokensmith.jose.keyring import KeyRing, SigningKeyMaterial
+from tokensmith.jose.signing import sign_compact
 
 
 class JwtVerificationError(Exception):
@@ -53,9 +54,9 @@ def unverified_header(token: str) -> dict[str, Any]:
 def sign_jwt(claims: dict[str, Any], key: SigningKeyMaterial, typ: str = "at+jwt") -> str:
     if key.private is None:
         raise ValueError("this key cannot sign")
-    # PyJWS signs; the claims are serialised with orjson (PyJWT's json.dumps is a tenth of a token's CPU).
-    return jwt.api_jws.encode(orjson.dumps(claims), key.private, algorithm=key.alg,
-                              headers={"typ": typ, "kid": key.kid})
+    # The claims serialised with orjson (PyJWT's json.dumps was a tenth of a token's CPU), the JWS built by
+    # jose.signing (PyJWS's per-call header and key handling was a quarter of the signing).
+    return sign_compact(orjson.dumps(claims), key.private, key.alg, key.kid, typ)
 
 
 def verify_jwt(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -35,10 +36,12 @@ def pack_text(value: str) -> bytes:
     return bytes([_RAW]) + value.encode()
 
 
+@lru_cache(maxsize=1024)
 def pack_ip(value: str) -> bytes:
     """An address in the text form :mod:`ipaddress` prints -> 0x03 + 4 bytes (IPv4) or 0x04 + 16 bytes
     (IPv6); anything else (a proxy's odd header, an IPv6 address written another way) -> 0x00 UTF-8, so
-    that unpacking always gives back the very string."""
+    that unpacking always gives back the very string. Cached: the same few addresses (a proxy, a client
+    fleet) come back in every batch, and parsing one costs more than the rest of the row's columns."""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:

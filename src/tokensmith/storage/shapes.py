@@ -30,6 +30,9 @@ _UUID_PARTS = struct.Struct(">IHHHHI")
 _SLOT = {"u": b'"%08x-%04x-%04x-%04x-%04x%08x"', "n": b"%d", "i": b"%d"}
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]  # the varint of a length under 128 (most values)
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:
@@ -41,7 +44,7 @@ def _varint(n: int) -> bytes:
 
 def _kind(value: Any) -> str:
     if isinstance(value, str):
-        return "u" if _UUID.match(value) else "s"
+        return "u" if len(value) == 36 and _UUID.match(value) else "s"
     if type(value) is int:
         return "n" if -2**31 <= value < 2**31 else "i" if -2**63 <= value < 2**63 else "j"
     return "j"
@@ -62,7 +65,7 @@ class Shape:
         # where each value goes in the template's argument tuple: fixed ones are unpacked flat (a UUID
         # gives six numbers), variable ones follow them in the packed bytes
         self._order: list[tuple[bool, int]] | None = None
-        kinds = [k for _key, k in fields]
+        kinds = self._kinds = [k for _key, k in fields]
         if any(k in _FIXED for k in kinds[kinds.index(self._variable[0]):]) if self._variable else False:
             order, f, v = [], 0, 0
             for k in kinds:
@@ -74,17 +77,24 @@ class Shape:
         self.json = _fast_json(self) or self.slow_json  # type: ignore[method-assign,assignment]
 
     def pack(self, values: list[Any]) -> bytes:
+        """The packed values: the fixed-size ones by one ``struct`` call, then each variable one with its
+        length. One pass over the fields (the audit writer packs every event it writes)."""
         fixed: list[Any] = []
-        for (_key, kind), value in zip(self.fields, values, strict=True):
-            if kind == "u":
+        out = [b""]
+        for kind, value in zip(self._kinds, values, strict=True):
+            if kind == "s":
+                encoded = value.encode()
+            elif kind == "u":
                 fixed += _UUID_PARTS.unpack(bytes.fromhex(value.replace("-", "")))
+                continue
             elif kind in _FIXED:
                 fixed.append(value)
-        out = [self._fixed.pack(*fixed)]
-        for (_key, kind), value in zip(self.fields, values, strict=True):
-            if kind not in _FIXED:
-                encoded = value.encode() if kind == "s" else orjson.dumps(value, option=_CANONICAL)
-                out += [_varint(len(encoded)), encoded]
+                continue
+            else:
+                encoded = orjson.dumps(value, option=_CANONICAL)
+            size = len(encoded)
+            out += [_ONE_BYTE[size] if size < 0x80 else _varint(size), encoded]
+        out[0] = self._fixed.pack(*fixed)
         return b"".join(out)
 
     def json(self, packed: bytes) -> bytes:
@@ -187,14 +197,19 @@ def shape_named(name: str) -> Shape:
     return Shape([(str(key), str(kind)) for key, kind in fields])
 
 
+@lru_cache(maxsize=4096)
+def _shape_of(fields: tuple[tuple[str, str], ...]) -> tuple[str, Shape]:
+    """(dictionary name, shape) of a field list: the name is built and parsed once per shape, not per event."""
+    name = SHAPE_PREFIX + orjson.dumps(fields).decode()
+    return name, shape_named(name)
+
+
 def split(data_json: bytes) -> tuple[str, bytes] | None:
     """(shape name, packed values) for a canonical JSON object, or None when it is to stay JSON."""
     obj = orjson.loads(data_json)
     if not isinstance(obj, dict) or not obj:
         return None
-    fields = [(key, _kind(value)) for key, value in obj.items()]
-    name = SHAPE_PREFIX + orjson.dumps(fields).decode()
-    shape = shape_named(name)
+    name, shape = _shape_of(tuple([(key, _kind(value)) for key, value in obj.items()]))
     packed = shape.pack(list(obj.values()))
     if shape.json(packed) != data_json:
         return None  # not rebuilt byte for byte: kept as it is
