@@ -1,54 +1,41 @@
-"""Compact JWS signing (RFC 7515 §7.1) for the service's own keys, without PyJWS's per-call work.
+"""Compact JWS signing (RFC 7515 §7.1) for the service's own keys, with PyJWT's algorithms but without
+PyJWS's per-call work.
 
 Why not ``jwt.api_jws.encode``: per token it copies and sorts the header, serialises it with the standard
 ``json`` module, looks the algorithm up and re-checks the key — a quarter of the CPU of signing one ES256
-token (the ECDSA itself is the rest). Here the header segment is built once per (key, ``typ``), and the
-signature comes straight from ``cryptography`` with the key's pinned algorithm. The bytes are those PyJWS
-writes (sorted, compact header; ES256 as the raw 64-byte R‖S of RFC 7518 §3.4), and verification still
-goes through PyJWT.
+token (the ECDSA itself is the rest). Here the header segment is built once per (key, ``typ``) and the
+algorithm object once per ``alg``; the signature itself is PyJWT's (``Algorithm.sign``, which also turns
+ECDSA's DER into the raw R‖S of RFC 7518 §3.4), so no signing is written here. The bytes are those PyJWS
+writes (sorted, compact header), and verification goes through PyJWT as before.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from functools import lru_cache
 
 import orjson
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt import get_algorithm_by_name
+from jwt.algorithms import Algorithm
 
 from tokensmith.jose.keyring import PrivateKey
 
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-_PKCS1 = padding.PKCS1v15()
+#: the key type each signing algorithm the service uses needs (PyJWT's sign() does not check the curve)
+_KEY_CHECKS = {
+    "ES256": lambda key: isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1",
+    "RS256": lambda key: isinstance(key, rsa.RSAPrivateKey),
+    "EdDSA": lambda key: isinstance(key, ed25519.Ed25519PrivateKey),
+}
 
 
 def b64url(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
-def _es256(key: PrivateKey, data: bytes) -> bytes:
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("ES256 needs a P-256 key")
-    r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-def _rs256(key: PrivateKey, data: bytes) -> bytes:
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("RS256 needs an RSA key")
-    return key.sign(data, _PKCS1, hashes.SHA256())
-
-
-def _eddsa(key: PrivateKey, data: bytes) -> bytes:
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise ValueError("EdDSA needs an Ed25519 key")
-    return key.sign(data)
-
-
-_SIGNERS: dict[str, Callable[[PrivateKey, bytes], bytes]] = {"ES256": _es256, "RS256": _rs256, "EdDSA": _eddsa}
+@lru_cache(maxsize=8)
+def _algorithm(alg: str) -> Algorithm:
+    return get_algorithm_by_name(alg)
 
 
 @lru_cache(maxsize=256)
@@ -59,8 +46,10 @@ def header_segment(alg: str, kid: str, typ: str) -> bytes:
 
 def sign_compact(payload: bytes, key: PrivateKey, alg: str, kid: str, typ: str) -> str:
     """``header.payload.signature`` of ``payload`` (already serialised JSON) with ``key`` under ``alg``."""
-    signer = _SIGNERS.get(alg)
-    if signer is None:
+    check = _KEY_CHECKS.get(alg)
+    if check is None:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
+    if not check(key):
+        raise ValueError(f"{alg} cannot sign with a {type(key).__name__}")
     signing_input = header_segment(alg, kid, typ) + b"." + b64url(payload)
-    return (signing_input + b"." + b64url(signer(key, signing_input))).decode("ascii")
+    return (signing_input + b"." + b64url(_algorithm(alg).sign(signing_input, key))).decode("ascii")
