@@ -42,8 +42,9 @@ API keys and people (tokensmith and tokensmith-pg only; targets printed after th
 SMART (tokensmith and tokensmith-pg only):
 
 * ``smart_backend``      SMART Backend Services: ``client_credentials`` with a ``private_key_jwt``
-                         assertion signed ES384 (a pool of fresh assertions, each used once, signed
-                         before every run; the server stores every ``jti``); reported as a ratio to
+                         assertion signed ES384 or RS384 (``--smart-alg``; a pool of fresh assertions,
+                         each used once, signed before every run; the server stores every ``jti``);
+                         reported as a ratio to
                          ``cc_jwt`` of the same server and run (target >= 0.6x)
 
 Requirements: ``wrk`` (Debian: ``apt-get install -y wrk``), ``npm`` for
@@ -717,6 +718,7 @@ class Options:
     people_users: int = 64
     refresh_sessions: int = 128
     duration: float = 10.0  # measured seconds per run (sizes the smart_backend assertion pool)
+    smart_alg: str = "ES384"  # the smart_backend assertion's algorithm (ES384 or RS384)
 
 
 class Target:
@@ -1023,13 +1025,19 @@ class Tokensmith(Target):
             self.user_token = str(out["token"])
 
     def setup_smart_backend(self, work: Path) -> None:
-        """A backend-service app registered with `tokensmith apps create --jwks` and its ES384 key."""
+        """A backend-service app registered with `tokensmith apps create --jwks` and its key (--smart-alg)."""
         import jwt  # PyJWT and cryptography come with tokensmith
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-        self.smart_key = ec.generate_private_key(ec.SECP384R1())
-        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.smart_key.public_key()))
-        public.update(kid="bench-es384", alg="ES384", use="sig")
+        alg = self.opts.smart_alg
+        if alg == "RS384":
+            self.smart_key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.smart_key.public_key()))
+        else:
+            self.smart_key = ec.generate_private_key(ec.SECP384R1())
+            public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.smart_key.public_key()))
+        self.smart_kid = f"bench-{alg.lower()}"
+        public.update(kid=self.smart_kid, alg=alg, use="sig")
         (work / "smart-jwks.json").write_text(json.dumps({"keys": [public]}))
         out = self.cli(work, "apps", "create", "--name", "bench-backend", "--jwks", str(work / "smart-jwks.json"),
                        "--scope", "system/*.rs", "--json")
@@ -1045,11 +1053,14 @@ class Tokensmith(Target):
         now = int(time.time())
         claims = {"iss": self.smart_client, "sub": self.smart_client, "aud": f"http://127.0.0.1:{self.port}/oauth/token",
                   "exp": now + 280, "iat": now, "jti": uuid.uuid4().hex}
-        return jwt.encode(claims, self.smart_key, algorithm="ES384", headers={"kid": "bench-es384"})
+        return jwt.encode(claims, self.smart_key, algorithm=self.opts.smart_alg, headers={"kid": self.smart_kid})
 
     def assertion_pool(self) -> None:
         """Fresh one-use assertions for the next wrk run: more than the fastest run could take."""
-        n = max(20_000, int(self.opts.duration * 8_000))
+        # Signing the pool is paid before every run (~1.7 ms an ES384 assertion, ~0.5 ms RS384), and the
+        # signature check caps the scenario well below these rates on two cores (docs/benchmarks.md)
+        rate = 3_000 if self.opts.smart_alg == "ES384" else 5_000
+        n = max(10_000, int(self.opts.duration * rate))
         started = time.monotonic()
         (self.work / "assertions.txt").write_text("\n".join(self.smart_assertion() for _ in range(n)) + "\n")
         log(f"{self.name} smart_backend: {n} assertions signed in {time.monotonic() - started:.1f}s")
@@ -1775,6 +1786,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10, help="measured seconds per run")
     p.add_argument("--repeat", type=int, default=1, help="measured runs per case; the table shows the median")
     p.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run (0: none)")
+    p.add_argument("--smart-alg", choices=("ES384", "RS384"), default="ES384",
+                   help="algorithm of the smart_backend client assertions (P-384 or RSA 2048 key)")
     p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections")
     p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
@@ -1902,6 +1915,7 @@ def main(argv: list[str] | None = None) -> int:
         people_users=args.people_users,
         refresh_sessions=args.refresh_sessions,
         duration=max(args.duration, args.warmup),
+        smart_alg=args.smart_alg,
     )
     info = machine_info()
     print(

@@ -286,8 +286,14 @@ class Settings(BaseSettings):
     client_jwks_cache_ttl: float = Field(
         300.0, gt=0, description="Seconds a fetched client JWK Set is cached in process.")
     client_jwks_refresh_interval: float = Field(
-        30.0, ge=0, description="An unknown `kid` refetches a client's `jwks_uri` at most once per this many "
-        "seconds.")
+        30.0, ge=0, description="An unknown `kid` (or an expired cache) refetches a client's `jwks_uri` at most "
+        "once per this many seconds, whether the fetch succeeds or not.")
+    client_jwks_stale_ttl: float = Field(
+        3600.0, ge=0, description="When refetching a client's `jwks_uri` fails (network error, non-200, bad "
+        "JSON), its last good JWK Set stays in use this many seconds past `client_jwks_cache_ttl` (logged).")
+    client_jwks_allow_internal: bool = Field(
+        False, description="Let clients' `jwks_uri` hosts resolve to private, loopback or link-local addresses "
+        "(closed networks, tests). Development allows them anyway.")
 
     @classmethod
     def settings_customise_sources(

@@ -83,7 +83,8 @@ class Runtime:
         self.client_jwks = JwksFetcher(
             self.clock, timeout=settings.client_jwks_fetch_timeout, max_bytes=settings.client_jwks_max_bytes,
             cache_ttl=settings.client_jwks_cache_ttl, refresh_interval=settings.client_jwks_refresh_interval,
-            development=settings.is_development)
+            development=settings.is_development, stale_ttl=settings.client_jwks_stale_ttl,
+            allow_internal=settings.is_development or settings.client_jwks_allow_internal)
         self.assertion_jtis = AssertionJtis(self.db, self.clock, redis=self.redis, namespace=settings.redis_namespace)
         # the protocol core, over the components above (HTTP endpoints and the guard dispatch to it)
         self.authorization = build_authorization_server(self)

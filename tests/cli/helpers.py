@@ -30,9 +30,10 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}
         self.env.update(TOKENSMITH_ENV="development", TOKENSMITH_DATABASE_URL=f"sqlite+aiosqlite:///{self.db_path}")
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, ok: bool = True) -> Result:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, ok: bool = True,
+                 stdin: str | None = None) -> Result:
         proc = subprocess.run([TOKENSMITH, *args], cwd=self.workdir, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, input=stdin)
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if ok:
             assert result.code == 0, f"tokensmith {' '.join(args)} exited {result.code}: {result.stderr}"

@@ -16,13 +16,16 @@ class JwksServer:
 
     def __init__(self) -> None:
         self.document = b'{"keys": []}'
+        self.status = 200
         self.requests = 0
+        self.hosts: list[str | None] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.requests += 1
-                self.send_response(200)
+                owner.hosts.append(self.headers.get("Host"))
+                self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(owner.document)))
                 self.end_headers()

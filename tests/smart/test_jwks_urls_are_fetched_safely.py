@@ -100,11 +100,108 @@ def test_a_host_that_resolves_to_loopback_is_refused_before_connecting() -> None
     async def attempt() -> None:
         fetcher = JwksFetcher(ManualClock(), timeout=2, max_bytes=1000, cache_ttl=60, refresh_interval=1,
                               development=False)
-        await jwks_module._resolve_public("localhost", 443)  # the check fetch() runs for a host name
         await fetcher.fetch("https://localhost/jwks")
 
     with pytest.raises(JwksError, match=r"resolves to|must not point"):
         asyncio.run(attempt())
+
+
+class Rebinding:
+    """A resolver whose answer changes after the first question (a DNS rebinding attack)."""
+
+    def __init__(self, first: list[str], then: list[str]) -> None:
+        self.answers, self.questions = [first, then], 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.questions += 1
+        return self.answers[min(self.questions - 1, 1)]
+
+
+def _fetcher(clock: ManualClock, resolver: Rebinding, *, allow_internal: bool, **kw: float) -> JwksFetcher:
+    return JwksFetcher(clock, timeout=2, max_bytes=10000, cache_ttl=kw.get("ttl", 60),
+                       refresh_interval=kw.get("interval", 10), stale_ttl=kw.get("stale", 100),
+                       development=True, allow_internal=allow_internal, resolver=resolver)
+
+
+def test_the_fetch_connects_to_the_address_checked_with_the_original_host(jwks_server: JwksServer) -> None:
+    key = KeyPair()
+    jwks_server.publish(key.jwks())
+    port = jwks_server.url.split(":")[2].split("/")[0]
+    resolver = Rebinding(["127.0.0.1"], ["169.254.169.254"])
+    fetcher = _fetcher(ManualClock(), resolver, allow_internal=True)
+    keys = asyncio.run(fetcher.fetch(f"http://keys.rebinding.test:{port}/jwks.json"))
+    assert list(keys) == [key.kid]
+    assert resolver.questions == 1  # resolved once: the connection went to that answer
+    assert jwks_server.hosts == [f"keys.rebinding.test:{port}"]
+
+
+@pytest.mark.parametrize("answer", [["127.0.0.1"], ["93.184.215.14", "10.0.0.7"], ["::ffff:127.0.0.1"]])
+def test_a_name_resolving_to_an_internal_address_is_refused_unless_allowed(jwks_server: JwksServer,
+                                                                           answer: list[str]) -> None:
+    port = jwks_server.url.split(":")[2].split("/")[0]
+    fetcher = _fetcher(ManualClock(), Rebinding(answer, answer), allow_internal=False)
+    with pytest.raises(JwksError, match="resolves to a private"):
+        asyncio.run(fetcher.fetch(f"http://keys.example.test:{port}/jwks.json"))
+    assert jwks_server.requests == 0
+
+
+def test_https_sends_the_host_name_as_sni_and_keeps_it_in_the_host_header() -> None:
+    target, headers, extensions = jwks_module.pinned_request("https://keys.example.com:8443/a/jwks?x=1",
+                                                             "2001:db8::5")
+    assert target == "https://[2001:db8::5]:8443/a/jwks?x=1"
+    assert headers["Host"] == "keys.example.com:8443"
+    assert extensions == {"sni_hostname": "keys.example.com"}
+
+
+@pytest.mark.parametrize("failure", ["status", "json", "down"])
+def test_a_failed_refetch_keeps_the_last_good_set_for_a_bounded_time(
+        jwks_server: JwksServer, failure: str, caplog: pytest.LogCaptureFixture) -> None:
+    key = KeyPair()
+    jwks_server.publish(key.jwks())
+    clock = ManualClock()
+    fetcher = _fetcher(clock, Rebinding(["127.0.0.1"], ["127.0.0.1"]), allow_internal=True,
+                       ttl=60, interval=10, stale=100)
+
+    async def run() -> None:
+        assert await fetcher.key(jwks_server.url, key.kid) is not None
+        clock.advance(61)  # the cache has expired; the key server now fails
+        if failure == "status":
+            jwks_server.status = 503
+        elif failure == "json":
+            jwks_server.document = b"<html>maintenance</html>"
+        else:
+            jwks_server.close()
+        with caplog.at_level("WARNING", logger="tokensmith.smart.jwks"):
+            assert await fetcher.key(jwks_server.url, key.kid) is not None  # the stale set, logged
+        assert [r.getMessage() for r in caplog.records] == ["jwks refetch failed, using the last good set"]
+        assert await fetcher.key(jwks_server.url, "invented") is None
+        clock.advance(11)
+        assert await fetcher.key(jwks_server.url, key.kid) is not None  # retried, still failing
+        clock.advance(95)  # 60 + 100 s after the good fetch: the stale set is too old
+        with pytest.raises(JwksError):
+            await fetcher.key(jwks_server.url, key.kid)
+
+    asyncio.run(run())
+    if failure != "down":
+        assert jwks_server.requests == 4  # good, failed, failed after the interval, failed once too old
+
+
+def test_a_failing_url_is_not_refetched_for_every_request(jwks_server: JwksServer) -> None:
+    jwks_server.status = 500
+    clock = ManualClock()
+    fetcher = _fetcher(clock, Rebinding(["127.0.0.1"], ["127.0.0.1"]), allow_internal=True, interval=10)
+
+    async def run() -> None:
+        for kid in ("a", "b", "c", "d"):
+            with pytest.raises(JwksError, match="answered 500"):
+                await fetcher.key(jwks_server.url, kid)
+        assert jwks_server.requests == 1
+        clock.advance(11)
+        with pytest.raises(JwksError):
+            await fetcher.key(jwks_server.url, "e")
+        assert jwks_server.requests == 2
+
+    asyncio.run(run())
 
 
 def test_a_public_address_passes_the_check() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -95,3 +96,19 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.rsplit("@", 1)[-1]
+
+
+def read_jwks_option(value: str | None) -> dict[str, Any] | None:
+    """A ``--jwks`` option's JWK Set: read from the file it names, or standard input for ``-``. Its keys
+    are checked where the client is created (public RSA/EC signature keys only)."""
+    if value is None:
+        return None
+    try:
+        text = sys.stdin.read() if value == "-" else Path(value).read_text()
+        loaded = json.loads(text)
+    except (OSError, ValueError) as exc:
+        fail(f"--jwks: cannot read a JSON document from {value}: {exc}", 2)
+    if not isinstance(loaded, dict):
+        fail('--jwks: the document must be a JWK Set {"keys": [...]}', 2)
+    jwks: dict[str, Any] = loaded
+    return jwks

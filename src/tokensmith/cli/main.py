@@ -21,7 +21,16 @@ from tokensmith.cli import example_api as example_api_cli
 from tokensmith.cli import tenants as tenants_cli
 from tokensmith.cli import users_exchange
 from tokensmith.cli.banner import serve_banner
-from tokensmith.cli.common import JSON_OPT, emit, fail, outage_summary, run_once, run_with_runtime, safe_url
+from tokensmith.cli.common import (
+    JSON_OPT,
+    emit,
+    fail,
+    outage_summary,
+    read_jwks_option,
+    run_once,
+    run_with_runtime,
+    safe_url,
+)
 from tokensmith.cli.people import roles_app, sessions_app, users_app, usertokens_app
 from tokensmith.cli.tokens import tokens_app
 from tokensmith.config import Settings, load_settings
@@ -189,9 +198,15 @@ def clients_create(
     token_format: str = typer.Option("jwt", "--token-format", help="jwt or opaque."),
     tenant: str = typer.Option("default", help="Tenant slug."),
     client_id: str | None = typer.Option(None, help="Choose the client id (default: random)."),
-    auth_method: str = typer.Option("client_secret_basic", "--auth-method",
-                                    help="How the client sends its secret (RFC 7591 token_endpoint_auth_method): "
-                                         "client_secret_basic (HTTP Basic) or client_secret_post (form body)."),
+    auth_method: str | None = typer.Option(None, "--auth-method",
+                                           help="How the client authenticates (RFC 7591 token_endpoint_auth_method): "
+                                                "client_secret_basic (HTTP Basic, the default), client_secret_post "
+                                                "(form body), or private_key_jwt (the default with --jwks or "
+                                                "--jwks-uri)."),
+    jwks: str | None = typer.Option(None, "--jwks", help="A file (or - for standard input) with the client's public "
+                                    "JWK Set, for private_key_jwt (RS384/ES384 assertions); no secret is made."),
+    jwks_uri: str | None = typer.Option(None, "--jwks-uri", help="An https URL where the client publishes its JWK "
+                                        "Set, for private_key_jwt (fetched, cached, never from internal addresses)."),
     redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="A redirect URI of the authorization-code "
                                            "flow (repeatable; matched exactly). Default grants then: "
                                            "authorization_code and refresh_token."),
@@ -207,6 +222,12 @@ def clients_create(
     authorization-code flow (with --public, without a secret). Prints the secret once."""
     if as_json and as_export:
         fail("--json and --export exclude each other", 2)
+    if jwks is not None and jwks_uri is not None:
+        fail("--jwks and --jwks-uri exclude each other", 2)
+    if public and (jwks is not None or jwks_uri is not None):
+        fail("a --public client has no keys: drop --jwks/--jwks-uri", 2)
+    key_set = read_jwks_option(jwks)
+    method = auth_method or ("private_key_jwt" if key_set is not None or jwks_uri else "client_secret_basic")
     from tokensmith.clients import create_client
     from tokensmith.tenants.provisioning import tenant_id_for
 
@@ -215,9 +236,9 @@ def clients_create(
         grants = list(grant) or (["authorization_code", "refresh_token"] if redirect_uri else None)
         record, secret = await create_client(rt, tenant_id=tid, name=name, scopes=scope.split(), role=role,
                                              access_token_ttl=lifetime, access_token_format=token_format,
-                                             client_id=client_id, auth_method=auth_method, actor="cli",
+                                             client_id=client_id, auth_method=method, actor="cli",
                                              is_confidential=not public, redirect_uris=list(redirect_uri),
-                                             grant_types=grants)
+                                             grant_types=grants, jwks=key_set, jwks_uri=jwks_uri)
         return _client_view(record, secret)
 
     view = run_with_runtime(work)
@@ -226,7 +247,8 @@ def clients_create(
         typer.echo(f"export CLIENT_ID={shlex.quote(view['client_id'])}{secret_part}")
         return
     emit(view, as_json, lambda v: f"client_id:     {v['client_id']}" + (
-        f"\nclient_secret: {v['client_secret']}  (shown once)" if "client_secret" in v else "  (public client)"))
+        f"\nclient_secret: {v['client_secret']}  (shown once)" if "client_secret" in v else
+        "  (private_key_jwt)" if method == "private_key_jwt" else "  (public client)"))
 
 
 @clients_app.command("list")

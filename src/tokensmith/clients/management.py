@@ -62,6 +62,9 @@ async def create_client(
         raise InvalidRequest(f"token_endpoint_auth_method must be one of {', '.join(methods)}")
     if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
         raise InvalidRequest("private_key_jwt needs the client's public keys (jwks or jwks_uri)")
+    if (jwks or jwks_uri) and auth_method != "private_key_jwt":
+        raise InvalidRequest("keys (jwks or jwks_uri) are for token_endpoint_auth_method private_key_jwt")
+    _check_keys(rt, jwks, jwks_uri)
     ttl = access_token_ttl or rt.settings.client_token_ttl
     if ttl <= 0 or ttl > rt.settings.max_token_ttl:
         raise InvalidRequest(f"access token lifetime must be between 1 and {rt.settings.max_token_ttl} seconds")
@@ -167,3 +170,19 @@ async def set_redirect_uris(rt: Runtime, client_id: str, redirect_uris: list[str
     rt.clients.invalidate(client_id)
     rt.audit.record("client.redirect_uris_changed", tenant_id=tenant_id, actor=actor, subject=client_id,
                     redirect_uris=list(redirect_uris))
+
+
+def _check_keys(rt: Runtime, jwks: dict[str, Any] | None, jwks_uri: str | None) -> None:
+    """A registered set must hold public RSA/EC signature keys, and a set's URL must be one we would
+    fetch: refused here rather than at the client's first token request."""
+    from tokensmith.smart.jwks import JwksError, check_jwks_url, parse_jwks
+
+    try:
+        if jwks is not None:
+            parse_jwks(jwks)
+        if jwks_uri is not None:
+            settings = rt.settings
+            check_jwks_url(jwks_uri, development=settings.is_development,
+                           allow_internal=settings.is_development or settings.client_jwks_allow_internal)
+    except JwksError as exc:
+        raise InvalidRequest(str(exc)) from None

@@ -5,8 +5,16 @@ will carry: scopes, nonce, the browser session (``sid``), ``auth_time``, ``amr``
 context.
 
 Each code names, from its issue, the id of the code-flow session its exchange creates; every token the
-exchange issues carries that ``sid``. A code presented a second time is refused *and* that session is
+exchange issues carries that ``sid``. A code presented a second time is refused *and* that grant is
 revoked, which takes the access and refresh tokens issued from the code with it (RFC 6749 §4.1.2).
+
+A replay can arrive while the first exchange is still writing its grant, so "revoke the session" alone
+would find nothing to revoke and the first exchange's tokens would survive. Two things close that window:
+the replay marks the code row revoked and writes the ``sid`` to the revocation feed before anything else
+(every token carrying the ``sid`` is dead, whenever it is issued), and the first exchange's transaction
+starts by claiming the code row (:func:`claim_for_issue`), which fails once the row is marked. The row
+lock the claim takes orders the two: either the replay waits for the grant to commit (and then revokes
+its session), or the grant sees the mark and issues nothing.
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.clock import utc
 from tokensmith.codeflow.launch import LaunchContext
 from tokensmith.ids import new_row_id, random_token
 from tokensmith.people.db import autocommit
+from tokensmith.storage.db import rowcount
 from tokensmith.storage.models import Token
 
 if TYPE_CHECKING:
@@ -48,6 +58,8 @@ class CodeGrant:
     launch: LaunchContext | None
     #: the code-flow session the exchange creates (revoked when the code is replayed)
     session_id: str
+    #: the code's row (not a claim: known once the code is stored)
+    code_id: str = ""
 
     def claims(self) -> dict[str, Any]:
         return {"redirect_uri": self.redirect_uri, "redirect_uri_given": self.redirect_uri_given,
@@ -64,7 +76,7 @@ def _grant(row: Any) -> CodeGrant:
                      code_challenge=c.get("code_challenge", ""), scopes=tuple(row.scopes or ()),
                      nonce=c.get("nonce"), auth_time=int(c.get("auth_time", 0)), amr=tuple(c.get("amr") or ()),
                      audience=c.get("aud"), launch=LaunchContext.from_claims(c.get("launch")),
-                     session_id=c.get("sid", ""))
+                     session_id=c.get("sid", ""), code_id=row.id)
 
 
 async def issue_code(rt: Runtime, *, tenant_id: str, client_id: str, user_id: str, browser_session_id: str,
@@ -107,11 +119,12 @@ async def redeem_code(rt: Runtime, value: str, client_id: str) -> Redeemed:
             update(_T).where(_T.c.token_hash == digest, _T.c.kind == KIND, _T.c.used_at.is_(None),
                              _T.c.client_id == client_id, _T.c.expires_at > now)
             .values(used_at=now)
-            .returning(_T.c.tenant_id, _T.c.client_id, _T.c.user_id, _T.c.scopes, _T.c.claims))).first()
+            .returning(_T.c.id, _T.c.tenant_id, _T.c.client_id, _T.c.user_id, _T.c.scopes, _T.c.claims))).first()
         if row is not None:
             return Redeemed(_grant(row))
         found = (await conn.execute(select(
-            _T.c.tenant_id, _T.c.client_id, _T.c.user_id, _T.c.scopes, _T.c.claims, _T.c.used_at, _T.c.expires_at)
+            _T.c.id, _T.c.tenant_id, _T.c.client_id, _T.c.user_id, _T.c.scopes, _T.c.claims, _T.c.used_at,
+            _T.c.expires_at)
             .where(_T.c.token_hash == digest, _T.c.kind == KIND))).first()
     if found is None:
         return Redeemed(None, "unknown")
@@ -120,3 +133,29 @@ async def redeem_code(rt: Runtime, value: str, client_id: str) -> Redeemed:
     if found.used_at is not None:
         return Redeemed(None, "replayed", replayed=_grant(found))
     return Redeemed(None, "expired")
+
+
+async def claim_for_issue(rt: Runtime, conn: AsyncConnection, grant: CodeGrant) -> bool:
+    """The first statement of the transaction that writes the grant: False when a replay has marked the
+    code meanwhile. It locks the code row until that transaction ends (the write lock on SQLite), so a
+    replay's :func:`revoke_grant` waits for the grant to commit and then finds its session."""
+    done = await conn.execute(update(_T).where(_T.c.id == grant.code_id, _T.c.revoked_at.is_(None))
+                              .values(last_used_at=utc(rt.clock.now())))
+    return rowcount(done) == 1
+
+
+async def revoke_grant(rt: Runtime, grant: CodeGrant) -> bool:
+    """Mark the replayed code and put its grant's ``sid`` on the revocation feed, in one transaction;
+    False when an earlier replay did already. Revoking the session's rows is the caller's next step."""
+    now = rt.clock.now()
+    async with rt.db.session() as session:
+        marked = rowcount(await session.execute(update(_T).where(
+            _T.c.id == grant.code_id, _T.c.revoked_at.is_(None)).values(revoked_at=utc(now))))
+        if not marked:
+            return False
+        # Remembered as long as any token of the grant can live: the session's longest life plus an
+        # access token issued at its very end.
+        longest = max(rt.settings.session_absolute_timeout, rt.settings.browser_session_absolute_timeout)
+        until = now + longest + rt.settings.code_flow_access_token_ttl
+        await rt.revocations.revoke(session, "sid", grant.session_id, expires_at=until)
+    return True

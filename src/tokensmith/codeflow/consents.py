@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tokensmith.clock import iso_z, utc
 from tokensmith.ids import new_id
@@ -44,18 +45,24 @@ async def granted_scopes(rt: Runtime, user_id: str, client_id: str) -> frozenset
 
 
 async def remember(rt: Runtime, *, tenant_id: str, user_id: str, client_id: str, scopes: tuple[str, ...]) -> None:
-    """Add ``scopes`` to the user's consent for the client (one row per user and client)."""
+    """Add ``scopes`` to the user's consent for the client (one row per user and client).
+
+    Two first consents can be answered at once (two tabs, a double submit), so the row is never created
+    by a plain INSERT after a read that found nothing: the INSERT gives way to a row another transaction
+    wrote (waiting for it on PostgreSQL; on SQLite, as the first write, it takes the write lock before the
+    read), and the merge then runs on the locked row."""
     now = utc(rt.clock.now())
+    insert = postgresql.insert if rt.db.dialect == "postgresql" else sqlite.insert
     async with rt.db.session() as session:
-        row = (await session.execute(select(_C.c.id, _C.c.scopes).where(
-            _C.c.user_id == user_id, _C.c.client_id == client_id).with_for_update())).first()
-        if row is None:
-            await session.execute(_C.insert().values(id=new_id(), tenant_id=tenant_id, user_id=user_id,
-                                                     client_id=client_id, scopes=list(scopes), created_at=now,
-                                                     updated_at=now))
-        else:
+        created = rowcount(await session.execute(insert(_C).values(
+            id=new_id(), tenant_id=tenant_id, user_id=user_id, client_id=client_id, scopes=list(scopes),
+            created_at=now, updated_at=now).on_conflict_do_nothing(index_elements=[_C.c.user_id, _C.c.client_id])))
+        if not created:
+            row = (await session.execute(select(_C.c.id, _C.c.scopes).where(
+                _C.c.user_id == user_id, _C.c.client_id == client_id).with_for_update())).one()
             merged = list(dict.fromkeys([*row.scopes, *scopes]))
-            await session.execute(update(_C).where(_C.c.id == row.id).values(scopes=merged, updated_at=now))
+            if merged != list(row.scopes):
+                await session.execute(update(_C).where(_C.c.id == row.id).values(scopes=merged, updated_at=now))
     rt.audit.record("consent.granted", tenant_id=tenant_id, actor=f"user:{user_id}", subject=client_id,
                     scope=list(scopes))
 

@@ -4,7 +4,9 @@ tests and the docs' examples run against.
 Scopes: ``Patient.read`` / ``Patient.write`` / ``Observation.read`` / ``Observation.write`` (``Resource.action``),
 or their SMART forms (``patient/``, ``user/``, ``system/`` — judged by the SMART scope language when the
 installation has it, :mod:`tokensmith.guard.scopes`). A token with a ``patient`` context sees only that patient.
-``GET /fhir/metadata`` (public) is its CapabilityStatement (:mod:`tokensmith.example_api.capability`).
+``GET /fhir/metadata`` (public) is its CapabilityStatement (:mod:`tokensmith.example_api.capability`);
+``GET /fhir/.well-known/smart-configuration`` (public, JSON, readable cross-origin) is the token service's
+SMART configuration, republished at the FHIR base where SMART App Launch 2.2 clients discover it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tokensmith.guard import Guard, GuardMiddleware, Principal, check, install_e
 from tokensmith.guard.errors import error_response
 from tokensmith.inputs import CONTROL_MESSAGE, has_control
 
-PUBLIC_PATHS = ("/healthz", "/metrics", "/fhir/metadata")
+PUBLIC_PATHS = ("/healthz", "/metrics", "/fhir/metadata", "/fhir/.well-known/smart-configuration")
 _ID = Path(max_length=64)
 
 
@@ -110,6 +112,11 @@ def _routes(app: FastAPI, store: FhirStore) -> None:
     @app.get("/fhir/metadata")
     async def capabilities() -> Resource:
         return capability_statement(await guard.issuer_metadata(), started)
+
+    @app.get("/fhir/.well-known/smart-configuration")
+    async def smart_configuration() -> Response:
+        return Response(_json(await guard.smart_configuration()), media_type="application/json",
+                        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"})
 
     @app.get("/healthz")
     async def healthz() -> Response:

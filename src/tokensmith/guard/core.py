@@ -72,6 +72,7 @@ class Guard:
         self._hash = KeyedHash()
         self._tokens: dict[bytes, _Verified] = {}
         self.jwks = JwksCache(self._http, settings, self.clock, refresh_interval=settings.jwks_refresh_interval)
+        self._smart_configuration: tuple[float, dict[str, Any]] | None = None
         self.introspection: IntrospectionClient | None = None
         self.feed: FeedFollower | None = None
         if settings.client_id is not None and settings.client_secret is not None:
@@ -135,6 +136,26 @@ class Guard:
                 log.warning("issuer metadata unavailable: %s", type(exc).__name__)
                 raise ServiceUnavailable(_RETRY_AFTER, "the token service cannot be reached") from None
         return dict(self.jwks.metadata)
+
+    async def smart_configuration(self) -> dict[str, Any]:
+        """The token service's own SMART configuration (``/.well-known/smart-configuration``), read now
+        and kept for ``jwks_refresh_interval``: a FHIR API republishes it at its base URL, where SMART
+        App Launch 2.2 clients look, so what they find is the service's document and never a copy that
+        drifts from it. 503 while the service cannot be read."""
+        now = self.clock.now()
+        if self._smart_configuration is not None and now - self._smart_configuration[0] < \
+                self.settings.jwks_refresh_interval:
+            return dict(self._smart_configuration[1])
+        try:
+            resp = await self._http.get(self.settings.base_url + "/.well-known/smart-configuration")
+            body = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("smart configuration unavailable: %s", type(exc).__name__)
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("token_endpoint"), str):
+            raise ServiceUnavailable(_RETRY_AFTER, "the token service's SMART configuration cannot be read")
+        self._smart_configuration = (now, body)
+        return dict(body)
 
     # ---- state ----
     @property

@@ -49,6 +49,8 @@ class Presented:
     secret: str | None
     #: HTTP Basic was used: RFC 6749 §5.2 then wants ``WWW-Authenticate`` on a 401
     basic: bool = False
+    #: what the method parsed to find the client (a client assertion's parts), so it is parsed once
+    parsed: Any = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,9 +14,13 @@ time on any instance. Every refusal is ``invalid_client`` on the wire, with the 
 
 from __future__ import annotations
 
+import binascii
+import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jwt
+from jwt.algorithms import get_default_algorithms
+from jwt.utils import base64url_decode
 
 from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidClient, InvalidRequest
@@ -32,10 +36,36 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: the token endpoint's paths; an assertion's ``aud`` must be one of them under the issuer
 TOKEN_ENDPOINT_PATHS = ("/oauth/token", "/smart/token", "/identity-server/connect/token")
 MAX_ASSERTION_LENGTH = 16 * 1024
-#: PyJWT checks the signature only; the claims are checked below with the runtime's clock (RFC 8725 §3.1)
-_SIGNATURE_ONLY: Any = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                        "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
-                        "require": []}
+
+_VERIFIERS: dict[str, Any] = {alg: get_default_algorithms()[alg] for alg in ASSERTION_ALGORITHMS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Assertion:
+    """A compact JWS split and decoded once per request (the header, the claims, what is signed)."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def split_assertion(assertion: str) -> _Assertion | None:
+    """The parts of a compact JWS with a JSON-object header and payload, else None. Nothing is trusted
+    yet: the signature is checked against the client's key in ``_refusal``."""
+    try:
+        signing_input, _, signature = assertion.encode("ascii").rpartition(b".")
+        header_b64, dot, payload_b64 = signing_input.partition(b".")
+        if not dot or b"." in payload_b64:
+            return None
+        header = json.loads(base64url_decode(header_b64))
+        claims = json.loads(base64url_decode(payload_b64))
+        raw_signature = base64url_decode(signature)
+    except (UnicodeError, ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    return _Assertion(header, claims, signing_input, raw_signature)
 
 
 class PrivateKeyJwt:
@@ -62,30 +92,30 @@ class PrivateKeyJwt:
             raise InvalidRequest("client_assertion is required with client_assertion_type")
         if len(assertion) > MAX_ASSERTION_LENGTH:
             raise InvalidRequest("client_assertion is too long")
-        try:  # who claims to be calling; proven in authenticate()
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-        except (jwt.PyJWTError, ValueError) as exc:
-            raise InvalidClient("the client assertion is not a JWT", basic=False) from exc
-        sub = unverified.get("sub")
+        parsed = split_assertion(assertion)  # who claims to be calling; proven in authenticate()
+        if parsed is None:
+            raise InvalidClient("the client assertion is not a JWT", basic=False)
+        sub = parsed.claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidClient("the client assertion names no client (sub)", basic=False)
         form_id = req.get("client_id")
         if form_id is not None and form_id != sub:
             raise InvalidRequest("client_id does not match the client assertion's sub")
-        return Presented(self, check_identifier(sub, "the client assertion's sub"), assertion)
+        return Presented(self, check_identifier(sub, "the client assertion's sub"), assertion, parsed=parsed)
 
     async def _authenticate(self, presented: Presented, req: OAuthRequest) -> ClientRecord:
         rt = self._rt
         client_id = presented.client_id
         await refuse_if_throttled(rt, client_id, req)
         client = await rt.clients.get(client_id) if len(client_id) <= 100 else None
-        reason = await self._refusal(client, presented.secret or "")
+        parsed = presented.parsed if isinstance(presented.parsed, _Assertion) else None
+        reason = await self._refusal(client, parsed)
         if reason is not None:
             await refuse_failed(rt, client, client_id, req, reason, method=self.name, basic=False)
         assert client is not None
         return client
 
-    async def _refusal(self, client: ClientRecord | None, assertion: str) -> str | None:
+    async def _refusal(self, client: ClientRecord | None, assertion: _Assertion | None) -> str | None:
         """Why the assertion is refused (for logs only), or None."""
         if client is None:
             return "unknown client"
@@ -93,11 +123,9 @@ class PrivateKeyJwt:
             return "client disabled"
         if client.auth_method != self.name:
             return f"client registered for {client.auth_method}, used {self.name}"
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            return "malformed assertion header"
-        alg, kid = header.get("alg"), header.get("kid")
+        if assertion is None:
+            return "malformed assertion"
+        alg, kid = assertion.header.get("alg"), assertion.header.get("kid")
         if alg not in ASSERTION_ALGORITHMS:
             return f"assertion algorithm {str(alg)[:20]!r} not allowed"
         if not isinstance(kid, str):
@@ -110,10 +138,11 @@ class PrivateKeyJwt:
             return "assertion signed by an unregistered key"
         if alg not in key.algorithms:
             return f"key {kid[:40]!r} does not allow {alg}"
-        try:
-            claims: dict[str, Any] = jwt.decode(assertion, key.key, algorithms=[alg], options=_SIGNATURE_ONLY)
-        except jwt.PyJWTError:
+        if assertion.header.get("crit") is not None:
+            return "assertion header has crit"  # no extension is understood (RFC 7515 §4.1.11)
+        if not _VERIFIERS[alg].verify(assertion.signing_input, key.key, assertion.signature):
             return "assertion signature invalid"
+        claims = assertion.claims
         reason = self._claims_refusal(client, claims)
         if reason is None and self._rt.tenants.is_disabled(client.tenant_id):
             reason = "tenant disabled"

@@ -3,10 +3,13 @@ client"): the shape a registered set must have (public signature keys only), and
 client's ``jwks_uri``.
 
 A JWKS URL is fetched with a timeout and a size limit, without redirects, and never from a private,
-loopback, link-local or otherwise internal address outside development (the host is resolved and every
-address checked before connecting). Sets are cached per URL; an unknown ``kid`` triggers a refetch at
-most once per ``refresh_interval`` (a client rotating its key is seen at once, an attacker inventing
-kids cannot make us fetch in a loop).
+loopback, link-local or otherwise internal address unless the operator allows it (development, or
+``client_jwks_allow_internal``): the host is resolved once, every address checked, and the connection
+made to the checked address with the original Host header and TLS server name, so a DNS answer that
+changes between check and connect (rebinding) cannot steer the fetch. Sets are cached per URL; an unknown
+``kid`` triggers a refetch at most once per ``refresh_interval`` (a client rotating its key is seen at
+once, an attacker inventing kids cannot make us fetch in a loop); a failed refetch keeps the last good
+set for ``client_jwks_stale_ttl``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import jwt
 
 from tokensmith.clock import Clock
+
+log = logging.getLogger("tokensmith.smart.jwks")
 
 #: Algorithms a client assertion may be signed with (never HS*, never none).
 ASSERTION_ALGORITHMS = ("RS384", "ES384", "RS256", "ES256")
@@ -112,7 +119,7 @@ def is_internal_address(address: str) -> bool:
             or ip.is_unspecified or not ip.is_global)
 
 
-def check_jwks_url(url: str, *, development: bool) -> str:
+def check_jwks_url(url: str, *, development: bool, allow_internal: bool | None = None) -> str:
     """The URL's host, or :class:`JwksError`: absolute, https (http too in development), no credentials,
     no fragment, and not a literal internal address outside development."""
     try:
@@ -125,7 +132,7 @@ def check_jwks_url(url: str, *, development: bool) -> str:
     if parts.fragment or parts.username or parts.password:
         raise JwksError("jwksUri must not carry a fragment or credentials")
     host = parts.hostname
-    if not development:
+    if not (development if allow_internal is None else allow_internal):
         try:
             internal = is_internal_address(host)
         except ValueError:
@@ -135,34 +142,71 @@ def check_jwks_url(url: str, *, development: bool) -> str:
     return host
 
 
-async def _resolve_public(host: str, port: int) -> None:
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (a literal address is its own answer)."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise JwksError(f"jwksUri host does not resolve: {exc.strerror or type(exc).__name__}") from None
-    if not infos or any(is_internal_address(str(info[4][0])) for info in infos):
-        raise JwksError("jwksUri resolves to a private, loopback or link-local address")
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL, headers, extensions) that reach ``address`` while naming the URL's host: the Host header
+    keeps the original authority, and TLS sends it as SNI and checks the certificate against it. Used so
+    that the address the check saw is the one connected to (no second resolution a DNS rebinding could
+    answer differently)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    authority = parts.netloc.rsplit("@", 1)[-1]
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return (urlunsplit(parts._replace(netloc=netloc)), {"Host": authority, "Accept": "application/json"},
+            extensions)
 
 
 @dataclass
 class _Cached:
-    keys: dict[str, ClientKey]
+    #: the last good set (None: no fetch has succeeded yet) and when it was fetched
+    keys: dict[str, ClientKey] | None
     fetched_at: float
+    #: the last fetch attempt, good or not: the next one waits ``refresh_interval`` after it
+    attempted_at: float
+    error: str | None = None
 
 
 class JwksFetcher:
-    """Fetches and caches clients' JWK Sets (one fetch per URL at a time)."""
+    """Fetches and caches clients' JWK Sets (one fetch per URL at a time).
+
+    A set is used from the cache for ``cache_ttl``; a ``kid`` it lacks, or its expiry, triggers a refetch,
+    but never more than one per ``refresh_interval`` and URL, whatever the outcome — so neither invented
+    kids nor a failing URL make us fetch on every request. When a refetch fails (network error, non-200,
+    not JSON, not a usable set), the last good set stays in use for ``stale_ttl`` beyond its cache
+    lifetime, with a warning: a client's key server having a bad minute does not lock it out."""
 
     def __init__(self, clock: Clock, *, timeout: float, max_bytes: int, cache_ttl: float,
-                 refresh_interval: float, development: bool,
+                 refresh_interval: float, development: bool, allow_internal: bool | None = None,
+                 stale_ttl: float = 0.0, resolver: Resolver = resolve,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._clock = clock
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._ttl = cache_ttl
+        self._stale_ttl = stale_ttl
         self._refresh_interval = refresh_interval
         self._development = development
+        self._allow_internal = development if allow_internal is None else allow_internal
+        self._resolver = resolver
         self._transport = transport
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -174,30 +218,52 @@ class JwksFetcher:
             self._cache.pop(url, None)
 
     async def key(self, url: str, kid: str) -> ClientKey | None:
-        """The key ``kid`` of the set at ``url``: from the cache, else (re)fetched."""
+        """The key ``kid`` of the set at ``url``: from the cache, else (re)fetched; :class:`JwksError`
+        when no usable set is at hand."""
         cached = self._cache.get(url)
         now = self._clock.now()
-        if cached is not None and now - cached.fetched_at < self._ttl and kid in cached.keys:
+        if cached is not None and cached.keys is not None and now - cached.fetched_at < self._ttl \
+                and kid in cached.keys:
             return cached.keys[kid]
-        if cached is not None and now - cached.fetched_at < self._refresh_interval:
-            return cached.keys.get(kid)  # refetched a moment ago: an unknown kid stays unknown
-        lock = self._locks.setdefault(url, asyncio.Lock())
-        async with lock:
-            cached = self._cache.get(url)
-            if cached is None or self._clock.now() - cached.fetched_at >= self._refresh_interval:
-                cached = _Cached(await self.fetch(url), self._clock.now())
-                self._cache[url] = cached
-        return cached.keys.get(kid)
+        if cached is None or now - cached.attempted_at >= self._refresh_interval:
+            async with self._locks.setdefault(url, asyncio.Lock()):
+                cached = self._cache.get(url)
+                if cached is None or self._clock.now() - cached.attempted_at >= self._refresh_interval:
+                    cached = self._cache[url] = await self._refetch(url, cached)
+        return self._usable(cached).get(kid)
+
+    def _usable(self, cached: _Cached) -> dict[str, ClientKey]:
+        if cached.keys is not None and self._clock.now() - cached.fetched_at < self._ttl + self._stale_ttl:
+            return cached.keys
+        raise JwksError(cached.error or "the cached JWK Set has expired")
+
+    async def _refetch(self, url: str, cached: _Cached | None) -> _Cached:
+        now = self._clock.now()
+        try:
+            return _Cached(await self.fetch(url), now, now)
+        except JwksError as exc:
+            if cached is None or cached.keys is None or now - cached.fetched_at >= self._ttl + self._stale_ttl:
+                return _Cached(None, 0.0, now, str(exc))
+            log.warning("jwks refetch failed, using the last good set", extra={
+                "url": url[:200], "reason": str(exc), "age_s": round(now - cached.fetched_at, 1)})
+            return _Cached(cached.keys, cached.fetched_at, now, str(exc))
 
     async def fetch(self, url: str) -> dict[str, ClientKey]:
-        host = check_jwks_url(url, development=self._development)
-        if not self._development:
-            parts = urlsplit(url)
-            await _resolve_public(host, parts.port or 443)
+        """Check the URL, resolve its host once, refuse internal addresses (unless allowed), and GET the
+        set from the address checked."""
+        host = check_jwks_url(url, development=self._development, allow_internal=self._allow_internal)
+        addresses = await self._resolver(host, urlsplit(url).port or (443 if url.startswith("https") else 80))
+        if not addresses:
+            raise JwksError("jwksUri host does not resolve")
+        if not self._allow_internal and any(is_internal_address(a) for a in addresses):
+            raise JwksError("jwksUri resolves to a private, loopback or link-local address")
+        target, headers, extensions = pinned_request(url, addresses[0])
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=self._transport,
                                      trust_env=False) as http:
             try:
-                async with http.stream("GET", url, headers={"Accept": "application/json"}) as resp:
+                request = http.build_request("GET", target, headers=headers, extensions=extensions)
+                resp = await http.send(request, stream=True)
+                try:
                     if resp.status_code != 200:
                         raise JwksError(f"jwksUri answered {resp.status_code}")
                     body = bytearray()
@@ -205,6 +271,8 @@ class JwksFetcher:
                         body += chunk
                         if len(body) > self._max_bytes:
                             raise JwksError(f"the JWK Set is larger than {self._max_bytes} bytes")
+                finally:
+                    await resp.aclose()
             except httpx.HTTPError as exc:
                 raise JwksError(f"jwksUri cannot be fetched: {type(exc).__name__}") from None
         try:

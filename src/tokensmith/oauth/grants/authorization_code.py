@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from tokensmith.clients import ClientRecord
 from tokensmith.clock import utc
-from tokensmith.codeflow.codes import CodeGrant, redeem_code
+from tokensmith.codeflow.codes import CodeGrant, claim_for_issue, redeem_code, revoke_grant
 from tokensmith.codeflow.id_token import id_token
 from tokensmith.crypto import constant_time_equal
 from tokensmith.errors import InvalidGrant, InvalidRequest
@@ -32,6 +32,7 @@ from tokensmith.oauth.request import OAuthRequest
 from tokensmith.people.db import transaction
 from tokensmith.people.sessions import refresh_token_row, revoke_session
 from tokensmith.storage.models import Session, Token, User
+from tokensmith.tokens.formats import IssuedToken
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -101,13 +102,8 @@ class AuthorizationCodeGrant:
         else:
             ends = utc(now + (rt.settings.session_absolute_timeout if wants_refresh else ttl))
         refresh = random_token(32) if wants_refresh else None
-        await _start_session(rt, grant, client, ends, refresh, req)
+        access = await _start_session(rt, grant, client, ends, refresh, req)
         launch = grant.launch
-        extra = launch.access_token_claims() if launch is not None else None
-        access = await rt.issuer.issue(fmt=client.access_token_format, subject=grant.user_id,
-                                       client_id=client.client_id, tenant_id=grant.tenant_id,
-                                       scopes=list(grant.scopes), ttl=ttl, audience=grant.audience,
-                                       session_id=grant.session_id, user_id=grant.user_id, extra=extra)
         members: dict[str, Any] = launch.token_response_members() if launch is not None else {}
         if refresh is not None:
             members["refresh_token"] = refresh
@@ -134,12 +130,15 @@ async def _live_browser_session(rt: Runtime, session_id: str) -> datetime | None
 
 
 async def _start_session(rt: Runtime, grant: CodeGrant, client: ClientRecord, ends: datetime,
-                         refresh: str | None, req: OAuthRequest) -> None:
-    """The code-flow session (its id fixed by the code) and its first refresh token, in one transaction;
-    the user must still be active."""
+                         refresh: str | None, req: OAuthRequest) -> IssuedToken:
+    """The code-flow session (its id fixed by the code), its first refresh token and its access token (a
+    stored one in the same transaction), after claiming the code: a replay seen meanwhile stops it here.
+    The user must still be active."""
     now = utc(rt.clock.now())
     online = "online_access" in grant.scopes
     async with transaction(rt) as conn:
+        if not await claim_for_issue(rt, conn, grant):
+            raise InvalidGrant("the authorization code was already used; the tokens issued from it are revoked")
         await conn.execute(_S.insert().values(
             id=grant.session_id, tenant_id=grant.tenant_id, kind=OAUTH_SESSION, user_id=grant.user_id,
             client_id=client.client_id, created_at=now, last_seen_at=now, expires_at=ends, revoked_at=None,
@@ -154,13 +153,23 @@ async def _start_session(rt: Runtime, grant: CodeGrant, client: ClientRecord, en
             await conn.execute(_T.insert().values(**refresh_token_row(
                 rt, refresh, tenant_id=grant.tenant_id, user_id=grant.user_id, session_id=grant.session_id,
                 expires_at=ends, client_id=client.client_id, scopes=list(grant.scopes), claims=claims)))
+        extra = grant.launch.access_token_claims() if grant.launch is not None else None
+        access = await rt.issuer.issue(fmt=client.access_token_format, subject=grant.user_id,
+                                       client_id=client.client_id, tenant_id=grant.tenant_id,
+                                       scopes=list(grant.scopes), ttl=rt.settings.code_flow_access_token_ttl,
+                                       audience=grant.audience, session_id=grant.session_id,
+                                       user_id=grant.user_id, extra=extra, conn=conn)
     rt.audit.record("session.created", tenant_id=grant.tenant_id, actor=f"user:{grant.user_id}",
                     subject=grant.session_id, ip=req.client_ip, kind=OAUTH_SESSION, client_id=client.client_id,
                     online=online)
+    return access
 
 
 async def _revoke_replayed(rt: Runtime, grant: CodeGrant, req: OAuthRequest) -> None:
     rt.audit.record("authorization_code.replayed", tenant_id=grant.tenant_id, actor=grant.client_id,
                     subject=grant.session_id, ip=req.client_ip, request_id=req.request_id, user_id=grant.user_id)
+    # The mark and the feed entry first: the first exchange may still be writing the grant (module
+    # docstring of tokensmith.codeflow.codes); its session rows are revoked once they exist.
+    await revoke_grant(rt, grant)
     await revoke_session(rt, grant.session_id, reason="authorization code replayed", actor="system",
                          ip=req.client_ip, request_id=req.request_id)
