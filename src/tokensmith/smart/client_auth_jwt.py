@@ -14,13 +14,10 @@ time on any instance. Every refusal is ``invalid_client`` on the wire, with the 
 
 from __future__ import annotations
 
-import binascii
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jwt.algorithms import get_default_algorithms
-from jwt.utils import base64url_decode
+import jwt
 
 from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidClient, InvalidRequest
@@ -37,35 +34,32 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_ENDPOINT_PATHS = ("/oauth/token", "/smart/token", "/identity-server/connect/token")
 MAX_ASSERTION_LENGTH = 16 * 1024
 
-_VERIFIERS: dict[str, Any] = {alg: get_default_algorithms()[alg] for alg in ASSERTION_ALGORITHMS}
+#: PyJWT checks the signature only; the claims are checked below with the runtime's clock (RFC 8725 §3.1)
+_SIGNATURE_ONLY: Any = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                        "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
+                        "require": []}
 
 
 @dataclass(frozen=True, slots=True)
 class _Assertion:
-    """A compact JWS split and decoded once per request (the header, the claims, what is signed)."""
+    """A client assertion parsed once (by PyJWT, unverified) for the header and the claimed caller; its
+    signature is checked in ``_refusal`` — PyJWT again, against the client's key — before anything is trusted."""
 
     header: dict[str, Any]
     claims: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
+    token: str
 
 
 def split_assertion(assertion: str) -> _Assertion | None:
-    """The parts of a compact JWS with a JSON-object header and payload, else None. Nothing is trusted
-    yet: the signature is checked against the client's key in ``_refusal``."""
+    """The unverified header and claims of a compact JWS, else None."""
     try:
-        signing_input, _, signature = assertion.encode("ascii").rpartition(b".")
-        header_b64, dot, payload_b64 = signing_input.partition(b".")
-        if not dot or b"." in payload_b64:
-            return None
-        header = json.loads(base64url_decode(header_b64))
-        claims = json.loads(base64url_decode(payload_b64))
-        raw_signature = base64url_decode(signature)
-    except (UnicodeError, ValueError, binascii.Error):
+        parsed = jwt.api_jwt.decode_complete(assertion, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError):
         return None
+    header, claims = parsed.get("header"), parsed.get("payload")
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
-    return _Assertion(header, claims, signing_input, raw_signature)
+    return _Assertion(header, claims, assertion)
 
 
 class PrivateKeyJwt:
@@ -138,11 +132,10 @@ class PrivateKeyJwt:
             return "assertion signed by an unregistered key"
         if alg not in key.algorithms:
             return f"key {kid[:40]!r} does not allow {alg}"
-        if assertion.header.get("crit") is not None:
-            return "assertion header has crit"  # no extension is understood (RFC 7515 §4.1.11)
-        if not _VERIFIERS[alg].verify(assertion.signing_input, key.key, assertion.signature):
+        try:  # PyJWT refuses a crit header it does not understand (RFC 7515 §4.1.11)
+            claims: dict[str, Any] = jwt.decode(assertion.token, key.key, algorithms=[alg], options=_SIGNATURE_ONLY)
+        except jwt.PyJWTError:
             return "assertion signature invalid"
-        claims = assertion.claims
         reason = self._claims_refusal(client, claims)
         if reason is None and self._rt.tenants.is_disabled(client.tenant_id):
             reason = "tenant disabled"
