@@ -29,6 +29,10 @@ T = TypeVar("T")
 POSTGRES_URL = os.environ.get("TOKENSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_MASTER_KEY = "test-master-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# The Redis namespace of every test server that names none: one per test process (each xdist worker, each
+# concurrent run), so that parallel tests never share rate-limit counters (all keyed by 127.0.0.1),
+# caches or revocation channels on the one Redis server.
+REDIS_TEST_NAMESPACE = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -41,6 +45,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "audit_flush_interval": 0.05,
         "log_level": "INFO",
     }
+    if overrides.get("redis_url"):
+        values["redis_namespace"] = REDIS_TEST_NAMESPACE
     values.update(overrides)
     return Settings(**values)
 

@@ -37,6 +37,15 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def screenshot_scratch(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where ``shot()`` writes unless ``TOKENSMITH_UPDATE_SCREENSHOTS=1``: a pytest tmp dir of this run
+    (of this worker, under xdist), so runs never rewrite the tracked PNGs nor collide."""
+    from tests.browser import helpers
+
+    helpers._scratch[:] = [tmp_path_factory.mktemp("screenshots")]
+
+
 @pytest.fixture
 def browser_context(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 800, "height": 700}, locale="en-GB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,11 @@ from tests.support import LiveServer
 from tokensmith.clock import ManualClock
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The tracked PNGs are rewritten only when asked (``TOKENSMITH_UPDATE_SCREENSHOTS=1``, when the pages
+# changed): every other run still takes each screenshot (the page must render to a PNG) but into a
+# scratch directory, so a test run leaves the worktree clean and parallel workers never share a file.
+UPDATE_SCREENSHOTS = os.environ.get("TOKENSMITH_UPDATE_SCREENSHOTS") == "1"
+_scratch: list[Path] = []  # the run's scratch directory (tests/browser/conftest.py, a pytest tmp dir)
 INLINE = re.compile(r"<script|<style|\sstyle\s*=|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
 
 
@@ -43,8 +49,14 @@ def assert_no_inline_code(html: str) -> None:
 def shot(page: Any, name: str, *, full_page: bool = False) -> None:
     """A small PNG of the page for docs/screenshots/ (the viewport only, unless a page is longer than
     its point: the consent page with the picker, whose buttons are below the fold)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, type="png")
+    target = screenshot_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"), full_page=full_page, type="png")
+
+
+def screenshot_dir() -> Path:
+    """docs/screenshots/ when updating them, else this run's scratch directory."""
+    return SCREENSHOTS if UPDATE_SCREENSHOTS else _scratch[0]
 
 
 SMART_APP_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access", "patient/*.rs")

@@ -1,5 +1,6 @@
 """The code flow in Chromium: authorize → sign in (without and with TOTP) → consent → redirect to the
-app with the code → token with PKCE → refresh → revoke. Each page is saved to ``docs/screenshots/``. The
+app with the code → token with PKCE → refresh → revoke. Each page is saved to ``docs/screenshots/`` (with
+TOKENSMITH_UPDATE_SCREENSHOTS=1; else to a tmp dir). The
 app's redirect URI is answered by the test (``page.route``), so the browser really follows the redirect
 that the consent form's CSP ``form-action`` must allow."""
 
