@@ -203,7 +203,7 @@ class Database:
             async with self.session() as session:
                 yield session
             return
-        async with self.write_turn.taken(), self.sessions() as session, session.begin():
+        async with self.write_turn.taken(), self.session() as session:
             await (await session.connection()).exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
