@@ -39,6 +39,10 @@ API keys and people (tokensmith and tokensmith-pg only; targets printed after th
 * ``login``              ``POST /auth/login`` over ``--people-users`` users, ``--login-connections``
                          (16) connections; reported per server worker too
 
+* ``oauth_refresh``      ``refresh_token`` grant of a confidential code-flow client at ``/oauth/token``;
+                         one rotating chain per connection from a pool of complete authorization-code
+                         flows (bench/codeflow.py) made before every run; compare with ``refresh``
+
 SMART (tokensmith and tokensmith-pg only):
 
 * ``smart_backend``      SMART Backend Services: ``client_credentials`` with a ``private_key_jwt``
@@ -100,6 +104,7 @@ SCENARIOS = (
     "user_token",
     "login",
     "smart_backend",
+    "oauth_refresh",
 )
 SERVERS = ("tokensmith", "tokensmith-pg", "baseline", "baseline-pg", "oidc-provider", "bare-ceiling")
 # Scenarios an older checkout (``--baseline-bin``) is measured on: the ones every revision since the
@@ -1014,8 +1019,10 @@ class Tokensmith(Target):
                 self.api_key = f"{out['clientId']}:{out['secret']}"
             except KeyError as exc:
                 raise NotAvailable(f"`tokensmith apikeys create` JSON lacks {exc}: {out}") from exc
-        if wanted & {"refresh", "login", "user_token"}:
-            self.create_users(work, self.opts.people_users if wanted & {"refresh", "login"} else 1)
+        if wanted & {"refresh", "login", "user_token", "oauth_refresh"}:
+            self.create_users(work, self.opts.people_users if wanted & {"refresh", "login", "oauth_refresh"} else 1)
+        if "oauth_refresh" in wanted:
+            self.code_client = self.create_code_client(work)
         if "smart_backend" in wanted:
             self.setup_smart_backend(work)
         if "user_token" in wanted:
@@ -1135,6 +1142,60 @@ class Tokensmith(Target):
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
         return argv, env, work
 
+    def create_code_client(self, work: Path) -> tuple[str, str]:
+        """A confidential authorization-code client with refresh tokens (``oauth_refresh``)."""
+        from codeflow import REDIRECT_URI
+
+        out = self.cli(work, "clients", "create", "--name", "bench-code", "--scope", SCOPE_CLIENT,
+                       "--redirect-uri", REDIRECT_URI, "--grant", "authorization_code", "--grant", "refresh_token",
+                       "--json")
+        try:
+            return str(out["client_id"]), str(out["client_secret"])
+        except KeyError as exc:
+            raise NotAvailable(f"`tokensmith clients create` JSON lacks {exc}: {out}") from exc
+
+    def code_flow_refresh_tokens(self, users: list[int]) -> list[str]:
+        """One browser per user, one complete code flow per entry of ``users`` (a user's later flows
+        reuse its session cookie and consent): their refresh tokens."""
+        from codeflow import Browser
+
+        by_user: dict[int, int] = {}
+        for i in users:
+            by_user[i % self.people_users] = by_user.get(i % self.people_users, 0) + 1
+
+        def flows(user: int) -> list[str]:
+            with Browser(f"http://127.0.0.1:{self.port}", *self.code_client, self.user_email(user),
+                         PEOPLE_PASSWORD) as browser:
+                return [browser.launch()["refresh_token"] for _ in range(by_user[user])]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return [t for chunk in pool.map(flows, sorted(by_user)) for t in chunk]
+
+    def oauth_refresh_pool(self) -> None:
+        """A fresh pool of code-flow refresh tokens (new grants) for the next wrk run of ``oauth_refresh``."""
+        n = max(self.opts.refresh_sessions, self.opts.connections)
+        started = time.monotonic()
+        tokens = self.code_flow_refresh_tokens(list(range(n)))
+        (self.work / "oauth-refresh-tokens.txt").write_text("\n".join(tokens) + "\n")
+        log(f"{self.name} oauth_refresh: {n} code flows in {time.monotonic() - started:.1f}s")
+
+    def oauth_refresh_spec(self) -> RequestSpec:
+        from codeflow import LUA_OAUTH_REFRESH
+
+        lua = LUA_OAUTH_REFRESH.format(pool_file=lua_string(str(self.work / "oauth-refresh-tokens.txt")),
+                                       threads=self.opts.threads)
+        return RequestSpec(
+            port=self.port,
+            path="/oauth/token",
+            form={"grant_type": "refresh_token", "refresh_token": "(set per request)"},
+            authorization=basic_auth(*self.code_client),
+            expect="refresh_token",
+            lua=lua,
+            before_run=self.oauth_refresh_pool,
+            fresh_body=lambda: urlencode({"grant_type": "refresh_token",
+                                          "refresh_token": self.code_flow_refresh_tokens([0])[0]}),
+        )
+
     def _cc(self, client: tuple[str, str], jwt: bool) -> RequestSpec:
         return RequestSpec(
             port=self.port,
@@ -1198,6 +1259,8 @@ class Tokensmith(Target):
                 before_run=self.refresh_pool,
                 fresh_body=lambda: json.dumps({"refreshToken": self.login(0)}),
             )
+        if scenario == "oauth_refresh":
+            return self.oauth_refresh_spec()
         if scenario == "smart_backend":
             lua = LUA_ASSERTIONS.format(pool_file=lua_string(str(self.work / "assertions.txt")),
                                         threads=self.opts.threads, prefix=lua_string(self.smart_form_prefix()))

@@ -147,6 +147,7 @@ class Runtime:
             self.apikeys.start()
             self.exchange.start()
         if background:
+            await self.db.start_checkpoints()
             self.audit_schedule.start()
             self.revocations.start()
             self.limiter.start()

@@ -69,7 +69,7 @@ class UsageRecorder(PeriodicFlusher):
                 raise
 
     async def _write(self, rows: list[dict[str, Any]]) -> int:
-        async with self._rt.db.session() as session:
+        async with self._rt.db.write_session() as session:
             await session.execute(_UPDATE, rows)
         return len(rows)
 

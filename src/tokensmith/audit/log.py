@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tokensmith.audit.chain import GENESIS, event_fields, linker
@@ -201,12 +201,10 @@ class AuditLog(PeriodicFlusher):
         packed = [_packed(e) for e in batch]
         codes = await self.names.codes([name for e in batch for name in (e.type, e.tenant_id, e.actor)]
                                        + [shape for shape, _data in packed if shape is not None])
-        async with self._db.session() as session:
+        async with self._db.write_session() as session:
             if self._db.dialect == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
-            else:
-                # Take SQLite's write lock before reading the tail (a no-op update on no row).
-                await session.execute(update(AuditEvent).where(AuditEvent.seq == -1).values(type_code=0))
+            # (SQLite: the write session began IMMEDIATE, so the write lock is held before the tail is read)
             if dedupe:
                 present = await present_ids(session, [(e.id, None if e.tenant_id is None else codes[e.tenant_id],
                                                        e.at) for e in batch])

@@ -85,7 +85,7 @@ class NameDictionary:
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
         for start in range(0, len(names), _CHUNK):
             chunk = names[start:start + _CHUNK]
-            async with self._db.session() as session:
+            async with self._db.write_session() as session:
                 await session.execute(insert(AuditName).on_conflict_do_nothing(index_elements=["name"]),
                                       [{"name": n} for n in chunk])
             await self._read(select(AuditName.id, AuditName.name).where(AuditName.name.in_(chunk)))

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tokensmith.clock import utc
 from tokensmith.codeflow.launch import LaunchContext
 from tokensmith.ids import new_row_id, random_token
-from tokensmith.people.db import autocommit
+from tokensmith.people.db import writing
 from tokensmith.storage.db import rowcount
 from tokensmith.storage.models import Token
 
@@ -87,7 +87,7 @@ async def issue_code(rt: Runtime, *, tenant_id: str, client_id: str, user_id: st
     now = rt.clock.now()
     grant = CodeGrant(tenant_id, client_id, user_id, browser_session_id, redirect_uri, redirect_uri_given,
                       code_challenge, scopes, nonce, auth_time, amr, audience, launch, new_row_id())
-    async with autocommit(rt) as conn:
+    async with writing(rt) as conn:
         await conn.execute(_T.insert().values(
             id=new_row_id(), token_hash=rt.master.secret_hash(value), kind=KIND, tenant_id=tenant_id,
             client_id=client_id, user_id=user_id, session_id=browser_session_id, name=None, scopes=list(scopes),
@@ -114,7 +114,7 @@ async def redeem_code(rt: Runtime, value: str, client_id: str) -> Redeemed:
     """Use the code up, atomically (one conditional UPDATE): the first presentation wins."""
     digest = rt.master.secret_hash(value)
     now = utc(rt.clock.now())
-    async with autocommit(rt) as conn:
+    async with writing(rt) as conn:
         row = (await conn.execute(
             update(_T).where(_T.c.token_hash == digest, _T.c.kind == KIND, _T.c.used_at.is_(None),
                              _T.c.client_id == client_id, _T.c.expires_at > now)

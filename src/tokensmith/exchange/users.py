@@ -211,7 +211,7 @@ class ExchangeUsers(PeriodicFlusher):
             return count
 
     async def _write(self, rows: list[dict[str, Any]], written: list[dict[str, Any]]) -> int:
-        async with self._rt.db.session() as session:
+        async with self._rt.db.write_session() as session:
             await session.execute(_upsert(self._rt.db.dialect), rows)
         written.extend(rows)
         return len(rows)

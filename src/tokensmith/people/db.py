@@ -29,7 +29,20 @@ async def autocommit(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
 
 @asynccontextmanager
 async def transaction(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
-    """A connection in a transaction that commits on success and rolls back on error. On SQLite the
-    first statement should be a write, so the write lock is taken before anything is read."""
-    async with rt.db.engine.begin() as conn:
+    """A connection in a write transaction that commits on success and rolls back on error (on SQLite
+    in this file's write turn: :meth:`Database.write`)."""
+    async with rt.db.write() as conn:
         yield conn
+
+
+@asynccontextmanager
+async def writing(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
+    """A connection for a few statements that write: on PostgreSQL each commits by itself (no
+    transaction round trips); on SQLite they run in one transaction in the write turn, so they queue
+    for the file's one writer instead of colliding in SQLite's busy handler."""
+    if rt.db.write_turn is None:
+        async with rt.db.autocommit_engine.connect() as conn:
+            yield conn
+    else:
+        async with rt.db.write() as conn:
+            yield conn

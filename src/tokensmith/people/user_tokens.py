@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import MAX_TOKEN_LENGTH, new_id, random_hex
-from tokensmith.people.db import autocommit
+from tokensmith.people.db import writing
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
 from tokensmith.storage.batching import Batcher, database_batcher
 from tokensmith.storage.models import Role, Session, Token, User
@@ -204,7 +204,7 @@ async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchange
     use (``last_used_at``, audit) at most once a minute per token."""
     results: list[_Exchanged] = []
     rows = _Rows()
-    async with autocommit(rt) as conn:
+    async with writing(rt) as conn:
         query, params = _lookup(rt, sorted({i.digest for i in items}))
         found = {r.token_hash: r for r in (await conn.execute(query, params)).all()}
         now = utc(rt.clock.now())

@@ -64,6 +64,6 @@ class AssertionJtis:
     async def purge(self, now: float | None = None) -> int:
         """Forget the jtis whose assertions have expired (they could not be replayed anyway)."""
         cutoff = datetime.fromtimestamp(self._clock.now() if now is None else now, UTC)
-        async with self._db.session() as session:
+        async with self._db.write_session() as session:
             result = await session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)

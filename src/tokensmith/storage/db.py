@@ -12,9 +12,16 @@ import orjson
 from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from tokensmith.config import Settings
+from tokensmith.storage.writer import Checkpointer, WriteTurn
 
 
 def _json_dumps(value: Any) -> str:
@@ -22,7 +29,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, *, background_checkpoints: bool) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -30,6 +37,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # After a checkpoint the write-ahead log is cut back to this size instead of keeping its peak size.
     cursor.execute("PRAGMA journal_size_limit=67108864")
+    if background_checkpoints:  # the Checkpointer does it; no committing request pays for it
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -144,10 +153,59 @@ class Database:
         # Bound parameters never appear in an exception's text (and so never in a log line or traceback).
         kwargs["hide_parameters"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._checkpointer: Checkpointer | None = None
+        #: SQLite's one-writer-at-a-time turn (None on PostgreSQL, whose writers need no turn)
+        self.write_turn: WriteTurn | None = None
         if settings.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", self._on_sqlite_connect)
+            path = settings.sqlite_path()
+            self.write_turn = WriteTurn(path.with_name(path.name + ".write-lock") if path is not None else None)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit: AsyncEngine | None = None
+
+    def _on_sqlite_connect(self, dbapi_conn: Any, _record: Any) -> None:
+        _sqlite_pragmas(dbapi_conn, background_checkpoints=self._checkpointer is not None)
+
+    async def start_checkpoints(self) -> None:
+        """SQLite: checkpoint the WAL in the background from now on (a serving process; a CLI command
+        leaves it to SQLite's automatic checkpoints). Pooled connections are reopened so that every
+        connection has automatic checkpoints off."""
+        if self.write_turn is None or self._checkpointer is not None:
+            return
+        self._checkpointer = Checkpointer(self.engine)
+        await self.engine.dispose()
+        self._checkpointer.start()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction that commits on success and rolls back on error. On
+        SQLite it waits for this file's write turn and begins ``IMMEDIATE`` (see storage/writer.py): the
+        block never meets SQLite's busy handler, and may read before it writes. On PostgreSQL a plain
+        transaction."""
+        if self.write_turn is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.write_turn.taken(), self.engine.connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`session` for a transaction that writes: on SQLite it takes the write turn and begins
+        ``IMMEDIATE``, like :meth:`write`."""
+        if self.write_turn is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.write_turn.taken(), self.session() as session:
+            await (await session.connection()).exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
 
     @property
     def autocommit_engine(self) -> AsyncEngine:
@@ -180,4 +238,7 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
+            self._checkpointer = None
         await self.engine.dispose()

@@ -46,7 +46,7 @@ class OpaqueFormat:
         return value
 
     async def _insert_rows(self, rows: list[dict[str, Any]]) -> list[None]:
-        async with self._rt.db.session() as session:
+        async with self._rt.db.write_session() as session:
             await session.execute(insert(Token), rows)
         return [None] * len(rows)
 
