@@ -158,9 +158,7 @@ class TcpProxy:
     """A TCP proxy the test owns: ``cut()`` drops every connection and refuses new ones (an outage),
     ``restore()`` lets traffic through again. Used to take PostgreSQL or Redis "down" without touching
     the shared servers. ``cut_after(marker)`` cuts at the worst moment: right after the client's bytes
-    that contain ``marker`` were passed on (the server runs and commits them, the reply is lost);
-    ``cut_after(marker, then=b"COMMIT")`` waits for the ``then`` bytes that follow the marker on the same
-    connection (a transaction's commit), so the whole transaction is committed and its reply lost.
+    that contain ``marker`` were passed on (the server runs and commits them, the reply is lost).
 
     Every socket has one owner that closes it: the listener is closed by ``close()``, a connection's two
     sockets by the thread that pipes the client's bytes, once both directions are done. ``cut()`` only
@@ -180,12 +178,10 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._closed = False
         self._cut_after: bytes | None = None
-        self._then: bytes | None = None
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True, name=f"proxy-{self.port}")
         self._acceptor.start()
 
-    def cut_after(self, marker: bytes, then: bytes | None = None) -> None:
-        self._then = then
+    def cut_after(self, marker: bytes) -> None:
         self._cut_after = marker
 
     @property
@@ -235,7 +231,6 @@ class TcpProxy:
             upstream.close()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, to_server: bool = False) -> None:
-        armed: bytes | None = None  # the marker went by on this connection: cut at these bytes
         try:
             while True:
                 data = src.recv(65536)
@@ -244,16 +239,10 @@ class TcpProxy:
                 if not to_server and not self._up:
                     break  # a reply that arrived after a cut is never passed on
                 marker = self._cut_after
-                cut_now = False
-                if to_server and armed is None and marker is not None and marker in data:
-                    self._cut_after = None
-                    armed = self._then or b""
-                    cut_now = armed in data[data.index(marker) + len(marker):]
-                elif to_server and armed:
-                    cut_now = armed in data
-                if cut_now:
+                if to_server and marker is not None and marker in data:
                     # down before the marked bytes leave, so the back pipe cannot relay their reply
                     # even when this thread loses the race for the GIL
+                    self._cut_after = None
                     with self._lock:
                         self._up = False
                     dst.sendall(data)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from sqlalchemy import JSON, String, column, literal_column, or_, select, update, values
+from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError
@@ -45,54 +45,56 @@ _R = Role.__table__
 
 #
 # Rotation uses up the presented token with a conditional UPDATE (``… AND used_at IS NULL``): of any
-# number of concurrent requests with one token exactly one changes the row, on SQLite (the write turn)
+# number of concurrent requests with one token exactly one changes the row, on SQLite (the write lock)
 # and PostgreSQL (the row lock, then the condition is evaluated again on the committed row). The UPDATE
 # also checks everything else (session live, not idle, user active), so a refused token stays unused.
-#
-# One statement claims a whole batch (the requests joined from a VALUES list), on both databases; its
-# RETURNING brings the session's and the user's facts along in scalar subqueries (SQLite lets RETURNING
-# name only the updated table, subqueries included). Then one INSERT of the successors and, at most once
-# a minute per session, one UPDATE of ``last_seen_at`` — all in one transaction (the write turn on SQLite).
+
+#: PostgreSQL: claim, check and rotate a whole batch of refresh tokens in one statement (atomic on its
+#: own). The materialised ``found`` makes the token-hash index drive the plan whatever the statistics say
+#: (left alone, a planner that believes ``sessions`` tiny scans every live session). The UPDATE checks
+#: ``used_at IS NULL`` again on the locked row, so a token used meanwhile is not claimed twice; a token
+#: presented twice in one batch joins twice but its row is updated once: one request wins.
+_ROTATE_PG = text("""
+WITH req AS MATERIALIZED (
+    SELECT * FROM unnest(CAST(:digests AS varchar[]), CAST(:new_ids AS varchar[]), CAST(:new_hashes AS varchar[]),
+                         CAST(:kinds AS varchar[]), CAST(:client_ids AS varchar[]))
+        AS req(digest, new_id, new_hash, kind, client_id)
+), found AS MATERIALIZED (
+    SELECT req.digest, req.new_id, req.new_hash, req.kind, t.id, t.session_id, t.user_id
+    FROM req JOIN tokens AS t ON t.token_hash = req.digest
+    WHERE t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND t.client_id IS NOT DISTINCT FROM req.client_id
+      AND (t.expires_at IS NULL OR t.expires_at > :now) AND t.created_at > :idle_before
+), claimed AS (
+    UPDATE tokens AS t SET used_at = :now
+    FROM found AS f, sessions AS s, users AS u, roles AS r
+    WHERE t.id = f.id AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND s.id = f.session_id AND s.kind = f.kind AND s.revoked_at IS NULL
+      AND (s.expires_at IS NULL OR s.expires_at > :now)
+      AND u.id = f.user_id AND u.status = 'active' AND r.id = u.role_id
+    RETURNING f.digest, f.new_id, f.new_hash, t.id, t.session_id, t.user_id, t.tenant_id, t.client_id, t.scopes,
+              t.claims, s.expires_at AS session_expires_at, s.last_seen_at, u.project_permissions, r.name AS role,
+              r.permissions
+), rotated AS (
+    INSERT INTO tokens (id, token_hash, kind, tenant_id, client_id, user_id, session_id, name, scopes, claims,
+                        parent_id, created_at, expires_at, used_at, last_used_at, revoked_at)
+    SELECT new_id, new_hash, 'refresh', tenant_id, client_id, user_id, session_id, NULL, scopes, claims,
+           id, :now, session_expires_at, NULL, NULL, NULL
+    FROM claimed
+), touched AS (
+    UPDATE sessions SET last_seen_at = :now
+    WHERE id IN (SELECT session_id FROM claimed WHERE last_seen_at IS NULL OR last_seen_at < :touch_before)
+)
+SELECT * FROM claimed
+""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("idle_before", type_=UTCDateTime),
+                bindparam("touch_before", type_=UTCDateTime)).columns(
+    column("digest", String), column("new_id", String), column("new_hash", String), column("id", String),
+    column("session_id", String), column("user_id", String), column("tenant_id", String),
+    column("client_id", String), column("scopes", JSON), column("claims", JSON),
+    column("session_expires_at", UTCDateTime), column("last_seen_at", UTCDateTime),
+    column("project_permissions", JSON), column("role", String), column("permissions", JSON))
 
 _SESSION_TOUCH = timedelta(seconds=60)
-
-
-def _fact(sql: str, type_: Any, label: str) -> Any:
-    # Written out: SQLAlchemy's SQLite compiler drops every table name inside RETURNING, which leaves
-    # ``id`` ambiguous in a subquery over a join.
-    return literal_column(f"({sql})", type_).label(label)
-
-
-_OF_SESSION = "FROM sessions AS rs WHERE rs.id = tokens.session_id"
-_OF_USER = "FROM users AS ru JOIN roles AS rr ON rr.id = ru.role_id WHERE ru.id = tokens.user_id"
-#: what the RETURNING of :func:`_claim` brings along: the session's and the user's facts, as they are now
-_RETURNED_FACTS = (
-    _fact(f"SELECT rs.kind {_OF_SESSION}", String(), "session_kind"),
-    _fact(f"SELECT rs.expires_at {_OF_SESSION}", UTCDateTime(), "session_expires_at"),
-    _fact(f"SELECT rs.last_seen_at {_OF_SESSION}", UTCDateTime(), "last_seen_at"),
-    _fact(f"SELECT ru.project_permissions {_OF_USER}", JSON(), "project_permissions"),
-    _fact(f"SELECT rr.name {_OF_USER}", String(), "role"),
-    _fact(f"SELECT rr.permissions {_OF_USER}", JSON(), "permissions"),
-)
-
-
-def _claim(rows: list[tuple[str, str, str | None]], now: datetime, idle_before: datetime) -> Any:
-    """UPDATE … FROM (VALUES …) RETURNING for a batch of (digest, session kind, client) requests."""
-    req = values(column("digest", String), column("kind", String), column("client_id", String),
-                 name="req").data(rows).cte("req")
-    live_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
-                    .where(_S.c.id == _T.c.session_id, _S.c.kind == req.c.kind, _S.c.revoked_at.is_(None),
-                           or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
-                    .exists())
-
-    return (update(_T)
-            .where(_T.c.token_hash == req.c.digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                   _T.c.revoked_at.is_(None), _T.c.client_id.is_not_distinct_from(req.c.client_id),
-                   or_(_T.c.expires_at.is_(None), _T.c.expires_at > now), _T.c.created_at > idle_before,
-                   live_session)
-            .values(used_at=now)
-            .returning(_T.c.id, _T.c.token_hash, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.client_id,
-                       _T.c.scopes, _T.c.claims, *_RETURNED_FACTS))
 
 
 async def refresh(rt: Runtime, refresh_token: str, ctx: Context) -> TokenPair:
@@ -128,55 +130,66 @@ async def rotate_refresh_token(rt: Runtime, refresh_token: str, ctx: Context, *,
     return rotated, new_value
 
 
-async def _rotate_batch(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
-    """Rotate a batch of refresh tokens in one transaction: each request gets its own token's rotation,
-    or None when its token could not be claimed (a token presented twice in one batch is claimed
-    once: one request wins, the other is judged by :func:`_refused_refresh`)."""
+async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
     now = utc(rt.clock.now())
+    params = {
+        "digests": [i[0] for i in items], "new_ids": [i[1]["id"] for i in items],
+        "new_hashes": [i[1]["token_hash"] for i in items], "kinds": [i[2] for i in items],
+        "client_ids": [i[1]["client_id"] for i in items],
+        "now": now, "idle_before": now - timedelta(seconds=rt.settings.session_idle_timeout),
+        "touch_before": now - _SESSION_TOUCH,
+    }
+
+    async def run() -> list[Any]:
+        async with autocommit(rt) as conn:
+            return list((await conn.execute(_ROTATE_PG, params)).all())
+
+    won = {(row.digest, row.new_id): Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role,
+                                             row.permissions, row.project_permissions, row.client_id,
+                                             row.scopes or [], row.claims or {})
+           for row in await retry_deadlocks(run)}
+    return [won.get((digest, new_row["id"])) for digest, new_row, _ in items]
+
+
+async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
+    """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
+    UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
+    anything is read, and the whole group costs one lock and one commit."""
+    now = utc(rt.clock.now())
+    async with transaction(rt) as conn:
+        return [await _rotate_portable(rt, conn, now, digest, new_row, kind) for digest, new_row, kind in items]
+
+
+async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any],
+                           kind: str) -> Any:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
-    requests = [(digest, kind, new_row["client_id"]) for digest, new_row, kind in items]
-
-    async def run() -> list[Rotated | None]:
-        async with transaction(rt) as conn:
-            claimed: dict[str, list[Any]] = {}
-            for row in (await conn.execute(_claim(requests, now, idle_before))).all():
-                claimed.setdefault(row.token_hash, []).append(row)
-            results: list[Rotated | None] = []
-            successors: list[dict[str, Any]] = []
-            touch: set[str] = set()
-            for digest, new_row, kind in items:
-                row = _take(claimed.get(digest), kind, new_row["client_id"])
-                results.append(None if row is None else _rotated(row))
-                if row is None:
-                    continue
-                successors.append({**new_row, "tenant_id": row.tenant_id, "user_id": row.user_id,
-                                   "scopes": row.scopes or [], "claims": row.claims or {},
-                                   "session_id": row.session_id, "expires_at": row.session_expires_at,
-                                   "parent_id": row.id})
-                if row.last_seen_at is None or now - row.last_seen_at > _SESSION_TOUCH:
-                    touch.add(row.session_id)
-            if successors:
-                await conn.execute(_T.insert(), successors)
-            if touch:
-                await conn.execute(update(_S).where(_S.c.id.in_(sorted(touch))).values(last_seen_at=now))
-            return results
-
-    return await retry_deadlocks(run)
-
-
-def _take(rows: list[Any] | None, kind: str, client_id: str | None) -> Any:
-    """The claimed row of this request's token, if it is this request's to have (session kind and
-    client match), handed out once."""
-    candidates = rows if rows is not None else []
-    for i, row in enumerate(candidates):
-        if row.session_kind == kind and row.client_id == client_id:
-            return candidates.pop(i)
-    return None
-
-
-def _rotated(row: Any) -> Rotated:
-    return Rotated(row.id, row.session_id, row.user_id, row.tenant_id, row.role, row.permissions,
-                   row.project_permissions, row.client_id, row.scopes or [], row.claims or {})
+    client = new_row["client_id"]
+    valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
+                     .where(_S.c.id == _T.c.session_id, _S.c.kind == kind, _S.c.revoked_at.is_(None),
+                            or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
+                     .exists())
+    claimed = (await conn.execute(
+        update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
+                         _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
+                         _T.c.created_at > idle_before, valid_session,
+                         _T.c.client_id.is_(None) if client is None else _T.c.client_id == client)
+        .values(used_at=now)
+        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes, _T.c.claims))).first()
+    if claimed is None:
+        return None
+    ctx_row = (await conn.execute(
+        select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
+        .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
+        .where(_S.c.id == claimed.session_id))).one()
+    await conn.execute(_T.insert().values(**{
+        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id, "scopes": claimed.scopes or [],
+        "claims": claimed.claims or {}, "session_id": claimed.session_id, "expires_at": ctx_row.expires_at,
+        "parent_id": claimed.id}))
+    if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
+        await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
+    return Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
+                   ctx_row.permissions, ctx_row.project_permissions, client, claimed.scopes or [],
+                   claimed.claims or {})
 
 
 @dataclass(frozen=True)
@@ -323,5 +336,6 @@ RefreshBatcher: TypeAlias = Batcher[_RefreshItem, Rotated | None]
 
 
 def refresh_batcher(rt: Runtime) -> RefreshBatcher:
-    """Concurrent refreshes rotate together, in one transaction (the same statements on every database)."""
-    return database_batcher(rt.db.dialect, lambda items: _rotate_batch(rt, items))
+    """Concurrent refreshes rotate together: one statement on PostgreSQL, one transaction elsewhere."""
+    run = _rotate_batch_pg if rt.db.dialect == "postgresql" else _rotate_batch_portable
+    return database_batcher(rt.db.dialect, lambda items: run(rt, items))
