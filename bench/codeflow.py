@@ -20,46 +20,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
+from wrk_pool import rotating_chain
+
 REDIRECT_URI = "https://app.example/callback"
 CODE_SCOPE = "api.read offline_access"
 SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _REQUEST = re.compile(r'name="request" value="([^"]*)"')
 
-# wrk Lua of ``oauth_refresh``: LUA_REFRESH's pool handling with the token endpoint's form body and its
-# ``refresh_token`` reply field (the pool file and thread count are filled in by bench/run.py).
-LUA_OAUTH_REFRESH = """\
-local pool_file = {pool_file}
-local nthreads = {threads}
-local all_tokens = nil
-
-function setup_thread(thread, n)
-  if all_tokens == nil then
-    all_tokens = {{}}
-    for line in io.lines(pool_file) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  local mine = {{}}
-  for i, t in ipairs(all_tokens) do
-    if (i - 1) % nthreads == n - 1 then table.insert(mine, t) end
-  end
-  thread:set("pool", mine)
-end
-
-function request()
-  local t = table.remove(pool)
-  if t == nil then t = "pool-exhausted" end
-  return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. t)
-end
-
-function after_response(status, body)
-  if status == 200 then
-    local t = string.match(body or "", '"refresh_token"%s*:%s*"([^"]+)"')
-    if t then table.insert(pool, t) end
-  end
-end
-"""
+# wrk Lua of ``oauth_refresh``: a rotating chain per connection, the token endpoint's form body and reply.
+LUA_OAUTH_REFRESH = rotating_chain('"grant_type=refresh_token&refresh_token=" .. t', "refresh_token")
 
 
 class FlowFailed(Exception):

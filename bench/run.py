@@ -88,6 +88,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from wrk_pool import SPEND_ONCE, rotating_chain
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 OIDC_DIR = BENCH_DIR / "oidc_provider"
@@ -543,70 +545,11 @@ def write_lua(spec: RequestSpec, path: Path) -> None:
     )
 
 
-# Refresh: every connection has its own token chain.  The harness writes a fresh pool (one
-# refresh token per line, at least one per connection) before each run; setup() deals it out to
-# the threads, request() takes a token, response() puts the rotated one back.  A token is thus in
-# at most one request; the ones in flight when wrk stops are lost (hence a new pool every run).
-LUA_REFRESH = """\
-local pool_file = {pool_file}
-local nthreads = {threads}
-local all_tokens = nil
-
-function setup_thread(thread, n)
-  if all_tokens == nil then
-    all_tokens = {{}}
-    for line in io.lines(pool_file) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  local mine = {{}}
-  for i, t in ipairs(all_tokens) do
-    if (i - 1) % nthreads == n - 1 then table.insert(mine, t) end
-  end
-  thread:set("pool", mine)
-end
-
-function request()
-  local t = table.remove(pool)
-  if t == nil then t = "pool-exhausted" end
-  return wrk.format(nil, nil, nil, '{{"refreshToken":"' .. t .. '"}}')
-end
-
-function after_response(status, body)
-  if status == 200 then
-    local t = string.match(body or "", '"refreshToken"%s*:%s*"([^"]+)"')
-    if t then table.insert(pool, t) end
-  end
-end
-"""
+# Refresh: every connection has its own token chain (bench/wrk_pool.py deals the pool out).
+LUA_REFRESH = rotating_chain("""'{{"refreshToken":"' .. t .. '"}}'""", "refreshToken")
 
 # SMART backend: one-use client assertions from a pool file written before every run (as refresh).
-LUA_ASSERTIONS = """\
-local pool_file = {pool_file}
-local nthreads = {threads}
-local prefix = {prefix}
-local all_tokens = nil
-
-function setup_thread(thread, n)
-  if all_tokens == nil then
-    all_tokens = {{}}
-    for line in io.lines(pool_file) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  local mine = {{}}
-  for i, t in ipairs(all_tokens) do
-    if (i - 1) % nthreads == n - 1 then table.insert(mine, t) end
-  end
-  thread:set("pool", mine)
-end
-
-function request()
-  local t = table.remove(pool)
-  if t == nil then t = "pool-exhausted" end
-  return wrk.format(nil, nil, nil, prefix .. t)
-end
-"""
+LUA_ASSERTIONS = SPEND_ONCE
 
 # Login: rotate over the users; each thread starts at its own offset so that no account sees
 # more than a couple of sign-ins at once (an account admits at most 5 at a time).
