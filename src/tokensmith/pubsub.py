@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from tokensmith.tasks import cancel_and_wait
+
 log = logging.getLogger("tokensmith.pubsub")
 
 #: ``handler(data)`` for each message on the channel (the payload as Redis sent it)
@@ -56,11 +58,8 @@ class Subscription:
             self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._subscribed = False
 
     async def _run(self) -> None:

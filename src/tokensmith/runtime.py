@@ -7,7 +7,6 @@ narrow protocol of it) instead of reaching into a registry."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -35,6 +34,7 @@ from tokensmith.smart.assertion_jtis import AssertionJtis
 from tokensmith.smart.jwks import JwksFetcher
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.flusher import PeriodicFlusher
+from tokensmith.tasks import cancel_and_wait
 from tokensmith.tenants import TenantStates
 from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
@@ -198,11 +198,8 @@ class Runtime:
     async def stop(self) -> None:
         """Stop every task and write what the flushers still hold: the feature flushers first, the audit
         log last (stopping the others may still record events)."""
-        if self._recovery is not None:
-            self._recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery
-            self._recovery = None
+        await cancel_and_wait(self._recovery)
+        self._recovery = None
         await self.exchange.stop()
         await self.apikeys.stop()
         await self.limiter.stop()

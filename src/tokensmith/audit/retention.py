@@ -10,7 +10,6 @@ events twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from tokensmith.audit.store import head
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.compact import utc_micros
 from tokensmith.storage.db import is_outage
+from tokensmith.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tokensmith.runtime import Runtime
@@ -87,11 +87,8 @@ class AuditSchedule:
             self._task = asyncio.create_task(self._run(), name="audit-schedule")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         interval = self._rt.settings.audit_checkpoint_interval or POLL_SECONDS

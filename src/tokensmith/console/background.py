@@ -9,9 +9,10 @@ against a closed database."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from tokensmith.tasks import cancel_and_wait
 
 log = logging.getLogger("tokensmith.console")
 
@@ -49,10 +50,5 @@ class Refresher:
 
     async def stop(self) -> None:
         self._stopped = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks.values())
         self._tasks.clear()

@@ -15,6 +15,7 @@ from typing import Any
 
 from tokensmith.clock import Clock, SystemClock
 from tokensmith.storage.db import describe_db_error, is_outage
+from tokensmith.tasks import cancel_and_wait
 
 STALL_LOG_EVERY = 60.0
 
@@ -113,13 +114,8 @@ class PeriodicFlusher:
             self._task = asyncio.create_task(self._run(), name=self.flusher_name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await self.flush()
         except Exception as exc:

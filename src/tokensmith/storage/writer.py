@@ -30,6 +30,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.tasks import cancel_and_wait
+
 log = logging.getLogger("tokensmith.storage")
 
 #: How often the background task folds the write-ahead log back into the database file.
@@ -103,11 +105,8 @@ class Checkpointer:
             self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.checkpoint()  # leave a short log behind
 
