@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import func, select
 
 from tests.support import make_settings
+from tokensmith.audit.archive import verify_archives
+from tokensmith.audit.verification import verify_database
 from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
 from tokensmith.storage.compact import to_micros, utc_micros
+from tokensmith.storage.models import AuditEvent
 
 __all__ = ["record", "rewrite_archive", "started", "to_micros", "utc_micros"]
 
@@ -40,3 +44,17 @@ def rewrite_archive(path: Path, change: Callable[[list[dict[str, Any]]], None]) 
     change(lines)
     with gzip.open(path, "wb") as fh:
         fh.write(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+async def assert_nothing_lost_or_doubled(rt: Runtime, archive_path: Path, archived_through: int, written: int) -> None:
+    """After an archive + prune that ran beside writers: the database chain and the archive both verify, every
+    event is in exactly one of them, and every event the writers wrote (subjects ``new…``) is still stored."""
+    db = await verify_database(rt)
+    assert db.ok, db.problems[:3]
+    count, problems, _ = await verify_archives(rt, [archive_path])
+    assert problems == []
+    async with rt.db.sessions() as session:
+        subjects = list((await session.execute(select(AuditEvent.subject))).scalars())
+        total = (await session.execute(select(func.max(AuditEvent.seq)))).scalar()
+    assert count == archived_through and len(subjects) + count == total
+    assert len([s for s in subjects if s and s.startswith("new")]) == written
