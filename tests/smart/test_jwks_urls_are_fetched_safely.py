@@ -7,22 +7,31 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import update
 
 from tests.apikeys.helpers import audit_events
 from tests.smart.conftest import JwksServer
 from tests.smart.helpers import KeyPair, backend_token
 from tests.support import TEST_MASTER_KEY, LiveServer, make_settings
 from tokensmith.clock import ManualClock
-from tokensmith.errors import ValidationFailed
+from tokensmith.errors import InvalidRequest, ValidationFailed
+from tokensmith.runtime import Runtime
 from tokensmith.smart import jwks as jwks_module
 from tokensmith.smart.apps import AppSpec, validate
 from tokensmith.smart.jwks import JwksError, JwksFetcher, check_jwks_url
+from tokensmith.storage.models import OAuthClient
 
 
 def _backend(server: LiveServer, url: str) -> str:
     record, _ = server.create_client(name="b", scopes=["system/*.rs"], kind="smart", jwks_uri=url,
                                      auth_method="private_key_jwt", access_token_ttl=300)
     return record.client_id
+
+
+async def _store_jwks_uri(rt: Runtime, client_id: str, url: str) -> None:
+    async with rt.db.session() as session:
+        await session.execute(update(OAuthClient).where(OAuthClient.client_id == client_id).values(jwks_uri=url))
+    rt.clients.invalidate(client_id)
 
 
 def test_keys_are_fetched_cached_and_refetched_for_a_new_kid(sqlite_url: str, jwks_server: JwksServer) -> None:
@@ -74,8 +83,13 @@ def test_outside_development_a_loopback_jwks_url_is_never_fetched(sqlite_url: st
     jwks_server.publish(key.jwks())
     settings = make_settings(sqlite_url, env="production", issuer="https://tokensmith.test",
                              master_key=TEST_MASTER_KEY)
+    loopback = jwks_server.url.replace("http://", "https://")
     with LiveServer(settings) as server, server.client() as http:
-        client_id = _backend(server, jwks_server.url.replace("http://", "https://"))
+        with pytest.raises(InvalidRequest, match="private, loopback or link-local"):
+            _backend(server, loopback)  # refused when it is registered
+        # one stored earlier (registered in development, or before the rule) is refused when it is fetched
+        client_id = _backend(server, "https://keys.example.com/jwks.json")
+        server.call(lambda rt: _store_jwks_uri(rt, client_id, loopback))
         resp = backend_token(http, client_id, key.assertion(client_id, "https://tokensmith.test/oauth/token"))
         assert resp.status_code == 401
         reasons = [e["data"]["reason"] for e in audit_events(server, "client.auth_failed")]
