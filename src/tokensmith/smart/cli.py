@@ -4,13 +4,12 @@ import FILE`` and ``tokensmith users update --fhir-user``. ``apps create --json`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, fail, run_with_runtime
+from tokensmith.cli.common import JSON_OPT, TENANT_OPT, emit, fail, read_jwks_option, run_with_runtime
 from tokensmith.errors import MessageError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -32,19 +31,6 @@ def _line(v: dict[str, Any]) -> str:
             f"\t{' '.join(v['scopes'])}")
 
 
-def _read_jwks(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        fail(f"--jwks: cannot read a JSON document from {path}: {exc}", 2)
-    if not isinstance(loaded, dict):
-        fail('--jwks: the file must hold a JWK Set {"keys": [...]}', 2)
-    jwks: dict[str, Any] = loaded
-    return jwks
-
-
 @apps_app.command("create")
 def apps_create(
     name: str = typer.Option(..., help="Display name."),
@@ -62,8 +48,9 @@ def apps_create(
     from tokensmith.smart.apps import AppSpec, register_app
     from tokensmith.tenants.provisioning import tenant_id_for
 
+    key_set = read_jwks_option(None if jwks is None else str(jwks))
     spec = AppSpec(name=name, redirect_uris=redirect_uri, scopes=[s for item in scope for s in item.split()],
-                   is_confidential=not public, jwks=_read_jwks(jwks), jwks_uri=jwks_uri, auth_method=auth_method)
+                   is_confidential=not public, jwks=key_set, jwks_uri=jwks_uri, auth_method=auth_method)
 
     async def work(rt: Runtime) -> dict[str, Any]:
         try:
