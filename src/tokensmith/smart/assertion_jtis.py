@@ -5,7 +5,11 @@ SHALL).
 
 With Redis configured: ``SET NX`` with the assertion's remaining lifetime (one round trip). Without Redis,
 or while Redis is unreachable: an insert into ``client_assertion_jtis`` whose primary key refuses the
-second use; expired rows are deleted now and then by whoever inserts.
+second use; expired rows are deleted now and then by whoever inserts. The inserts are grouped
+(:class:`~tokensmith.storage.batching.Batcher`): the assertions that arrive while one batch is being
+written go together in the next, as one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in one write turn,
+and the rows it returns are the first uses (on SQLite, one transaction per request made every backend
+service token wait for the file's write lock on its own).
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tokensmith.clock import Clock
+from tokensmith.storage.batching import database_batcher
 from tokensmith.storage.db import Database
 from tokensmith.storage.models import ClientAssertionJti
 
 log = logging.getLogger("tokensmith.smart.jti")
 _T = ClientAssertionJti.__table__
 PURGE_INTERVAL = 60.0
+#: (client_id, jti, expires_at) of one assertion
+_Use = tuple[str, str, datetime]
 
 
 class AssertionJtis:
@@ -36,6 +43,7 @@ class AssertionJtis:
         self._redis = redis
         self._prefix = f"{namespace}:assertion-jti:"
         self._last_purge = 0.0
+        self._uses = database_batcher(db.dialect, self._insert_batch)
 
     async def first_use(self, client_id: str, jti: str, expires_at: float) -> bool:
         """True the first time (``client_id``, ``jti``) is seen before ``expires_at``; False for a replay."""
@@ -50,16 +58,25 @@ class AssertionJtis:
         return await self._insert(client_id, jti, expires_at, now)
 
     async def _insert(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
-        expiry = datetime.fromtimestamp(expires_at, UTC)
-        try:
-            async with self._db.autocommit_engine.connect() as conn:
-                await conn.execute(_T.insert().values(client_id=client_id, jti=jti, expires_at=expiry))
-        except IntegrityError:
-            return False
-        if now - self._last_purge > PURGE_INTERVAL:
+        first = await self._uses.submit((client_id, jti, datetime.fromtimestamp(expires_at, UTC)))
+        if first and now - self._last_purge > PURGE_INTERVAL:
             self._last_purge = now
             await self.purge(now)
-        return True
+        return first
+
+    async def _insert_batch(self, uses: list[_Use]) -> list[bool]:
+        """One statement for the batch; a pair that occurs twice in it is a replay from its second use on."""
+        unique = list({(client_id, jti): (client_id, jti, at) for client_id, jti, at in reversed(uses)}.values())
+        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
+        statement = (dialect.insert(_T).values([{"client_id": c, "jti": j, "expires_at": at} for c, j, at in unique])
+                     .on_conflict_do_nothing().returning(_T.c.client_id, _T.c.jti))
+        async with self._db.write_session() as session:
+            stored = {(row.client_id, row.jti) for row in await session.execute(statement)}
+        results = []
+        for client_id, jti, _at in uses:
+            results.append((client_id, jti) in stored)
+            stored.discard((client_id, jti))
+        return results
 
     async def purge(self, now: float | None = None) -> int:
         """Forget the jtis whose assertions have expired (they could not be replayed anyway)."""
