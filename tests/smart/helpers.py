@@ -64,6 +64,24 @@ class KeyPair:
                                algorithms=[alg or self.alg])
 
 
+    def with_header(self, assertion: str, **header: Any) -> str:
+        """``assertion`` with extra protected-header parameters, signed again by this key (joserfc and PyJWT
+        refuse to write a ``crit`` they do not understand, so this signs with PyJWT's algorithm object)."""
+        import base64
+        import json
+
+        import jwt
+
+        def b64(data: bytes) -> bytes:
+            return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+        payload = assertion.split(".")[1].encode()
+        merged = {"alg": self.alg, "kid": self.kid, "typ": "JWT", **header}
+        signing_input = b64(json.dumps(merged).encode()) + b"." + payload
+        signature = jwt.get_algorithm_by_name(self.alg).sign(signing_input, self.key.private_key)
+        return (signing_input + b"." + b64(signature)).decode()
+
+
 def hs256_assertion(client_id: str, aud: str, secret: str, kid: str) -> str:
     now = int(time.time())
     key = OctKey.import_key(secret.encode())

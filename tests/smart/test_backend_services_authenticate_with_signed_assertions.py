@@ -74,13 +74,23 @@ def test_refusals_are_invalid_client_with_the_reason_in_the_audit_only(sqlite_ur
             "assertion aud is not this token endpoint": key.assertion(client_id, "https://elsewhere.example/token"),
             "assertion iss and sub must be the client_id": key.assertion(client_id, aud, iss="someone-else"),
             "assertion has no usable jti": key.assertion(client_id, aud, jti=""),
+            "assertion header has a crit parameter": key.with_header(key.assertion(client_id, aud),
+                                                                     crit=["b64"], b64=True),
         }
         for reason, assertion in cases.items():
             resp = backend_token(http, client_id, assertion)
             assert resp.status_code == 401, (reason, resp.text)
             assert resp.json()["error"] == "invalid_client" and reason not in resp.text
+        # the header and claims of one assertion with the signature of another: the signature is checked
+        # over the bytes that were parsed, so neither half of a genuine assertion can be reused
+        one, other = key.assertion(client_id, aud), key.assertion(client_id, aud)
+        spliced = one.rpartition(".")[0] + "." + other.rpartition(".")[2]
+        assert backend_token(http, client_id, spliced).status_code == 401
+        assert backend_token(http, client_id, key.with_header(one)).status_code == 200  # the helper's own check
+        unknown_crit = key.with_header(other, crit=["urn:example:x"], **{"urn:example:x": 1})
+        assert backend_token(http, client_id, unknown_crit).status_code == 401  # PyJWT refuses it unparsed
         reasons = [e["data"]["reason"] for e in audit_events(server, "client.auth_failed")]
-        assert reasons == list(cases), reasons
+        assert reasons == [*cases, "assertion signature invalid"], reasons
 
 
 def test_unknown_client_and_malformed_assertions(server: LiveServer) -> None:

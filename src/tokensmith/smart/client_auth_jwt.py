@@ -21,6 +21,7 @@ import jwt
 
 from tokensmith.clients import ClientRecord
 from tokensmith.errors import InvalidClient, InvalidRequest
+from tokensmith.jose.signing import verify_compact
 from tokensmith.oauth.client_auth import CLIENT, Presented, refuse_failed, refuse_if_throttled
 from tokensmith.oauth.request import OAuthRequest, check_identifier
 from tokensmith.smart.assertion_jtis import AssertionJtis
@@ -34,20 +35,18 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_ENDPOINT_PATHS = ("/oauth/token", "/smart/token", "/identity-server/connect/token")
 MAX_ASSERTION_LENGTH = 16 * 1024
 
-#: PyJWT checks the signature only; the claims are checked below with the runtime's clock (RFC 8725 §3.1)
-_SIGNATURE_ONLY: Any = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                        "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
-                        "require": []}
 
 
 @dataclass(frozen=True, slots=True)
 class _Assertion:
     """A client assertion parsed once (by PyJWT, unverified) for the header and the claimed caller; its
-    signature is checked in ``_refusal`` — PyJWT again, against the client's key — before anything is trusted."""
+    signature is checked in ``_refusal`` (PyJWT's algorithm, against the client's key, over the parsed
+    bytes) before anything in it is trusted; the claims are checked with the runtime's clock (RFC 8725 §3.1)."""
 
     header: dict[str, Any]
     claims: dict[str, Any]
     token: str
+    signature: bytes
 
 
 def split_assertion(assertion: str) -> _Assertion | None:
@@ -56,10 +55,10 @@ def split_assertion(assertion: str) -> _Assertion | None:
         parsed = jwt.api_jwt.decode_complete(assertion, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError):
         return None
-    header, claims = parsed.get("header"), parsed.get("payload")
-    if not isinstance(header, dict) or not isinstance(claims, dict):
+    header, claims, signature = parsed.get("header"), parsed.get("payload"), parsed.get("signature")
+    if not isinstance(header, dict) or not isinstance(claims, dict) or not isinstance(signature, bytes):
         return None
-    return _Assertion(header, claims, assertion)
+    return _Assertion(header, claims, assertion, signature)
 
 
 class PrivateKeyJwt:
@@ -132,10 +131,11 @@ class PrivateKeyJwt:
             return "assertion signed by an unregistered key"
         if alg not in key.algorithms:
             return f"key {kid[:40]!r} does not allow {alg}"
-        try:  # PyJWT refuses a crit header it does not understand (RFC 7515 §4.1.11)
-            claims: dict[str, Any] = jwt.decode(assertion.token, key.key, algorithms=[alg], options=_SIGNATURE_ONLY)
-        except jwt.PyJWTError:
+        if "crit" in assertion.header:  # no JWS extension is understood here (RFC 7515 §4.1.11)
+            return "assertion header has a crit parameter"
+        if not verify_compact(assertion.token, assertion.signature, key.key, alg):
             return "assertion signature invalid"
+        claims = assertion.claims
         reason = self._claims_refusal(client, claims)
         if reason is None and self._rt.tenants.is_disabled(client.tenant_id):
             reason = "tenant disabled"
