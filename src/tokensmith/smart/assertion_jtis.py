@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import delete
+from sqlalchemy import Insert, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tokensmith.clock import Clock
@@ -33,6 +33,12 @@ _T = ClientAssertionJti.__table__
 PURGE_INTERVAL = 60.0
 #: (client_id, jti, expires_at) of one assertion
 _Use = tuple[str, str, datetime]
+
+
+def _first_uses(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING client_id, jti``: the rows it returns are first uses."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_T).on_conflict_do_nothing().returning(_T.c.client_id, _T.c.jti)
 
 
 class AssertionJtis:
@@ -67,11 +73,10 @@ class AssertionJtis:
     async def _insert_batch(self, uses: list[_Use]) -> list[bool]:
         """One statement for the batch; a pair that occurs twice in it is a replay from its second use on."""
         unique = list({(client_id, jti): (client_id, jti, at) for client_id, jti, at in reversed(uses)}.values())
-        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
-        statement = (dialect.insert(_T).values([{"client_id": c, "jti": j, "expires_at": at} for c, j, at in unique])
-                     .on_conflict_do_nothing().returning(_T.c.client_id, _T.c.jti))
-        async with self._db.write_session() as session:
-            stored = {(row.client_id, row.jti) for row in await session.execute(statement)}
+        rows = [{"client_id": c, "jti": j, "expires_at": at} for c, j, at in unique]
+        async with self._db.write_session() as session:  # one cached statement, "insertmanyvalues" batches
+            found = await session.execute(_first_uses(self._db.dialect), rows)
+            stored = {(row.client_id, row.jti) for row in found}
         results = []
         for client_id, jti, _at in uses:
             results.append((client_id, jti) in stored)
