@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -101,3 +103,24 @@ async def test_rows_written_before_the_upgrade_still_verify(database_url: str) -
 @given(address=st.one_of(st.ip_addresses().map(str), st.text(max_size=20)))
 def test_a_packed_ip_unpacks_to_the_very_string(address: str) -> None:
     assert unpack_text(pack_ip(address)) == address
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(st.text(max_size=40), st.just(UUID), st.text(max_size=8).map(lambda p: p + UUID),
+                       st.binary(max_size=24).map(bytes.hex)),
+       raw=st.binary(min_size=1, max_size=40))
+def test_the_verifiers_string_json_is_orjsons(value: str, raw: bytes) -> None:
+    """The verifier's shortcut for packed text columns gives orjson's bytes for every string, and for any
+    stored bytes either the same bytes as the detour or the same refusal."""
+    from tokensmith.audit.chain import _packed_json
+
+    assert _packed_json(pack_text(value)) == orjson.dumps(value)
+    try:
+        expected: bytes | None = orjson.dumps(unpack_text(raw))
+    except (ValueError, UnicodeDecodeError):
+        expected = None
+    if expected is None:
+        with pytest.raises((ValueError, UnicodeDecodeError)):
+            _packed_json(raw)
+    else:
+        assert _packed_json(raw) == expected

@@ -203,11 +203,23 @@ def archive_line_parts(line: bytes) -> tuple[bytes, bytes] | None:
     return line[:match.start()] + b"}", bytes.fromhex(match.group(1).decode())
 
 
+#: bytes that a JSON string cannot hold as they are (RFC 8259 §7), or that need UTF-8 validation
+_NOT_PLAIN = re.compile(rb'[\x00-\x1f"\\\x80-\xff]')
+
+
 def _packed_json(packed: bytes) -> bytes:
-    """``orjson.dumps(unpack_text(packed))`` without the detour for the common kinds (plain UUIDs, hex)."""
-    if packed[0] == 1 and len(packed) == 17:
-        h = packed[1:].hex().encode()
-        return b'"%b-%b-%b-%b-%b"' % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
-    if packed[0] == 2:
+    """``orjson.dumps(unpack_text(packed))`` without the detour for the common kinds: UUIDs with or without
+    a plain ASCII prefix (``apikey:<uuid>``), hex, and plain ASCII text (every byte is written as it is,
+    as orjson would); anything else -- escapes, non-ASCII, malformed -- takes the detour (which raises
+    on what it cannot read)."""
+    kind = packed[0]
+    if kind == 1 and len(packed) >= 17:
+        prefix = packed[1:-16]
+        if not prefix or _NOT_PLAIN.search(prefix) is None:
+            h = packed[-16:].hex().encode()
+            return b'"%b%b-%b-%b-%b-%b"' % (prefix, h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+    elif kind == 2:
         return b'"%b"' % packed[1:].hex().encode()
+    elif kind == 0 and _NOT_PLAIN.search(packed, 1) is None:
+        return b'"%b"' % packed[1:]
     return orjson.dumps(unpack_text(packed))
