@@ -20,7 +20,7 @@ from tokensmith.audit.verification import verify_database
 from tokensmith.runtime import Runtime
 from tokensmith.storage.compact import pack_text
 
-# 60 events (the two of initialise() first); parts of 3 workers: (0,20] (20,40] (40,...]
+# 60 events (the two of initialise() first); 3 processes share 12 parts of 5: (0,5] (5,10] … (55,...]
 PARTS = {"workers": 3, "min_part": 10}
 
 
@@ -52,10 +52,12 @@ async def _both(rt: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
     return serial, parallel
 
 
-def test_the_range_is_cut_into_parts_of_at_least_the_minimum() -> None:
-    assert cut(0, 60, 3, 10) == [0, 20, 40]
-    assert cut(100, 125, 4, 10) == [100, 112]
-    assert cut(0, 9, 8, 10) == [0]
+def test_the_range_is_cut_into_a_few_parts_per_process() -> None:
+    assert cut(0, 60, 3, 10) == list(range(0, 60, 5))  # 4 parts per process, of min_part / 4 at least
+    assert cut(0, 1_000_000, 2, 200_000) == list(range(0, 1_000_000, 125_000))
+    assert cut(100, 125, 4, 10) == [100 + i * 25 // 12 for i in range(12)]
+    assert cut(0, 19, 8, 10) == [0]  # under two processes' least share: one part
+    assert cut(0, 10**6, 1, 10) == [0]  # one process: one part
 
 
 async def test_an_untouched_chain_verifies_the_same_in_parallel(rt: Runtime) -> None:

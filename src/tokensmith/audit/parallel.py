@@ -6,11 +6,13 @@ or two rows before it (:meth:`ChainWalker.resume_after`), which gives exactly th
 has there -- the hash to check against, the seq it expects, whether the row before was bad. The parts'
 findings, put back in seq order, are therefore the serial walk's, message for message.
 
-The parts before the last run in spawned processes (a fresh interpreter each: no inherited event loop
-or database connection), each with its own connection; the last part -- open-ended, it takes the events
-written during the walk -- runs in the calling process. Only the CLI asks for this: the service's
-background verification stays in one process (``workers=1``) so that it never competes with requests
-for cores.
+The parts are shared out as the walk goes: every part but the last is queued for the worker processes
+(spawned: a fresh interpreter each, no inherited event loop or database connection, each with its own
+connection), which take them from the front; the calling process walks the last part -- open-ended, it
+takes the events written during the walk -- and then takes queued parts from the back, as long as no
+worker has started them. So a worker that needs a second to start (importing the package) is not left
+with an equal share to finish alone. Only the CLI asks for this: the service's background verification
+stays in one process (``workers=1``) so that it never competes with requests for cores.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from tokensmith.config import Settings
 from tokensmith.storage.db import Database
 from tokensmith.storage.shapes import json_decoder
 
-#: below this many events per part a process costs more to start (~0.5 s here) than it saves
+#: a process's least share: below it a process costs more to start (~0.5-1 s here) than it saves
 MIN_PART = 200_000
+#: parts per process: small enough that the processes finish within a part of each other
+PARTS_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,13 @@ async def walk(db: Database, names: NameDictionary, walker: ChainWalker, after: 
 
 def cut(start: int, last: int, workers: int, min_part: int = MIN_PART) -> list[int]:
     """Part boundaries ``start = b0 < b1 < … < bk``: part i checks ``b_i < seq <= b_{i+1}`` (the last part
-    is open-ended). At most ``workers`` parts of at least ``min_part`` events."""
+    is open-ended). One part for one process or for fewer than ``2 * min_part`` events (too little to pay
+    for starting a process); else up to ``PARTS_PER_WORKER`` parts per process, of at least
+    ``min_part / PARTS_PER_WORKER`` events each."""
     total = last - start
-    parts = max(1, min(workers, total // max(1, min_part)))
+    if workers <= 1 or total < 2 * min_part:
+        return [start]
+    parts = max(2, min(PARTS_PER_WORKER * workers, total // max(1, min_part // PARTS_PER_WORKER)))
     return [start + i * total // parts for i in range(parts)]
 
 
@@ -87,14 +95,19 @@ async def walk_parts(db: Database, names: NameDictionary, walker: ChainWalker, s
     if len(starts) == 1:
         await walk(db, names, walker, start)
         return
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(max_workers=len(starts) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [loop.run_in_executor(pool, check_part, settings, walker.key, start, anchor, lo, hi)
-                   for lo, hi in itertools.pairwise(starts)]
+    queued = list(itertools.pairwise(starts))
+    with ProcessPoolExecutor(max_workers=min(workers - 1, len(queued)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(check_part, settings, walker.key, start, anchor, lo, hi) for lo, hi in queued]
         try:
             walker.resume_after(await last_rows(db, start, starts[-1]))
             await walk(db, names, walker, starts[-1])
-            results = await asyncio.gather(*futures)
+            here: dict[int, PartResult] = {}
+            for index in reversed(range(len(queued))):
+                if not futures[index].cancel():
+                    break  # a worker has it, and every part before it
+                here[index] = await check_part_here(db, names, walker.key, start, anchor, *queued[index])
+            results = [here[i] if i in here else await asyncio.wrap_future(futures[i]) for i in range(len(queued))]
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -113,11 +126,16 @@ async def _check_part(settings: Settings, key: bytes, start: int, anchor: str, a
                       until: int) -> PartResult:
     db = Database(settings)
     try:
-        names = NameDictionary(db)
-        walker = ChainWalker(key, last_seq=start, last_hash=anchor)
-        await load_names(names, walker)
-        walker.resume_after(await last_rows(db, start, after))
-        await walk(db, names, walker, after, until)
-        return PartResult(walker.count, walker.problems, walker.checkpoints)
+        return await check_part_here(db, NameDictionary(db), key, start, anchor, after, until)
     finally:
         await db.dispose()
+
+
+async def check_part_here(db: Database, names: NameDictionary, key: bytes, start: int, anchor: str, after: int,
+                          until: int) -> PartResult:
+    """:func:`check_part` on a connection of this process."""
+    walker = ChainWalker(key, last_seq=start, last_hash=anchor)
+    await load_names(names, walker)
+    walker.resume_after(await last_rows(db, start, after))
+    await walk(db, names, walker, after, until)
+    return PartResult(walker.count, walker.problems, walker.checkpoints)
