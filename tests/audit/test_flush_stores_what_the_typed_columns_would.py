@@ -59,3 +59,19 @@ async def test_flushed_rows_hold_the_typed_columns_bytes(database_url: str) -> N
     assert [e.subject for e in events] == [None, "plain subject", f"apikey:{UUID}"]
     assert events[2].ip == "10.0.0.7" and events[2].request_id == "ab" * 16 and events[2].data["scope"] == "read write"
     await rt.db.dispose()
+
+
+async def test_repeated_and_long_data_read_back_as_recorded(database_url: str) -> None:
+    """The writer caches the packing of short ``data`` (it repeats exactly for a client's tokens): the cached
+    result must serve every event, and a long ``data`` (not cached) must pack the same way."""
+    rt = await started(database_url)
+    same = {"grant": "client_credentials", "format": "jwt", "scope": "read write"}
+    long = {"grant": "client_credentials", "format": "jwt", "scope": " ".join(f"scope{i}" for i in range(60))}
+    for data in (same, same, long, long):
+        rt.audit.record("token.issued", subject="s", **data)
+    assert await rt.audit.flush() == 4
+    async with rt.db.sessions() as session:
+        events = list((await session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(4))).scalars())
+    assert [e.data for e in reversed(events)] == [same, same, long, long]
+    assert events[0].shape is not None and events[0].shape == events[1].shape  # both packed by the same shape
+    await rt.db.dispose()

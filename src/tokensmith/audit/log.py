@@ -23,6 +23,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, insert, select, text
@@ -59,8 +60,15 @@ _RAW_INSERT = insert(Table("audit_events", MetaData(), *(Column(name) for name i
 def _packed(event: PendingEvent) -> tuple[str | None, bytes]:
     """(shape name, stored bytes) of an event's ``data`` (:mod:`tokensmith.storage.shapes`)."""
     data_json = canonical_data(event.data)
-    found = split(data_json)
+    found = _split_short(data_json) if len(data_json) <= _SHORT else split(data_json)
     return (None, data_json) if found is None else found
+
+
+# ``split`` is a pure function of the bytes, and the hot events repeat them exactly: every token a client
+# gets by client_credentials has the same ``{"format":…,"grant":…,"scope":…}``. Short ones only, so
+# that the cache stays a few hundred kilobytes whatever the events hold.
+_SHORT = 256
+_split_short = lru_cache(maxsize=2048)(split)
 
 
 @dataclass(slots=True)
