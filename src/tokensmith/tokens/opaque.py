@@ -47,9 +47,7 @@ class OpaqueFormat:
 
     async def _insert_rows(self, rows: list[dict[str, Any]]) -> list[None]:
         async with self._rt.db.write_session() as session:
-            # Core insert of the table, as at 855b473: ``insert(Token)`` through a session is the ORM's
-            # bulk INSERT, which runs the mapper's per-row work for rows that never become objects.
-            await session.execute(insert(Token.__table__), rows)
+            await session.execute(insert(Token), rows)
         return [None] * len(rows)
 
     async def verify(self, token: str) -> tuple[TokenInfo | None, str]:
