@@ -23,9 +23,10 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Column, MetaData, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tokensmith.audit.chain import GENESIS, event_fields, linker
@@ -35,7 +36,7 @@ from tokensmith.audit.spool import AuditSpool
 from tokensmith.audit.store import present_ids
 from tokensmith.clock import Clock
 from tokensmith.ids import new_row_id
-from tokensmith.storage.compact import canonical_data
+from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros
 from tokensmith.storage.db import Database, is_data_error
 from tokensmith.storage.flusher import PeriodicFlusher
 from tokensmith.storage.models import AuditEvent
@@ -47,11 +48,44 @@ _ADVISORY_LOCK_ID = 0x746F6B656E  # "token"
 MAX_PENDING = 200_000
 
 
+# The audit table as the batch insert sees it: untyped columns, so that SQLAlchemy runs no bind
+# processor per value (the TypeDecorators of AuditEvent plus the driver's binary wrapper cost more per
+# row than the rest of the flush); _write packs each value itself with the very functions those
+# TypeDecorators call, so the stored bytes are the same.
+_RAW_INSERT = insert(Table("audit_events", MetaData(), *(Column(name) for name in (
+    "seq", "id", "at", "type_code", "tenant_code", "actor_code", "subject", "ip", "request_id", "shape_code",
+    "data", "hash"))))
+
+
 def _packed(event: PendingEvent) -> tuple[str | None, bytes]:
     """(shape name, stored bytes) of an event's ``data`` (:mod:`tokensmith.storage.shapes`)."""
     data_json = canonical_data(event.data)
-    found = split(data_json)
+    found = _split_short(data_json) if len(data_json) <= _SHORT else split(data_json)
     return (None, data_json) if found is None else found
+
+
+# ``split`` is a pure function of the bytes, and the hot events repeat them exactly: every token a client
+# gets by client_credentials has the same ``{"format":…,"grant":…,"scope":…}``. Short ones only, so
+# that the cache stays a few hundred kilobytes whatever the events hold.
+_SHORT = 256
+_split_short = lru_cache(maxsize=2048)(split)
+
+
+def _prepared(event: PendingEvent, shape: str | None, data: bytes,
+              codes: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(row, chain fields) of an event, both without ``seq`` (and the row without ``hash``): those are
+    known only once the tail is read under the write lock."""
+    at = event.at
+    fields = event_fields(0, event.id, at, event.type, event.tenant_id, event.actor, event.subject, event.ip,
+                          event.request_id, event.data)
+    row = {"id": pack_text(event.id), "at": to_micros(at), "type_code": codes[event.type],
+           "tenant_code": None if event.tenant_id is None else codes[event.tenant_id],
+           "actor_code": None if event.actor is None else codes[event.actor],
+           "subject": None if event.subject is None else pack_text(event.subject),
+           "ip": None if event.ip is None else pack_ip(event.ip),
+           "request_id": None if event.request_id is None else pack_text(event.request_id),
+           "shape_code": None if shape is None else codes[shape], "data": data}
+    return row, fields
 
 
 @dataclass(slots=True)
@@ -201,6 +235,10 @@ class AuditLog(PeriodicFlusher):
         packed = [_packed(e) for e in batch]
         codes = await self.names.codes([name for e in batch for name in (e.type, e.tenant_id, e.actor)]
                                        + [shape for shape, _data in packed if shape is not None])
+        # Everything but seq and hash is prepared before the write turn is taken: the turn is shared with
+        # every other write of the database (an opaque token's insert waits for it), so it is held only
+        # for the tail read, the chain links and the INSERT.
+        prepared = [_prepared(e, shape, data, codes) for e, (shape, data) in zip(batch, packed, strict=True)]
         async with self._db.write_session() as session:
             if self._db.dialect == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
@@ -208,28 +246,20 @@ class AuditLog(PeriodicFlusher):
             if dedupe:
                 present = await present_ids(session, [(e.id, None if e.tenant_id is None else codes[e.tenant_id],
                                                        e.at) for e in batch])
-                packed = [p for e, p in zip(batch, packed, strict=True) if e.id not in present]
-                batch = [e for e in batch if e.id not in present]
-                if not batch:
+                prepared = [p for e, p in zip(batch, prepared, strict=True) if e.id not in present]
+                if not prepared:
                     return 0
             tail = (await session.execute(
                 select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
             )).first()
             seq, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS)
             rows = []
-            for event, (shape, data) in zip(batch, packed, strict=True):
+            for row, fields in prepared:
                 seq += 1
-                at = event.at
-                fields = event_fields(seq, event.id, at, event.type, event.tenant_id, event.actor,
-                                      event.subject, event.ip, event.request_id, event.data)
-                digest = self._link(prev_hash, fields)
-                rows.append({"seq": seq, "id": event.id, "at": at, "type_code": codes[event.type],
-                             "tenant_code": None if event.tenant_id is None else codes[event.tenant_id],
-                             "actor_code": None if event.actor is None else codes[event.actor],
-                             "subject": event.subject, "ip": event.ip, "request_id": event.request_id,
-                             "shape_code": None if shape is None else codes[shape], "data": data,
-                             "hash": digest})
-                prev_hash = digest
+                fields["seq"] = row["seq"] = seq
+                prev_hash = self._link(prev_hash, fields)
+                row["hash"] = bytes.fromhex(prev_hash)
+                rows.append(row)
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
-            await session.execute(insert(AuditEvent.__table__), rows)
+            await session.execute(_RAW_INSERT, rows)
         return len(rows)

@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, LargeBinary, Text
 from sqlalchemy.types import TypeDecorator
 
 _RAW, _UUID, _HEX, _IPV4, _IPV6 = 0, 1, 2, 3, 4
-_UUID_TAIL = re.compile(r"(.*?)([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z", re.S)
+_UUID_36 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX_STRING = re.compile(r"(?:[0-9a-f]{2})+\Z")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -28,9 +28,12 @@ _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 def pack_text(value: str) -> bytes:
     """``prefix + canonical UUID`` -> 0x01 prefix 16 bytes; lower-case hex -> 0x02 bytes; else 0x00 UTF-8."""
-    match = _UUID_TAIL.match(value)
-    if match is not None:
-        return bytes([_UUID]) + match.group(1).encode() + bytes.fromhex(match.group(2).replace("-", ""))
+    # A UUID has a fixed length, so the only split of ``prefix + UUID`` is at ``len - 36``: one
+    # full match of the last 36 characters instead of a lazy ``(.*?)`` that retried the UUID pattern at
+    # every position of a string that has none (a request id, a jti) -- ~5 us per column at flush.
+    tail = value[-36:]
+    if len(value) >= 36 and _UUID_36.fullmatch(tail) is not None:
+        return bytes([_UUID]) + value[:-36].encode() + bytes.fromhex(tail.replace("-", ""))
     if _HEX_STRING.match(value):
         return bytes([_HEX]) + bytes.fromhex(value)
     return bytes([_RAW]) + value.encode()
