@@ -74,7 +74,9 @@ class AssertionJtis:
         """One statement for the batch; a pair that occurs twice in it is a replay from its second use on."""
         unique = list({(client_id, jti): (client_id, jti, at) for client_id, jti, at in reversed(uses)}.values())
         rows = [{"client_id": c, "jti": j, "expires_at": at} for c, j, at in unique]
-        async with self._db.write_session() as session:  # one cached statement, "insertmanyvalues" batches
+        # one cached statement ("insertmanyvalues" batches); write-only, so SQLite's own lock suffices and
+        # the batch does not queue for the write turn behind the audit writer (storage/writer.py)
+        async with self._db.session() as session:
             found = await session.execute(_first_uses(self._db.dialect), rows)
             stored = {(row.client_id, row.jti) for row in found}
         results = []

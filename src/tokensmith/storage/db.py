@@ -198,7 +198,9 @@ class Database:
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
         """:meth:`session` for a transaction that writes: on SQLite it takes the write turn and begins
-        ``IMMEDIATE``, like :meth:`write`."""
+        ``IMMEDIATE``, like :meth:`write`. A transaction whose first statement is its only write (a batch
+        INSERT) needs no turn: SQLite takes its lock at that statement, and nothing read before it can go
+        stale -- such batches use :meth:`session` and leave the turn to read-then-write transactions."""
         if self.write_turn is None:
             async with self.session() as session:
                 yield session

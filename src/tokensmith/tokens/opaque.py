@@ -46,7 +46,8 @@ class OpaqueFormat:
         return value
 
     async def _insert_rows(self, rows: list[dict[str, Any]]) -> list[None]:
-        async with self._rt.db.write_session() as session:
+        # write-only (nothing read first): SQLite's own lock suffices, no write turn (storage/writer.py)
+        async with self._rt.db.session() as session:
             await session.execute(insert(Token), rows)
         return [None] * len(rows)
 
