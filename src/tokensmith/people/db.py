@@ -46,3 +46,16 @@ async def writing(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
     else:
         async with rt.db.write() as conn:
             yield conn
+
+
+@asynccontextmanager
+async def writing_first(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
+    """:func:`writing` for statements whose first one writes (nothing read before it): on SQLite one plain
+    transaction, which takes the file's lock at that first write -- no read can go stale, so it needs no
+    write turn (that is for read-then-write transactions, storage/writer.py)."""
+    if rt.db.write_turn is None:
+        async with rt.db.autocommit_engine.connect() as conn:
+            yield conn
+    else:
+        async with rt.db.engine.begin() as conn:
+            yield conn

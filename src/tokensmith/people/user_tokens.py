@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from tokensmith.clock import iso_z, utc
 from tokensmith.errors import Gone, InvalidRequest, NotFound, RateLimited
 from tokensmith.ids import MAX_TOKEN_LENGTH, new_id, random_hex
-from tokensmith.people.db import writing
+from tokensmith.people.db import autocommit, writing_first
 from tokensmith.people.sessions import LOGIN_CLIENT_ID, USER_TOKEN_CLIENT_ID, issue_access_token, revoke_session
 from tokensmith.storage.batching import Batcher, database_batcher
 from tokensmith.storage.models import Role, Session, Token, User
@@ -204,30 +204,33 @@ async def _exchange_batch(rt: Runtime, items: list[_Exchange]) -> list[_Exchange
     use (``last_used_at``, audit) at most once a minute per token."""
     results: list[_Exchanged] = []
     rows = _Rows()
-    async with writing(rt) as conn:
+    # the lookup is a read of its own; the writes then go in one transaction that starts with a write
+    # (on SQLite no write turn, so the batch does not queue behind the audit writer: docs/benchmarks.md)
+    async with autocommit(rt) as conn:
         query, params = _lookup(rt, sorted({i.digest for i in items}))
         found = {r.token_hash: r for r in (await conn.execute(query, params)).all()}
-        now = utc(rt.clock.now())
-        used: dict[str, tuple[Any, _Exchange]] = {}
-        for item in items:
-            row = found.get(item.digest)
-            usable = (row is not None and row.revoked_at is None and row.session_id is not None
-                      and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id)
-                      and not rt.tenants.is_disabled(row.tenant_id))
-            access = None
-            if usable and row is not None:
-                access = await issue_access_token(
-                    rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
-                    permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
-                    session_id=row.session_id, fmt="opaque", ttl=rt.settings.user_token_access_ttl,
-                    client_id=USER_TOKEN_CLIENT_ID, conn=rows)
-                if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
-                    used.setdefault(row.id, (row, item))
-            results.append((row, access))
-        if rows.rows:
+    now = utc(rt.clock.now())
+    used: dict[str, tuple[Any, _Exchange]] = {}
+    for item in items:
+        row = found.get(item.digest)
+        usable = (row is not None and row.revoked_at is None and row.session_id is not None
+                  and row.status == "active" and not rt.revocations.is_sid_revoked(row.session_id)
+                  and not rt.tenants.is_disabled(row.tenant_id))
+        access = None
+        if usable and row is not None:
+            access = await issue_access_token(
+                rt, user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
+                permissions=list(row.permissions or []), project_permissions=list(row.project_permissions or []),
+                session_id=row.session_id, fmt="opaque", ttl=rt.settings.user_token_access_ttl,
+                client_id=USER_TOKEN_CLIENT_ID, conn=rows)
+            if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
+                used.setdefault(row.id, (row, item))
+        results.append((row, access))
+    if rows.rows:
+        async with writing_first(rt) as conn:
             await conn.execute(rows.statement, rows.rows)
-        if used:
-            await _record_use(rt, conn, used, now)
+            if used:
+                await _record_use(rt, conn, used, now)
     return results
 
 
