@@ -18,6 +18,8 @@ from tokensmith.storage.db import describe_db_error, is_outage
 from tokensmith.tasks import cancel_and_wait
 
 STALL_LOG_EVERY = 60.0
+#: Seconds :meth:`PeriodicFlusher.stop` lets a round in progress finish before cancelling it.
+STOP_GRACE = 10.0
 
 
 class WriterHealth:
@@ -77,6 +79,9 @@ class PeriodicFlusher:
     flusher_log = logging.getLogger("tokensmith")
 
     _task: asyncio.Task[None] | None = None
+    #: the background task is inside a round (a batch may be half-written)
+    writing = False
+    _stopping = False
     health: WriterHealth
 
     def init_health(self, clock: Clock | None, stall_after: float, metrics: Any = None) -> None:
@@ -114,8 +119,17 @@ class PeriodicFlusher:
             self._task = asyncio.create_task(self._run(), name=self.flusher_name)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        """End the background task, then write what is left. A round in progress is let finish (for at
+        most :data:`STOP_GRACE` seconds): cancelling a batch in the middle of a database call can strand the
+        connection it ran on, still holding SQLite's write lock, and the final flush below would then wait
+        for that lock for ever."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            if self.writing:
+                await asyncio.wait({task}, timeout=STOP_GRACE)
+            await cancel_and_wait(task)
+            self._stopping = False
         try:
             await self.flush()
         except Exception as exc:
@@ -123,6 +137,10 @@ class PeriodicFlusher:
                                    describe_db_error(exc))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.flush_interval)
-            await self.run_round()
+            self.writing = True
+            try:
+                await self.run_round()
+            finally:
+                self.writing = False
