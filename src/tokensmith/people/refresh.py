@@ -152,44 +152,61 @@ async def _rotate_batch_pg(rt: Runtime, items: list[_RefreshItem]) -> list[Rotat
 
 
 async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list[Rotated | None]:
-    """The same for a group of tokens in one transaction (SQLite cannot return joined columns from an
-    UPDATE, so three statements per token); the UPDATE comes first, so SQLite's write lock is held before
-    anything is read, and the whole group costs one lock and one commit."""
+    """The same for a group of tokens in one transaction, set-based like the PostgreSQL statement: per kind
+    of session and client, one UPDATE claims every token of the group, one SELECT reads their sessions,
+    one INSERT stores the successors (SQLite cannot return joined columns from an UPDATE). The UPDATE comes
+    first, so SQLite's write lock is held before anything is read, and the group costs one lock and one
+    commit. A token presented twice in one group is claimed once: the first request wins."""
     now = utc(rt.clock.now())
+    results: list[Rotated | None] = [None] * len(items)
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for index, (_digest, new_row, kind) in enumerate(items):
+        groups.setdefault((kind, new_row["client_id"]), []).append(index)
     async with transaction(rt) as conn:
-        return [await _rotate_portable(rt, conn, now, digest, new_row, kind) for digest, new_row, kind in items]
+        for (kind, client), indexes in groups.items():
+            await _rotate_group(rt, conn, now, kind, client, [(i, items[i]) for i in indexes], results)
+    return results
 
 
-async def _rotate_portable(rt: Runtime, conn: Any, now: datetime, digest: str, new_row: dict[str, Any],
-                           kind: str) -> Any:
+async def _rotate_group(rt: Runtime, conn: Any, now: datetime, kind: str, client: str | None,
+                        group: list[tuple[int, _RefreshItem]], results: list[Rotated | None]) -> None:
     idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
-    client = new_row["client_id"]
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
                      .where(_S.c.id == _T.c.session_id, _S.c.kind == kind, _S.c.revoked_at.is_(None),
                             or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
                      .exists())
-    claimed = (await conn.execute(
-        update(_T).where(_T.c.token_hash == digest, _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                         _T.c.revoked_at.is_(None), or_(_T.c.expires_at.is_(None), _T.c.expires_at > now),
-                         _T.c.created_at > idle_before, valid_session,
-                         _T.c.client_id.is_(None) if client is None else _T.c.client_id == client)
+    claimed = {row.token_hash: row for row in (await conn.execute(
+        update(_T).where(_T.c.token_hash.in_(sorted({item[0] for _i, item in group})), _T.c.kind == "refresh",
+                         _T.c.used_at.is_(None), _T.c.revoked_at.is_(None),
+                         or_(_T.c.expires_at.is_(None), _T.c.expires_at > now), _T.c.created_at > idle_before,
+                         valid_session, _T.c.client_id.is_(None) if client is None else _T.c.client_id == client)
         .values(used_at=now)
-        .returning(_T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes, _T.c.claims))).first()
-    if claimed is None:
-        return None
-    ctx_row = (await conn.execute(
-        select(_S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
+        .returning(_T.c.token_hash, _T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes,
+                   _T.c.claims))).all()}
+    if not claimed:
+        return
+    sessions = {row.id: row for row in (await conn.execute(
+        select(_S.c.id, _S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
         .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-        .where(_S.c.id == claimed.session_id))).one()
-    await conn.execute(_T.insert().values(**{
-        **new_row, "tenant_id": claimed.tenant_id, "user_id": claimed.user_id, "scopes": claimed.scopes or [],
-        "claims": claimed.claims or {}, "session_id": claimed.session_id, "expires_at": ctx_row.expires_at,
-        "parent_id": claimed.id}))
-    if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
-        await conn.execute(update(_S).where(_S.c.id == claimed.session_id).values(last_seen_at=now))
-    return Rotated(claimed.id, claimed.session_id, claimed.user_id, claimed.tenant_id, ctx_row.name,
-                   ctx_row.permissions, ctx_row.project_permissions, client, claimed.scopes or [],
-                   claimed.claims or {})
+        .where(_S.c.id.in_(sorted({row.session_id for row in claimed.values()}))))).all()}
+    successors: list[dict[str, Any]] = []
+    touched: set[str] = set()
+    for index, (digest, new_row, _kind) in group:
+        row = claimed.pop(digest, None)
+        if row is None:
+            continue
+        ctx_row = sessions[row.session_id]
+        successors.append({**new_row, "tenant_id": row.tenant_id, "user_id": row.user_id,
+                           "scopes": row.scopes or [], "claims": row.claims or {}, "session_id": row.session_id,
+                           "expires_at": ctx_row.expires_at, "parent_id": row.id})
+        if ctx_row.last_seen_at is None or now - ctx_row.last_seen_at > _SESSION_TOUCH:
+            touched.add(row.session_id)
+        results[index] = Rotated(row.id, row.session_id, row.user_id, row.tenant_id, ctx_row.name,
+                                 ctx_row.permissions, ctx_row.project_permissions, client, row.scopes or [],
+                                 row.claims or {})
+    await conn.execute(_T.insert(), successors)
+    if touched:
+        await conn.execute(update(_S).where(_S.c.id.in_(sorted(touched))).values(last_seen_at=now))
 
 
 @dataclass(frozen=True)
