@@ -92,3 +92,24 @@ def test_a_reused_token_in_a_batch_revokes_only_its_session(any_server_with: Cal
         assert _refresh(http, latest).status_code == 401  # reuse ended the whole session
         for _facts, new_value in results[1:]:
             assert _refresh(http, new_value).status_code == 200  # the others live on
+
+
+def test_a_token_presented_for_another_client_in_a_batch_is_refused_and_stays_unused(any_server: LiveServer) -> None:
+    """A batch holds tokens of several kinds of session and clients (sign-in and code-flow refreshes share
+    the batcher): each is claimed only under its own kind and client, so a sign-in token presented as a
+    code-flow client's is refused without being used up, while the rest of its batch rotates."""
+    signed_in = _sign_in(any_server, SESSIONS)
+    sizes = _batch_sizes(any_server.runtime)
+    misplaced = signed_in[0]["refreshToken"]
+
+    async def rotate(rt: Runtime) -> list[Any]:
+        calls = [rotate_refresh_token(rt, s["refreshToken"], Context()) for s in signed_in[1:]]
+        calls.append(rotate_refresh_token(rt, misplaced, Context(), session_kind="oauth", client_id="some-client"))
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    results = any_server.call(rotate)
+    assert max(sizes) > 2, sizes
+    assert all(not isinstance(r, BaseException) for r in results[:-1]), results
+    assert isinstance(results[-1], MessageError) and results[-1].status == 401
+    with any_server.client() as http:
+        assert _refresh(http, misplaced).status_code == 200  # still unused: it works where it belongs
