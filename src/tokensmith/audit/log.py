@@ -177,13 +177,18 @@ class AuditLog(PeriodicFlusher):
         return self._flush_interval
 
     async def flush(self) -> int:
-        """Write everything queued; returns the number of events written."""
+        """Write everything queued when the flush began; returns the number of events written. Events
+        recorded meanwhile wait for the next round: writing them at once would keep a busy server's writer
+        in a loop of small batches, holding the database's write turn (SQLite) or the chain's lock
+        (PostgreSQL) almost all the time, instead of one batch per ``audit_flush_interval``."""
         written = 0
         async with self._lock:
             if self.spool is not None and self._pending:
                 self.spool.rotate()  # events recorded from now on go to a new segment
-            while self._pending:
-                batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
+            remaining = len(self._pending)
+            while remaining > 0 and self._pending:
+                batch = [self._pending[i] for i in range(min(self._batch_size, remaining, len(self._pending)))]
+                remaining -= len(batch)
                 try:
                     written += await write_setting_aside(batch, self._write_with_retry, self._set_aside)
                 except BaseException:
