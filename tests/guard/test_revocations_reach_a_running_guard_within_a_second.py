@@ -73,6 +73,17 @@ def _wait(check: Callable[[], bool], timeout: float) -> float:
     return time.monotonic() - started
 
 
+def _first_refusal_sent(http: httpx.Client, headers: dict[str, str], revoked_at: float, timeout: float) -> float:
+    """Seconds after the revocation at which the first refused request was sent."""
+    while True:
+        sent = time.monotonic() - revoked_at
+        if sent > timeout:
+            raise AssertionError(f"still accepted {timeout} s after the revocation")
+        if http.get("/fhir/Patient", headers=headers).status_code == 401:
+            return sent
+        time.sleep(0.005)
+
+
 def _refused_within_a_second(d: Deployment, headers: dict[str, str], revoke: Callable[[], object]) -> None:
     with d.api.client() as http:
         assert http.get("/fhir/Patient", headers=headers).status_code == 200  # accepted, and now cached
@@ -80,8 +91,9 @@ def _refused_within_a_second(d: Deployment, headers: dict[str, str], revoke: Cal
         introspections = d.api.guard.introspection.requests if d.api.guard.introspection else 0
         revoke()
         revoked_at = time.monotonic()
-        _wait(lambda: http.get("/fhir/Patient", headers=headers).status_code == 401, 1.0)
-        assert time.monotonic() - revoked_at < 1.0
+        # the first request refused was sent within a second of the revocation (when its answer arrives
+        # depends on how busy the machine is, not on how fast the revocation travelled)
+        assert _first_refusal_sent(http, headers, revoked_at, 1.0) < 1.0
         resp = http.get("/fhir/Patient", headers=headers)
         assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
     if headers.get("Authorization"):  # a JWT: refused from the feed, no introspection on the way
