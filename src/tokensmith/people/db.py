@@ -41,7 +41,7 @@ async def writing(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
     transaction round trips); on SQLite they run in one transaction in the write turn, so they queue
     for the file's one writer instead of colliding in SQLite's busy handler."""
     if rt.db.write_turn is None:
-        async with rt.db.autocommit_engine.connect() as conn:
+        async with autocommit(rt) as conn:
             yield conn
     else:
         async with rt.db.write() as conn:
@@ -54,7 +54,7 @@ async def writing_first(rt: HasDatabase) -> AsyncIterator[AsyncConnection]:
     transaction, which takes the file's lock at that first write -- no read can go stale, so it needs no
     write turn (that is for read-then-write transactions, storage/writer.py)."""
     if rt.db.write_turn is None:
-        async with rt.db.autocommit_engine.connect() as conn:
+        async with autocommit(rt) as conn:
             yield conn
     else:
         async with rt.db.engine.begin() as conn:
