@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from tokensmith.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only configured deployments import redis
 
 log = logging.getLogger("tokensmith.pubsub")
 

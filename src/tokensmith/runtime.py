@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from tokensmith.apikeys.verifier import ApiKeys
 from tokensmith.audit import AuditLog
@@ -38,6 +37,9 @@ from tokensmith.tasks import cancel_and_wait
 from tokensmith.tenants import TenantStates
 from tokensmith.tokens import TokenIssuer, TokenVerifier, default_token_formats
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("tokensmith.runtime")
 
 ChangeListener = Callable[[str], Awaitable[None] | None]
@@ -49,9 +51,11 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings)
         self.master = MasterKeys(settings.resolved_master_key())
-        self.redis: aioredis.Redis | None = None
+        self.redis: Redis | None = None
         if settings.redis_url:
-            self.redis = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            from redis.asyncio import from_url  # imported only where Redis is configured
+
+            self.redis = from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.keyring = KeyRing()
         self.metrics = Metrics()
         self._change_listeners: list[ChangeListener] = []

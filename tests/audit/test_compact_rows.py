@@ -20,7 +20,7 @@ from tokensmith.audit.operations import verify
 from tokensmith.runtime import Runtime
 from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros, unpack_text
 from tokensmith.storage.migrate import downgrade, upgrade
-from tokensmith.storage.shapes import json_decoder, split
+from tokensmith.storage.shapes import json_decoders, split
 
 UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 texts = st.one_of(st.none(), st.text(max_size=30), st.just(UUID), st.just(f"apikey:{UUID}"), st.just("ab" * 16))
@@ -54,7 +54,7 @@ def test_the_fast_canonical_form_is_the_writers(event_id: str, tenant: str | Non
            None if ip is None else pack_ip(ip), packed, canonical_data(data) if shaped is None else shaped[1],
            bytes.fromhex(digest), None if shaped is None else codes[shaped[0]])
     names = {code: name for name, code in codes.items()}
-    walker = ChainWalker(key, last_seq=6, names=json_names(names), data_json=json_decoder(names))
+    walker = ChainWalker(key, last_seq=6, names=json_names(names), shapes=json_decoders(names))
     assert walker._canonical(row) == canonical(fields)
     walker.feed([row])
     assert walker.problems == []

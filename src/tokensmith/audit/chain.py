@@ -9,17 +9,18 @@ starts from an *anchor*, the (seq, hash) a signed checkpoint vouches for.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from tokensmith.audit.mac import prekeyed_sha256
+from tokensmith.audit.mac import keyed_states, prekeyed_sha256
 from tokensmith.storage.compact import EPOCH, unpack_text
 
 GENESIS = "0" * 64
@@ -65,12 +66,6 @@ def linker(key: bytes) -> Callable[[str, dict[str, Any]], str]:
     return link_to
 
 
-def _unshaped(data: Any, shape: int | None) -> bytes:
-    if shape is not None:
-        raise ValueError("unknown data shape")
-    return bytes(data)
-
-
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
@@ -80,7 +75,7 @@ class ChainProblem:
 #: A stored row as the database driver returns it: (seq, id, at µs, type code, tenant code, actor code,
 #: subject, ip, request_id, data (packed values or canonical JSON bytes), hash (32 bytes), shape code);
 #: codes of the name dictionary, packed columns as in storage.compact and storage.shapes.
-RawRow = tuple[Any, ...]
+RawRow = Sequence[Any]
 _UNREADABLE = b"?" * 64
 
 
@@ -102,14 +97,14 @@ class ChainWalker:
     #: whether the row before ``last_seq`` failed its check (a mismatch after it is a broken link); kept
     #: across chunks and handed to the walker of the next part of a parallel verification
     previous_bad: bool = False
-    #: (stored data, shape code) -> canonical JSON (:func:`tokensmith.storage.shapes.json_decoder`)
-    data_json: Callable[[Any, int | None], bytes] = field(default=_unshaped)
+    #: shape code -> ``stored data -> canonical JSON`` (:func:`tokensmith.storage.shapes.json_decoders`)
+    shapes: dict[int | None, Callable[[bytes], bytes]] = field(default_factory=lambda: {None: bytes})
     _json: dict[Any, bytes] = field(default_factory=dict)
     _second: int = -1
     _second_text: bytes = b""
 
     def __post_init__(self) -> None:
-        self._mac = prekeyed_sha256(self.key)
+        self._inner, self._outer = keyed_states(self.key)
 
     def _cached(self, packed: bytes | None) -> bytes:
         """JSON of a repetitive packed column (subject, ip), cached."""
@@ -127,56 +122,75 @@ class ChainWalker:
         if second != self._second:
             self._second = second
             self._second_text = (EPOCH + timedelta(seconds=second)).isoformat()[:19].encode()
-        names, cached = self.names, self._cached
+        names, cached = self.names, self._json.get
+        # cached columns: one dict lookup when the value was seen (JSON is never empty), else computed
         return _TEMPLATE % (
-            names[actor], self._second_text, micros, self.data_json(data, shape), _packed_json(id_), cached(ip),
-            b"null" if request_id is None else _packed_json(request_id), seq, cached(subject),
-            names[tenant], names[type_])
+            names[actor], self._second_text, micros, self.shapes[shape](data), _packed_json(id_),
+            cached(ip) or self._cached(ip), b"null" if request_id is None else _packed_json(request_id), seq,
+            cached(subject) or self._cached(subject), names[tenant], names[type_])
+
+    def data_json(self, row: RawRow) -> bytes:
+        return self.shapes[row[11]](row[9])
 
     def _readable(self, row: RawRow) -> bool:
         try:
-            orjson.loads(self.data_json(row[9], row[11]))
+            orjson.loads(self.data_json(row))
             return isinstance(row[2], int)
         except Exception:
             return False
 
     def _data_text(self, row: RawRow) -> str:
         try:
-            return self.data_json(row[9], row[11]).decode()
+            return self.data_json(row).decode()
         except Exception:
             return ""
 
     def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
         """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
         ``"hash"`` added as the last key (what :func:`archive_line_parts` takes apart again)."""
-        mac, compare, canonical_of = self._mac, hmac.compare_digest, self._canonical
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy  # HMAC-SHA256, inlined (audit/mac.py)
+        compare, canonical_of, hexlify = hmac.compare_digest, self._canonical, binascii.hexlify
+        checkpoint_code = self.checkpoint_code
         prev = self.last_hash.encode()
         expected = self.last_seq + 1
         previous_bad = self.previous_bad
+        count = 0
         for row in rows:
             seq, stored = row[0], row[10]
-            self.count += 1
-            gap = seq != expected
-            if gap:
-                self.problems.append(ChainProblem(seq, f"sequence gap: expected {expected} (rows deleted?)"))
+            count += 1
             try:
                 canonical_bytes = canonical_of(row)
-                ok = compare(mac(prev + b"\n" + canonical_bytes), stored)
+                inner = inner_copy()
+                inner.update(prev + b"\n" + canonical_bytes)
+                outer = outer_copy()
+                outer.update(inner.digest())
+                ok: bool | None = compare(outer.digest(), stored)
                 if lines is not None:
-                    lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], stored.hex().encode()))
+                    lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], hexlify(stored)))
             except Exception:
                 ok = None
-            if ok is None or (not ok and not self._readable(row)):
-                self.problems.append(ChainProblem(seq, "row unreadable (changed)"))
-            elif not ok:
-                self.problems.append(ChainProblem(seq, "broken link to the previous row (deleted or inserted)"
-                                                  if gap or previous_bad else "hash mismatch (row changed)"))
-            previous_bad = not ok
-            if row[3] == self.checkpoint_code:
+            if ok is not True or seq != expected:
+                self._report(row, ok, expected, previous_bad)
+            previous_bad = ok is not True
+            if row[3] == checkpoint_code:
                 self.checkpoints.append((seq, self._data_text(row)))
-            prev = stored.hex().encode() if isinstance(stored, bytes) else _UNREADABLE
+            prev = hexlify(stored) if isinstance(stored, bytes) else _UNREADABLE
             expected = seq + 1
+        self.count += count
         self.last_seq, self.last_hash, self.previous_bad = expected - 1, prev.decode(), previous_bad
+
+    def _report(self, row: RawRow, ok: bool | None, expected: int, previous_bad: bool) -> None:
+        """The problems of a row that is out of sequence or fails its check (``ok``: None when it could
+        not even be assembled)."""
+        seq = row[0]
+        gap = seq != expected
+        if gap:
+            self.problems.append(ChainProblem(seq, f"sequence gap: expected {expected} (rows deleted?)"))
+        if ok is None or (not ok and not self._readable(row)):
+            self.problems.append(ChainProblem(seq, "row unreadable (changed)"))
+        elif not ok:
+            self.problems.append(ChainProblem(seq, "broken link to the previous row (deleted or inserted)"
+                                              if gap or previous_bad else "hash mismatch (row changed)"))
 
     def resume_after(self, rows: list[RawRow]) -> None:
         """Take the state a serial walk has after ``rows`` -- the last one or two rows before a part of the

@@ -30,7 +30,7 @@ from tokensmith.audit.names import NameDictionary, json_names
 from tokensmith.audit.store import last_rows, raw_chunks
 from tokensmith.config import Settings
 from tokensmith.storage.db import Database
-from tokensmith.storage.shapes import json_decoder
+from tokensmith.storage.shapes import json_decoders
 
 #: a process's least share: below it a process costs more to start (~0.5-1 s here) than it saves
 MIN_PART = 200_000
@@ -50,7 +50,7 @@ class PartResult:
 async def load_names(names: NameDictionary, walker: ChainWalker) -> None:
     """Give the walker the whole name dictionary (loaded once per walk)."""
     loaded = await names.load_all()
-    walker.names, walker.data_json = json_names(loaded), json_decoder(loaded)
+    walker.names, walker.shapes = json_names(loaded), json_decoders(loaded)
     walker.checkpoint_code = await names.code_of(CHECKPOINT_TYPE)
 
 

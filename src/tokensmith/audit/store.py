@@ -32,7 +32,8 @@ def _query(dialect: str, until: bool) -> str:
 
 async def raw_chunks(db: Database, after: int = 0, until: int | None = None,
                      chunk: int = CHUNK) -> AsyncIterator[list[RawRow]]:
-    """Rows with ``after < seq [<= until]`` in order, as lists of driver tuples."""
+    """Rows with ``after < seq [<= until]`` in order, as lists of driver rows (tuples, or asyncpg's
+    Records, which index and unpack like tuples: copying them into tuples costs more than the check)."""
     sql = _query(db.dialect, until is not None)
     async with db.engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
@@ -40,7 +41,8 @@ async def raw_chunks(db: Database, after: int = 0, until: int | None = None,
         async def fetch(last: int) -> list[RawRow]:
             if db.dialect == "postgresql":
                 args = (last, chunk) if until is None else (last, chunk, until)
-                return [tuple(r) for r in await driver.fetch(sql, *args)]
+                rows: list[RawRow] = await driver.fetch(sql, *args)  # asyncpg Records index like tuples
+                return rows
             # SQLite's "?" parameters bind in the order they appear
             return list(await driver.execute_fetchall(sql, (last, chunk) if until is None else (last, until, chunk)))
 
@@ -65,7 +67,7 @@ async def last_rows(db: Database, after: int, upto: int, n: int = 2) -> list[Raw
     async with db.engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         if db.dialect == "postgresql":
-            rows = [tuple(r) for r in await driver.fetch(sql, after, upto, n)]
+            rows: list[RawRow] = await driver.fetch(sql, after, upto, n)
         else:
             rows = list(await driver.execute_fetchall(sql, (after, upto, n)))
     return rows[::-1]

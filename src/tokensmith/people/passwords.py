@@ -11,6 +11,7 @@ there are CPUs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,14 @@ PARALLELISM = 1
 MAX_PASSWORD_LENGTH = 1024
 
 _hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM)
-# Verified against for unknown accounts so that a wrong email costs as much as a wrong password.
-DUMMY_HASH = _hasher.hash("tokensmith-dummy-password-for-timing")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against for unknown accounts so that a wrong email costs as much as a wrong password;
+    made at the first use (a hash costs tens of milliseconds, and most processes -- every CLI command --
+    never need it)."""
+    return _hasher.hash("tokensmith-dummy-password-for-timing")
 
 
 def hash_password(password: str) -> str:
@@ -37,7 +44,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -86,7 +93,7 @@ async def hash_password_async(password: str) -> str:
 
 
 async def verify_password_async(stored_hash: str | None, password: str) -> bool:
-    """Exactly the work of :func:`verify_password` (against ``DUMMY_HASH`` when there is no hash)."""
+    """Exactly the work of :func:`verify_password` (against :func:`dummy_hash` when there is no hash)."""
     return await asyncio.get_running_loop().run_in_executor(_executor(), verify_password, stored_hash, password)
 
 

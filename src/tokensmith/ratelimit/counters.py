@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tokensmith.clock import Clock
 from tokensmith.storage.db import is_outage
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only configured deployments import redis
 
 log = logging.getLogger("tokensmith.ratelimit")
 T = TypeVar("T")

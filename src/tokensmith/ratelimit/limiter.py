@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 import orjson
-from redis.asyncio import Redis
 
 from tokensmith.clock import Clock
 from tokensmith.pubsub import Subscription
 from tokensmith.ratelimit.counters import Counters
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only configured deployments import redis
 
 log = logging.getLogger("tokensmith.ratelimit")
 ANNOUNCE_CHANNEL = "ratelimit-failures"  # under the deployment's redis_namespace

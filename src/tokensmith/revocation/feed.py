@@ -22,9 +22,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +32,9 @@ from tokensmith.pubsub import Subscription
 from tokensmith.revocation.view import RevocationView, SeenRows, channel_name, window_start
 from tokensmith.storage.db import Database, is_outage
 from tokensmith.storage.models import Revocation
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only configured deployments import redis
 
 log = logging.getLogger("tokensmith.revocation")
 _PENDING = "tokensmith.revocations.pending"

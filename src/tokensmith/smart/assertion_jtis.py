@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import Insert, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,6 +26,9 @@ from tokensmith.clock import Clock
 from tokensmith.storage.batching import database_batcher
 from tokensmith.storage.db import Database
 from tokensmith.storage.models import ClientAssertionJti
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("tokensmith.smart.jti")
 _T = ClientAssertionJti.__table__
@@ -42,11 +44,16 @@ def _first_uses(dialect: str) -> Insert:
 
 
 class AssertionJtis:
-    def __init__(self, db: Database, clock: Clock, *, redis: aioredis.Redis | None = None,
+    def __init__(self, db: Database, clock: Clock, *, redis: Redis | None = None,
                  namespace: str = "tokensmith") -> None:
         self._db = db
         self._clock = clock
         self._redis = redis
+        self._redis_errors: tuple[type[Exception], ...] = (OSError,)
+        if redis is not None:
+            from redis.exceptions import RedisError  # imported only where Redis is configured
+
+            self._redis_errors = (RedisError, OSError)
         self._prefix = f"{namespace}:assertion-jti:"
         self._last_purge = 0.0
         self._uses = database_batcher(db.dialect, self._insert_batch)
@@ -59,7 +66,7 @@ class AssertionJtis:
                 ttl = max(1, math.ceil(expires_at - now))
                 stored = await self._redis.set(f"{self._prefix}{client_id}\x1f{jti}", b"1", nx=True, ex=ttl)
                 return bool(stored)
-            except (RedisError, OSError) as exc:
+            except self._redis_errors as exc:
                 log.warning("Redis unavailable for assertion jti, using the database: %s", type(exc).__name__)
         return await self._insert(client_id, jti, expires_at, now)
 

@@ -21,13 +21,15 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import jwt
 
 from tokensmith.clock import Clock
+
+if TYPE_CHECKING:
+    from httpx import AsyncBaseTransport
 
 log = logging.getLogger("tokensmith.smart.jwks")
 
@@ -197,7 +199,7 @@ class JwksFetcher:
     def __init__(self, clock: Clock, *, timeout: float, max_bytes: int, cache_ttl: float,
                  refresh_interval: float, development: bool, allow_internal: bool | None = None,
                  stale_ttl: float = 0.0, resolver: Resolver = resolve,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: AsyncBaseTransport | None = None) -> None:
         self._clock = clock
         self._timeout = timeout
         self._max_bytes = max_bytes
@@ -258,6 +260,8 @@ class JwksFetcher:
         if not self._allow_internal and any(is_internal_address(a) for a in addresses):
             raise JwksError("jwksUri resolves to a private, loopback or link-local address")
         target, headers, extensions = pinned_request(url, addresses[0])
+        import httpx  # here, not at the top: it costs a CLI command ~0.15 s to import, and few fetch JWKS
+
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=self._transport,
                                      trust_env=False) as http:
             try:

@@ -232,14 +232,13 @@ def data_of(packed: bytes | None, shape_name: str | None) -> dict[str, Any]:
     return value
 
 
-def json_decoder(names: Mapping[int, str]) -> Callable[[Any, int | None], bytes]:
-    """``(packed, shape code) -> canonical JSON`` with the shapes of ``names`` parsed once."""
-    shapes = {code: shape_named(name) for code, name in names.items() if name.startswith(SHAPE_PREFIX)}
+def json_decoders(names: Mapping[int, str]) -> dict[int | None, Callable[[bytes], bytes]]:
+    """shape code -> ``packed -> canonical JSON`` for the shapes of ``names``, parsed once (``None``: the
+    column holds the canonical JSON itself). A code that is no shape has no entry."""
+    decoders: dict[int | None, Callable[[bytes], bytes]] = {None: bytes}
+    decoders.update((code, shape_named(name).json) for code, name in names.items()
+                    if name.startswith(SHAPE_PREFIX))
+    return decoders
 
-    def decode(packed: Any, code: int | None) -> bytes:
-        return bytes(packed) if code is None else shapes[code].json(packed)
 
-    return decode
-
-
-__all__ = ["SHAPE_PREFIX", "Shape", "data_json", "data_of", "json_decoder", "shape_named", "split"]
+__all__ = ["SHAPE_PREFIX", "Shape", "data_json", "data_of", "json_decoders", "shape_named", "split"]
