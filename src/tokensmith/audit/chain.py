@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from tokensmith.audit.mac import keyed_states, prekeyed_sha256
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.storage.compact import EPOCH, unpack_text
 
 GENESIS = "0" * 64
@@ -104,16 +104,15 @@ class ChainWalker:
     _second_text: bytes = b""
 
     def __post_init__(self) -> None:
-        self._inner, self._outer = keyed_states(self.key)
+        self._mac = prekeyed_sha256(self.key)
 
-    def _cached(self, packed: bytes | None) -> bytes:
-        """JSON of a repetitive packed column (subject, ip), cached."""
-        found = self._json.get(packed)
-        if found is None:
-            found = b"null" if packed is None else _packed_json(bytes(packed))
-            if len(self._json) > 200_000:
-                self._json.clear()
-            self._json[packed] = found
+    def _cache_json(self, packed: bytes | None) -> bytes:
+        """JSON of a repetitive packed column (subject, ip) not in the cache yet: made and cached (the
+        assembler looks the cache up itself, one ``dict.get`` per column)."""
+        found = b"null" if packed is None else _packed_json(bytes(packed))
+        if len(self._json) > 200_000:
+            self._json.clear()
+        self._json[packed] = found
         return found
 
     def _canonical(self, row: RawRow) -> bytes:
@@ -122,12 +121,12 @@ class ChainWalker:
         if second != self._second:
             self._second = second
             self._second_text = (EPOCH + timedelta(seconds=second)).isoformat()[:19].encode()
-        names, cached = self.names, self._json.get
-        # cached columns: one dict lookup when the value was seen (JSON is never empty), else computed
+        names, cached, miss = self.names, self._json.get, self._cache_json
+        # cached JSON is never empty: ``or`` falls through to making it only on a miss
         return _TEMPLATE % (
             names[actor], self._second_text, micros, self.shapes[shape](data), _packed_json(id_),
-            cached(ip) or self._cached(ip), b"null" if request_id is None else _packed_json(request_id), seq,
-            cached(subject) or self._cached(subject), names[tenant], names[type_])
+            cached(ip) or miss(ip), b"null" if request_id is None else _packed_json(request_id), seq,
+            cached(subject) or miss(subject), names[tenant], names[type_])
 
     def data_json(self, row: RawRow) -> bytes:
         return self.shapes[row[11]](row[9])
@@ -148,8 +147,7 @@ class ChainWalker:
     def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
         """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
         ``"hash"`` added as the last key (what :func:`archive_line_parts` takes apart again)."""
-        inner_copy, outer_copy = self._inner.copy, self._outer.copy  # HMAC-SHA256, inlined (audit/mac.py)
-        compare, canonical_of, hexlify = hmac.compare_digest, self._canonical, binascii.hexlify
+        mac, compare, canonical_of, hexlify = self._mac, hmac.compare_digest, self._canonical, binascii.hexlify
         checkpoint_code = self.checkpoint_code
         prev = self.last_hash.encode()
         expected = self.last_seq + 1
@@ -160,11 +158,7 @@ class ChainWalker:
             count += 1
             try:
                 canonical_bytes = canonical_of(row)
-                inner = inner_copy()
-                inner.update(prev + b"\n" + canonical_bytes)
-                outer = outer_copy()
-                outer.update(inner.digest())
-                ok: bool | None = compare(outer.digest(), stored)
+                ok: bool | None = compare(mac(prev + b"\n" + canonical_bytes), stored)
                 if lines is not None:
                     lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], hexlify(stored)))
             except Exception:

@@ -16,18 +16,13 @@ from collections.abc import Callable
 _BLOCK = 64  # SHA-256's block size (RFC 2104's B)
 
 
-def keyed_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """The inner and outer SHA-256 states of RFC 2104 with ``key`` absorbed: ``HMAC(K, m)`` is
-    ``outer.copy().update(inner.copy().update(m).digest()).digest()`` (the verifier inlines this)."""
+def prekeyed_sha256(key: bytes) -> Callable[[bytes], bytes]:
+    """A function ``msg -> HMAC-SHA256(key, msg)`` with the key schedule done once."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-
-def prekeyed_sha256(key: bytes) -> Callable[[bytes], bytes]:
-    """A function ``msg -> HMAC-SHA256(key, msg)`` with the key schedule done once."""
-    inner, outer = keyed_states(key)
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     inner_copy, outer_copy = inner.copy, outer.copy
 
     def mac(message: bytes) -> bytes:
