@@ -2,7 +2,8 @@
 turns (storage/writer.py) instead of colliding. Each write here reads a counter and then writes it back
 incremented — the read-before-write shape that, without a turn, fails at once with "database is locked"
 when another writer commits in between (SQLite cannot upgrade such a transaction) and loses increments
-if two read the same value."""
+if two read the same value. Half the writers go through the async driver statement by statement, half
+run their transaction at once on the write lane (storage/lane.py): the two kinds share one turn."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from tests.support import make_settings
 from tokensmith.storage.db import Database
@@ -31,7 +32,16 @@ async def _increment_many(url: str) -> None:
                     await asyncio.sleep(0)  # let the other tasks (and processes) try to get in
                     await conn.execute(text("UPDATE counter SET value = :v"), {"v": value + 1})
 
-        await asyncio.gather(*(task() for _ in range(TASKS_PER_PROCESS)))
+        def increment(conn: Connection) -> None:
+            value = conn.execute(text("SELECT value FROM counter")).scalar_one()
+            conn.execute(text("UPDATE counter SET value = :v"), {"v": value + 1})
+
+        async def task_at_once() -> None:
+            for _ in range(WRITES_PER_TASK):
+                await db.write_at_once(increment)
+
+        await asyncio.gather(*(task() for _ in range(TASKS_PER_PROCESS // 2)),
+                             *(task_at_once() for _ in range(TASKS_PER_PROCESS // 2)))
     finally:
         await db.dispose()
 

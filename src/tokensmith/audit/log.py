@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, insert, select, text
+from sqlalchemy import Column, Connection, MetaData, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tokensmith.audit.chain import GENESIS, event_fields, linker
@@ -244,27 +244,32 @@ class AuditLog(PeriodicFlusher):
         # every other write of the database (an opaque token's insert waits for it), so it is held only
         # for the tail read, the chain links and the INSERT.
         prepared = [_prepared(e, shape, data, codes) for e, (shape, data) in zip(batch, packed, strict=True)]
-        async with self._db.write_session() as session:
-            if self._db.dialect == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
-            # (SQLite: the write session began IMMEDIATE, so the write lock is held before the tail is read)
+        keys = [(e.id, None if e.tenant_id is None else codes[e.tenant_id], e.at) for e in batch]
+        postgres = self._db.dialect == "postgresql"
+
+        def append(conn: Connection) -> int:
+            if postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
+            # (SQLite: the transaction began IMMEDIATE, so the write lock is held before the tail is read)
+            todo = prepared
             if dedupe:
-                present = await present_ids(session, [(e.id, None if e.tenant_id is None else codes[e.tenant_id],
-                                                       e.at) for e in batch])
-                prepared = [p for e, p in zip(batch, prepared, strict=True) if e.id not in present]
-                if not prepared:
+                present = present_ids(conn, keys)
+                todo = [p for (event_id, _t, _a), p in zip(keys, prepared, strict=True) if event_id not in present]
+                if not todo:
                     return 0
-            tail = (await session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-            )).first()
+            tail = conn.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
+                                .limit(1)).first()
             seq, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS)
             rows = []
-            for row, fields in prepared:
+            for row, fields in todo:
                 seq += 1
                 fields["seq"] = row["seq"] = seq
                 prev_hash = self._link(prev_hash, fields)
                 row["hash"] = bytes.fromhex(prev_hash)
                 rows.append(row)
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
-            await session.execute(_RAW_INSERT, rows)
-        return len(rows)
+            conn.execute(_RAW_INSERT, rows)
+            return len(rows)
+
+        # on a SQLite file the whole transaction runs at once on the write lane (storage/lane.py)
+        return await self._db.write_at_once(append)

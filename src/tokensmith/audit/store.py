@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
 
 from tokensmith.audit.chain import RawRow
 from tokensmith.storage.compact import from_micros, unpack_text
@@ -92,7 +92,7 @@ def decoded(row: RawRow, names: Mapping[int, str]) -> dict[str, Any]:
             "hash": bytes(digest).hex()}
 
 
-async def present_ids(session: AsyncSession, events: list[tuple[str, int | None, datetime]]) -> set[str]:
+def present_ids(conn: Connection | Session, events: list[tuple[str, int | None, datetime]]) -> set[str]:
     """Which of these (id, tenant code, time) events are in the table already. ``id`` has no index (it
     would cost ~40 bytes per event): the lookup goes by ``ix_audit_events_tenant_at_seq``, one range
     scan per tenant over the events' time span (seconds, for a batch or a crashed process's spool)."""
@@ -103,8 +103,8 @@ async def present_ids(session: AsyncSession, events: list[tuple[str, int | None,
     found: set[str] = set()
     for tenant, (low, high) in spans.items():
         same_tenant = AuditEvent.tenant_code.is_(None) if tenant is None else AuditEvent.tenant_code == tenant
-        found.update((await session.execute(select(AuditEvent.id).where(
-            same_tenant, AuditEvent.at >= low, AuditEvent.at <= high))).scalars())
+        found.update(conn.execute(select(AuditEvent.id).where(
+            same_tenant, AuditEvent.at >= low, AuditEvent.at <= high)).scalars())
     return found & {event_id for event_id, _t, _a in events}
 
 

@@ -40,7 +40,7 @@ async def _present(rt: Runtime, records: list[dict[str, Any]]) -> set[str]:
                 if tenant is not None and code is None:
                     continue  # a tenant never written: neither is the event
                 events.append((str(record["id"]), code, datetime.fromtimestamp(float(record["ts"]), UTC)))
-            found |= await present_ids(session, events)
+            found |= await session.run_sync(present_ids, events)
     return found
 
 

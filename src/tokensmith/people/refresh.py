@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from sqlalchemy import JSON, String, bindparam, column, or_, select, text, update
+from sqlalchemy import JSON, Connection, String, Update, bindparam, column, or_, select, text, update
 
 from tokensmith.clock import utc
 from tokensmith.errors import MessageError
@@ -156,39 +156,60 @@ async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list
     of session and client, one UPDATE claims every token of the group, one SELECT reads their sessions,
     one INSERT stores the successors (SQLite cannot return joined columns from an UPDATE). The UPDATE comes
     first, so SQLite's write lock is held before anything is read, and the group costs one lock and one
-    commit. A token presented twice in one group is claimed once: the first request wins."""
+    commit; the transaction runs at once on the write lane (storage/lane.py). A token presented twice in one
+    group is claimed once: the first request wins."""
     now = utc(rt.clock.now())
-    results: list[Rotated | None] = [None] * len(items)
+    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
     groups: dict[tuple[str, str | None], list[int]] = {}
     for index, (_digest, new_row, kind) in enumerate(items):
         groups.setdefault((kind, new_row["client_id"]), []).append(index)
-    async with transaction(rt) as conn:
+
+    def rotate(conn: Connection) -> list[Rotated | None]:
+        results: list[Rotated | None] = [None] * len(items)
         for (kind, client), indexes in groups.items():
-            await _rotate_group(rt, conn, now, kind, client, [(i, items[i]) for i in indexes], results)
-    return results
+            _rotate_group(conn, now, idle_before, kind, client, [(i, items[i]) for i in indexes], results)
+        return results
+
+    return await rt.db.write_at_once(rotate)
 
 
-async def _rotate_group(rt: Runtime, conn: Any, now: datetime, kind: str, client: str | None,
-                        group: list[tuple[int, _RefreshItem]], results: list[Rotated | None]) -> None:
-    idle_before = now - timedelta(seconds=rt.settings.session_idle_timeout)
+def _claim_statement(*, of_client: bool) -> Update:
+    """One UPDATE claiming a group of tokens of one kind of session and one client (or none), with every
+    check of the PostgreSQL statement. Built once: constructing it per batch cost more CPU than running it."""
     valid_session = (select(_S.c.id).join(_U, _U.c.id == _S.c.user_id)
-                     .where(_S.c.id == _T.c.session_id, _S.c.kind == kind, _S.c.revoked_at.is_(None),
-                            or_(_S.c.expires_at.is_(None), _S.c.expires_at > now), _U.c.status == "active")
+                     .where(_S.c.id == _T.c.session_id, _S.c.kind == bindparam("session_kind"),
+                            _S.c.revoked_at.is_(None), or_(_S.c.expires_at.is_(None), _S.c.expires_at > _NOW),
+                            _U.c.status == "active")
                      .exists())
-    claimed = {row.token_hash: row for row in (await conn.execute(
-        update(_T).where(_T.c.token_hash.in_(sorted({item[0] for _i, item in group})), _T.c.kind == "refresh",
-                         _T.c.used_at.is_(None), _T.c.revoked_at.is_(None),
-                         or_(_T.c.expires_at.is_(None), _T.c.expires_at > now), _T.c.created_at > idle_before,
-                         valid_session, _T.c.client_id.is_(None) if client is None else _T.c.client_id == client)
-        .values(used_at=now)
-        .returning(_T.c.token_hash, _T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes,
-                   _T.c.claims))).all()}
+    return (update(_T).where(_T.c.token_hash.in_(bindparam("digests", expanding=True)), _T.c.kind == "refresh",
+                             _T.c.used_at.is_(None), _T.c.revoked_at.is_(None),
+                             or_(_T.c.expires_at.is_(None), _T.c.expires_at > _NOW),
+                             _T.c.created_at > bindparam("idle_before", type_=UTCDateTime), valid_session,
+                             _T.c.client_id == bindparam("of_client") if of_client else _T.c.client_id.is_(None))
+            .values(used_at=_NOW)
+            .returning(_T.c.token_hash, _T.c.id, _T.c.session_id, _T.c.user_id, _T.c.tenant_id, _T.c.scopes,
+                       _T.c.claims))
+
+
+_NOW = bindparam("now", type_=UTCDateTime)
+_CLAIM = {False: _claim_statement(of_client=False), True: _claim_statement(of_client=True)}
+_CLAIMED_SESSIONS = (
+    select(_S.c.id, _S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
+    .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
+    .where(_S.c.id.in_(bindparam("ids", expanding=True))))
+_INSERT_SUCCESSORS = _T.insert()
+_TOUCH_SESSIONS = update(_S).where(_S.c.id.in_(bindparam("ids", expanding=True))).values(last_seen_at=_NOW)
+
+
+def _rotate_group(conn: Connection, now: datetime, idle_before: datetime, kind: str, client: str | None,
+                  group: list[tuple[int, _RefreshItem]], results: list[Rotated | None]) -> None:
+    claimed = {row.token_hash: row for row in conn.execute(_CLAIM[client is not None], {
+        "digests": sorted({item[0] for _i, item in group}), "session_kind": kind, "now": now,
+        "idle_before": idle_before, "of_client": client}).all()}
     if not claimed:
         return
-    sessions = {row.id: row for row in (await conn.execute(
-        select(_S.c.id, _S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)
-        .select_from(_S.join(_U, _U.c.id == _S.c.user_id).join(_R, _R.c.id == _U.c.role_id))
-        .where(_S.c.id.in_(sorted({row.session_id for row in claimed.values()}))))).all()}
+    sessions = {row.id: row for row in conn.execute(
+        _CLAIMED_SESSIONS, {"ids": sorted({row.session_id for row in claimed.values()})}).all()}
     successors: list[dict[str, Any]] = []
     touched: set[str] = set()
     for index, (digest, new_row, _kind) in group:
@@ -204,9 +225,9 @@ async def _rotate_group(rt: Runtime, conn: Any, now: datetime, kind: str, client
         results[index] = Rotated(row.id, row.session_id, row.user_id, row.tenant_id, ctx_row.name,
                                  ctx_row.permissions, ctx_row.project_permissions, client, row.scopes or [],
                                  row.claims or {})
-    await conn.execute(_T.insert(), successors)
+    conn.execute(_INSERT_SUCCESSORS, successors)
     if touched:
-        await conn.execute(update(_S).where(_S.c.id.in_(sorted(touched))).values(last_seen_at=now))
+        conn.execute(_TOUCH_SESSIONS, {"ids": sorted(touched), "now": now})
 
 
 @dataclass(frozen=True)

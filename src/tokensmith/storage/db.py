@@ -4,12 +4,12 @@ turns a lost database into a 503 (never a 500) while the pool reconnects by itse
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import CursorResult, Result, event, text
+from sqlalchemy import Connection, CursorResult, Result, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tokensmith.config import Settings
+from tokensmith.storage.lane import WriteLane
 from tokensmith.storage.writer import Checkpointer, WriteTurn
+
+R = TypeVar("R")
 
 
 def _json_dumps(value: Any) -> str:
@@ -156,10 +159,14 @@ class Database:
         self._checkpointer: Checkpointer | None = None
         #: SQLite's one-writer-at-a-time turn (None on PostgreSQL, whose writers need no turn)
         self.write_turn: WriteTurn | None = None
+        #: a SQLite file's transactions run at once (None elsewhere: storage/lane.py)
+        self._lane: WriteLane | None = None
         if settings.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", self._on_sqlite_connect)
             path = settings.sqlite_path()
             self.write_turn = WriteTurn(path.with_name(path.name + ".write-lock") if path is not None else None)
+            if path is not None:
+                self._lane = WriteLane(self.url, on_connect=self._on_sqlite_connect, json_serializer=_json_dumps)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit: AsyncEngine | None = None
 
@@ -174,6 +181,8 @@ class Database:
             return
         self._checkpointer = Checkpointer(self.engine)
         await self.engine.dispose()
+        if self._lane is not None:
+            self._lane.dispose()
         self._checkpointer.start()
 
     @asynccontextmanager
@@ -194,6 +203,17 @@ class Database:
                 await conn.rollback()
                 raise
             await conn.commit()
+
+    async def write_at_once(self, work: Callable[[Connection], R]) -> R:
+        """Run ``work`` as one write transaction (committed when it returns, rolled back when it raises).
+        On a SQLite file it runs in the write turn on the write lane's thread, all its statements at once
+        (storage/lane.py): the turn is held for the SQL only. Elsewhere it runs like :meth:`write`."""
+        if self._lane is not None:
+            assert self.write_turn is not None
+            async with self.write_turn.taken():
+                return await self._lane.run(work)
+        async with self.write() as conn:
+            return await conn.run_sync(work)
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
@@ -244,3 +264,5 @@ class Database:
             await self._checkpointer.stop()
             self._checkpointer = None
         await self.engine.dispose()
+        if self._lane is not None:
+            self._lane.dispose()
