@@ -1,9 +1,19 @@
 """Operator errors end a command with a one-line message on stderr and a meaningful exit status, never a
-traceback: configuration (2), a refused operation (1), an unreachable database (3)."""
+traceback: configuration (2), a refused operation (1), an unreachable database (3). Run through the
+installed entry point in a process of its own: a traceback is what the real command would print."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tests.cli.helpers import Cli, assert_clean_failure
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path, subprocess=True)
 
 
 def test_unreachable_database(cli: Cli) -> None:

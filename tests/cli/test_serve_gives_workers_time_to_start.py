@@ -4,6 +4,7 @@ can miss. The setting ``worker_healthcheck_timeout`` (30 s by default) is what t
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -27,15 +28,40 @@ def _served_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) ->
         monkeypatch.setenv(name, value)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     environment = dict(os.environ)
-    try:  # serve installs stop handlers and sets variables for its workers: the test process gets its own back
+    loggers = _logging_state()
+    try:  # serve installs stop handlers, sets variables for its workers and configures logging (on the
+        # runner's stream, closed when it returns): the test process gets its own back
         result = CliRunner().invoke(app, ["serve", "--port", "8999", "--workers", "2"])
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         os.environ.clear()
         os.environ.update(environment)
+        _restore_logging(loggers)
     assert result.exit_code == 0, result.output
     return seen
+
+
+_LoggerState = tuple[list[logging.Handler], int, bool, bool]
+
+
+def _logging_state() -> dict[str, _LoggerState]:
+    loggers = {name: logger for name, logger in logging.root.manager.loggerDict.items()
+               if isinstance(logger, logging.Logger)}
+    loggers[""] = logging.root
+    return {name: (logger.handlers[:], logger.level, logger.propagate, logger.disabled)
+            for name, logger in loggers.items()}
+
+
+def _restore_logging(state: dict[str, _LoggerState]) -> None:
+    for name, (handlers, level, propagate, disabled) in state.items():
+        logger = logging.getLogger(name) if name else logging.root
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name not in state and isinstance(logger, logging.Logger):
+            logger.handlers.clear()  # made by the configuration: nothing of it is left to write
 
 
 def test_workers_get_thirty_seconds_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -86,3 +86,29 @@ async def test_a_cancelled_caller_keeps_the_turn_until_its_transaction_has_ended
     finally:
         release.set()
         await db.dispose()
+
+
+async def test_disposing_the_database_ends_the_lane_thread_and_a_later_transaction_starts_it_again(
+        tmp_path: Path) -> None:
+    db = Database(make_settings(f"sqlite+aiosqlite:///{tmp_path}/lane.db"))
+
+    def lane_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("sqlite-write"))
+
+    def create(conn: Connection) -> None:
+        conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+
+    def insert(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+
+    before = lane_threads()
+    try:
+        await db.write_at_once(create)
+        assert lane_threads() == before + 1
+        await db.dispose()
+        assert lane_threads() == before  # a CLI command or a stopped server leaves no thread behind
+        await db.write_at_once(insert)
+        assert await _rows(db) == [1]
+    finally:
+        await db.dispose()
+    assert lane_threads() == before

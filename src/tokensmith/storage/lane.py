@@ -41,12 +41,14 @@ class WriteLane:
             connect_args={"timeout": 10, "check_same_thread": False}, json_serializer=json_serializer,
             hide_parameters=True)
         event.listen(self.engine, "connect", on_connect)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._thread: ThreadPoolExecutor | None = None
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         """``work`` in one transaction begun IMMEDIATE, committed when it returns and rolled back when it
         raises. A cancelled caller still waits for the transaction to end: the turn it holds must not be
         handed on while the file is being written."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
         done = asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
         try:
             return await asyncio.shield(done)
@@ -67,9 +69,9 @@ class WriteLane:
             return result
 
     def dispose(self) -> None:
-        """Close the pooled connection (it is reopened on the next transaction, with the pragmas of then)."""
+        """Close the pooled connection and end the thread (both are made again by the next transaction,
+        the connection with the pragmas of then). Called when no transaction runs."""
         self.engine.dispose()
-
-    def close(self) -> None:
-        self.engine.dispose()
-        self._thread.shutdown(wait=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
