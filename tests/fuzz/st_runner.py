@@ -2,13 +2,17 @@
 3.11.7's compiler can fail ``ast.parse`` of a large file with ``SystemError: AST constructor recursion
 depth mismatch`` (the bug that makes pyproject disable hypothesis's pytest plugin). Hypothesis parses
 source files only to describe a lambda in a strategy's repr; when that fails, the description is a
-placeholder instead of a crash of the run. Fixed in CPython 3.11.8; harmless on later versions."""
+placeholder instead of a crash of the run. The same bug hit anyio's lazy importer, which ``compile``s its
+own source to an AST when first imported -- by schemathesis deep inside a worker thread's stack, where
+the failure ended one operation with a "Runtime Error": it is imported here first, on a shallow stack.
+Fixed in CPython 3.11.8; harmless on later versions."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
+import anyio  # noqa: F401  (first import on a shallow stack: see above)
 from hypothesis.internal import lambda_sources
 
 _describe = lambda_sources.lambda_description
