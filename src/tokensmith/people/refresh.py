@@ -173,6 +173,9 @@ async def _rotate_batch_portable(rt: Runtime, items: list[_RefreshItem]) -> list
     return await rt.db.write_at_once(rotate)
 
 
+_NOW = bindparam("now", type_=UTCDateTime)
+
+
 def _claim_statement(*, of_client: bool) -> Update:
     """One UPDATE claiming a group of tokens of one kind of session and one client (or none), with every
     check of the PostgreSQL statement. Built once: constructing it per batch cost more CPU than running it."""
@@ -191,7 +194,6 @@ def _claim_statement(*, of_client: bool) -> Update:
                        _T.c.claims))
 
 
-_NOW = bindparam("now", type_=UTCDateTime)
 _CLAIM = {False: _claim_statement(of_client=False), True: _claim_statement(of_client=True)}
 _CLAIMED_SESSIONS = (
     select(_S.c.id, _S.c.expires_at, _S.c.last_seen_at, _U.c.project_permissions, _R.c.name, _R.c.permissions)

@@ -26,6 +26,9 @@ from tokensmith.storage.writer import Checkpointer, WriteTurn
 
 R = TypeVar("R")
 
+#: sqlite3 waits up to this long for a lock held by a writer outside the write turn (a write-only batch)
+_SQLITE_CONNECT = {"timeout": 10}
+
 
 def _json_dumps(value: Any) -> str:
     """JSON columns are serialised with orjson (the audit writer stores thousands of rows a second)."""
@@ -143,7 +146,7 @@ class Database:
             path = settings.sqlite_path()
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 10}
+            kwargs["connect_args"] = _SQLITE_CONNECT
         else:
             kwargs.update(
                 pool_size=settings.db_pool_size,
@@ -166,7 +169,8 @@ class Database:
             path = settings.sqlite_path()
             self.write_turn = WriteTurn(path.with_name(path.name + ".write-lock") if path is not None else None)
             if path is not None:
-                self._lane = WriteLane(self.url, on_connect=self._on_sqlite_connect, json_serializer=_json_dumps)
+                self._lane = WriteLane(self.url, connect_args=_SQLITE_CONNECT, on_connect=self._on_sqlite_connect,
+                                       json_serializer=_json_dumps)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit: AsyncEngine | None = None
 

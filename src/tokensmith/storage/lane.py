@@ -34,11 +34,11 @@ class WriteLane:
     Callers hold the file's write turn around :meth:`run` (there is one lane per process and one
     transaction on it at a time)."""
 
-    def __init__(self, url: str, *, on_connect: Callable[[Any, Any], None],
+    def __init__(self, url: str, *, connect_args: dict[str, Any], on_connect: Callable[[Any, Any], None],
                  json_serializer: Callable[[Any], str]) -> None:
         self.engine: Engine = create_engine(
             url.replace("+aiosqlite", "+pysqlite", 1), poolclass=QueuePool, pool_size=1, max_overflow=0,
-            connect_args={"timeout": 10, "check_same_thread": False}, json_serializer=json_serializer,
+            connect_args={**connect_args, "check_same_thread": False}, json_serializer=json_serializer,
             hide_parameters=True)
         event.listen(self.engine, "connect", on_connect)
         self._thread: ThreadPoolExecutor | None = None
