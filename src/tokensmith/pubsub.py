@@ -89,8 +89,10 @@ class Subscription:
                             type(exc).__name__)
         finally:  # the connection is the subscription's own: give it back, also when stopped
             self._subscribed = False
+            # through a typed name: PubSub.aclose has annotations in redis-py 8 and none in 5-7
+            close: Callable[[], Awaitable[None]] = pubsub.aclose
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: PubSub.aclose lacks annotations
+                await close()
 
     def _confirmed(self) -> None:
         if self.failures:
