@@ -1,7 +1,7 @@
 """The audit log at volume (issue 14): bytes per ``exchange.issued`` event, ``audit verify`` events/s, a
 verify from the newest checkpoint, and listing-page latency, on SQLite or PostgreSQL.
 
-    .venv/bin/python bench/audit.py --events 1000000 --database sqlite
+    .venv/bin/python bench/audit.py --events 1000000 --database sqlite [--chain-format 1]
     .venv/bin/python bench/audit.py --events 1000000 --database postgres     # a fresh database, dropped after
     .venv/bin/python bench/audit.py --mode archive-under-load --events 10000000 --database postgres
 
@@ -38,11 +38,12 @@ from tests.support import (
 )
 
 from tokensmith.audit.archive import archive
-from tokensmith.audit.chain import ChainWalker
+from tokensmith.audit.chain import ChainWalker, row_body
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.listing import Filters, list_events
 from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.store import head
+from tokensmith.audit.stored_form import message
 from tokensmith.audit.verification import verify_database, walker_for
 from tokensmith.bootstrap import initialise
 from tokensmith.clock import ManualClock
@@ -71,7 +72,7 @@ _SHAPE = shape_named(SHAPE_NAME)
 
 
 def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[str, int],
-            t0: float) -> tuple[list[tuple[Any, ...]], str]:
+            t0: float, chain_format: int) -> tuple[list[tuple[Any, ...]], str]:
     """``n`` exchange.issued rows (as stored) chained after ``prev``; one event per 300 µs of clock. Ids
     are UUIDv7/v4-shaped values derived from seq (cheap; same sizes as real ones). The canonical bytes
     come from the verifier's assembler (equal to the writer's: tests/audit/test_compact_rows)."""
@@ -90,13 +91,16 @@ def _events(start_seq: int, prev: str, n: int, walker: ChainWalker, codes: dict[
         row = (seq, b"\x01" + eid.to_bytes(16, "big"), round(ts * 1_000_000), type_code, tenant,
                actors[seq % len(actors)], _SUBJECTS[seq % 50_000], _IPS[(seq % 7) * 13 + seq % 13],
                b"\x02" + seq.to_bytes(16, "big"), data, b"", shape)
-        digest = mac(prev.encode() + b"\n" + canonical_of(row))
+        if chain_format == 2:
+            digest = mac(message(bytes.fromhex(prev), row_body(row, walker.packed_names)))
+        else:
+            digest = mac(prev.encode() + b"\n" + canonical_of(row))
         rows.append((*row[:10], digest, shape))
         prev = digest.hex()
     return rows, prev
 
 
-async def generate(rt: Runtime, n: int) -> float:
+async def generate(rt: Runtime, n: int, chain_format: int = 2) -> float:
     started = time.perf_counter()
     tail = await head(rt.db)
     seq, prev = (tail[0] + 1, tail[1]) if tail else (1, "0" * 64)
@@ -108,7 +112,7 @@ async def generate(rt: Runtime, n: int) -> float:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         done = 0
         while done < n:
-            rows, prev = _events(seq + done, prev, min(BATCH, n - done), walker, codes, START)
+            rows, prev = _events(seq + done, prev, min(BATCH, n - done), walker, codes, START, chain_format)
             if rt.db.dialect == "postgresql":
                 await driver.copy_records_to_table("audit_events", records=rows, columns=columns)
             else:
@@ -173,20 +177,20 @@ async def verify_rounds(rt: Runtime, workers: int, rounds: int = 2) -> list[tupl
              + f"; {statistics.median(c for _, c in runs):.1f}") for count, runs in found.items()]
 
 
-async def measure(url: str, n: int, tail: int, workers: int = 2) -> list[tuple[str, str]]:
+async def measure(url: str, n: int, tail: int, workers: int = 2, chain_format: int = 2) -> list[tuple[str, str]]:
     clock = ManualClock(START + n * 0.0003 + 10)
     rt = Runtime(make_settings(url, audit_checkpoint_interval=0), clock=clock)
     await initialise(rt)
     await rt.reload_keys()
     await rt.audit.flush()
-    out = [("database", rt.db.dialect), ("events", f"{n:,}")]
-    out.append(("generate (s)", f"{await generate(rt, n):.1f}"))
+    out = [("database", rt.db.dialect), ("events", f"{n:,}"), ("chain format", str(chain_format))]
+    out.append(("generate (s)", f"{await generate(rt, n, chain_format):.1f}"))
     table, index, rows = await sizes(rt)
     out += [("table bytes/event", f"{table / rows:.0f}"), ("index bytes/event", f"{index / rows:.0f}"),
             ("total bytes/event", f"{(table + index) / rows:.0f}")]
     out += await verify_rounds(rt, workers)
     await create_checkpoint(rt)
-    await generate(rt, tail)
+    await generate(rt, tail, chain_format)
     started = time.perf_counter()
     recent = await verify_database(rt, since_checkpoint=True)
     assert recent.ok
@@ -322,6 +326,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes of the parallel verify (measured against one, alternated)")
     parser.add_argument("--duration", type=int, default=20, help="wrk seconds per run (archive-under-load)")
+    parser.add_argument("--chain-format", type=int, choices=[1, 2], default=2,
+                        help="chain format of the generated events (1: rows written before format 2)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     pg_url = None
@@ -334,7 +340,8 @@ def main() -> None:
         if args.mode == "archive-under-load":
             archive_under_load(url, args.events, args.duration)
             return
-        rows = asyncio.run(measure(url, args.events, args.after_checkpoint, args.workers))
+        rows = asyncio.run(measure(url, args.events, args.after_checkpoint, args.workers,
+                                   args.chain_format))
         width = max(len(k) for k, _ in rows)
         print(f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|---|")
         for key, value in rows:

@@ -33,8 +33,8 @@ from tokensmith.audit.chain import (
     RawRow,
     archive_line_parts,
     canonical,
-    link,
     linker,
+    row_body,
 )
 from tokensmith.audit.checkpoints import (
     Checkpoint,
@@ -47,6 +47,7 @@ from tokensmith.audit.checkpoints import (
 from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.pacing import Pacing, niced_executor
 from tokensmith.audit.store import CHUNK, bounds, decoded, raw_chunks
+from tokensmith.audit.stored_form import STORED_KEY, decode_stored, encode_stored, fields_of_body, message, packed_name
 from tokensmith.audit.verification import walker_for
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.models import AuditEvent
@@ -81,7 +82,13 @@ async def _boundary(rt: Runtime, before_us: int, keys: dict[str, Any]) -> tuple[
         except CheckpointError:
             continue
         async for rows in raw_chunks(rt.db, after=seq - 1, until=seq):
-            return checkpoint, decoded(rows[0], await rt.audit.names.names((*rows[0][3:6], rows[0][11])))
+            names = await rt.audit.names.names((*rows[0][3:6], rows[0][11]))
+            event = decoded(rows[0], names)
+            # its stored form too, for a chain-format-2 row (a format-1 one is checked by its fields)
+            packed: dict[int | None, bytes | None] = {code: packed_name(name) for code, name in names.items()}
+            packed[None] = None
+            event[STORED_KEY] = encode_stored(row_body(rows[0], packed)).decode()
+            return checkpoint, event
     raise InvalidRequest("no checkpoint before that date: events are archived up to a signed checkpoint "
                          "(`tokensmith audit checkpoint` makes one)")
 
@@ -122,7 +129,7 @@ async def _archive(rt: Runtime, before_us: int, path: Path, pacing: Pacing, exec
     if await asyncio.to_thread(path.exists):
         raise InvalidRequest(f"{path} exists; archives are never overwritten")
     prev_hash, prev_jws = await _start(rt, first, keys)
-    header = {"format": FORMAT, "version": 1, "first_seq": first, "last_seq": checkpoint.seq,
+    header = {"format": FORMAT, "version": 2, "first_seq": first, "last_seq": checkpoint.seq,
               "prev_hash": prev_hash, "prev_checkpoint": prev_jws, "checkpoint": checkpoint.jws,
               "checkpoint_event": checkpoint_event}
     walker = await walker_for(rt, last_seq=first - 1, last_hash=prev_hash)
@@ -211,12 +218,33 @@ def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
 def _event_ok(mac: Callable[[bytes], bytes], link_to: Callable[[str, dict[str, Any]], str], prev: str,
               line: bytes, event: dict[str, Any]) -> bool:
     """Whether an archived event carries the hash the chain gives it. Fast path: the line is canonical
-    JSON plus its hash (what :func:`archive` writes), so the bytes are hashed as they are -- a pass means
-    they are exactly the bytes the writer hashed. Otherwise (older archives) the fields are re-encoded."""
+    JSON plus its hash (what :func:`archive` writes for a chain-format-1 row), so the bytes are hashed as
+    they are -- a pass means they are exactly the bytes the writer hashed. Otherwise the event is checked
+    by its stored form (format 2) or by its fields re-encoded (older archives)."""
     parts = archive_line_parts(line)
     if parts is not None and hmac.compare_digest(mac(prev.encode() + b"\n" + parts[0]), parts[1]):
         return True
-    return hmac.compare_digest(link_to(prev, {k: event.get(k) for k in _FIELDS}), str(event.get("hash")))
+    return _archived_event_ok(mac, link_to, prev, event)
+
+
+def _archived_event_ok(mac: Callable[[bytes], bytes], link_to: Callable[[str, dict[str, Any]], str], prev: str,
+                       event: dict[str, Any]) -> bool:
+    fields = {k: event.get(k) for k in _FIELDS}
+    if STORED_KEY in event and _stored_form_ok(mac, prev, event, fields):
+        return True
+    return hmac.compare_digest(link_to(prev, fields), str(event.get("hash")))
+
+
+def _stored_form_ok(mac: Callable[[bytes], bytes], prev: str, event: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """A chain-format-2 event: its stored form carries the hash, and the fields shown beside it are what
+    the stored form holds."""
+    try:
+        stored = decode_stored(event[STORED_KEY])
+        if not hmac.compare_digest(mac(message(bytes.fromhex(prev), stored)), bytes.fromhex(str(event["hash"]))):
+            return False
+        return canonical(fields_of_body(stored)) == canonical(fields)
+    except Exception:  # an unreadable stored form or hash: the event does not verify this way
+        return False
 
 
 def verify_archive_file(path: Path, key: bytes, keys: dict[str, Any]) -> ArchiveCheck:
@@ -253,8 +281,7 @@ def verify_archive_file(path: Path, key: bytes, keys: dict[str, Any]) -> Archive
     if expected - 1 != last:
         problems.append(ChainProblem(expected, f"archive ends at seq {expected - 1}, its header says {last}"))
     cp_event = header.get("checkpoint_event") or {}
-    if link(key, prev, {k: cp_event.get(k) for k in _FIELDS}) != cp_event.get("hash") and \
-            cp_event.get("seq") == last + 1:
+    if not _archived_event_ok(mac, link_to, prev, cp_event) and cp_event.get("seq") == last + 1:
         problems.append(ChainProblem(last + 1, "the covering checkpoint event does not follow the archive"))
     return ArchiveCheck(first, last, prev, count, str(header["prev_hash"]), problems)
 

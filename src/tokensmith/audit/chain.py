@@ -1,4 +1,6 @@
-"""The hash chain: ``hash_n = HMAC-SHA256(audit_key, hex(hash_{n-1}) || "\\n" || canonical(event_n))``.
+"""The hash chain. Format 1: ``hash_n = HMAC-SHA256(audit_key, hex(hash_{n-1}) || "\\n" || canonical(event_n))``;
+format 2 (written from chain format 2 on, :mod:`tokensmith.audit.stored_form`) hashes the stored bytes of
+the row instead of its JSON. A verifier accepts either for any row.
 
 Keyed with a key derived from the master key, so somebody who can write the database but does not hold
 the master key cannot rebuild a valid chain after changing, inserting or deleting a row. ``seq`` is
@@ -13,7 +15,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import orjson
 
 from tokensmith.audit.mac import prekeyed_sha256
+from tokensmith.audit.stored_form import FORMAT_2, body, encode_stored
 from tokensmith.storage.compact import EPOCH, unpack_text
 
 GENESIS = "0" * 64
@@ -77,6 +80,17 @@ class ChainProblem:
 #: codes of the name dictionary, packed columns as in storage.compact and storage.shapes.
 RawRow = Sequence[Any]
 _UNREADABLE = b"?" * 64
+_UNREADABLE_RAW = b"?" * 32
+
+
+def row_body(row: RawRow, packed_names: Mapping[int | None, bytes | None]) -> bytes:
+    """The chain-format-2 body of a stored row (``packed_names``: dictionary code -> packed name)."""
+    seq, id_, at, type_, tenant, actor, subject, ip, request_id, data, _hash, shape = row
+    type_name = packed_names[type_]
+    if type_name is None:
+        raise ValueError("row without a type")
+    return body(seq, at, id_, type_name, packed_names[tenant], packed_names[actor], subject, ip, request_id,
+                packed_names[shape], data)
 
 
 @dataclass
@@ -90,6 +104,8 @@ class ChainWalker:
     last_seq: int = 0
     last_hash: str = GENESIS
     names: dict[int | None, bytes] = field(default_factory=lambda: {None: b"null"})
+    #: code -> the name packed as stored (``None`` -> ``None``): what format 2 hashes
+    packed_names: dict[int | None, bytes | None] = field(default_factory=lambda: {None: None})
     count: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)  # (seq, data) of checkpoint events
@@ -97,6 +113,8 @@ class ChainWalker:
     #: whether the row before ``last_seq`` failed its check (a mismatch after it is a broken link); kept
     #: across chunks and handed to the walker of the next part of a parallel verification
     previous_bad: bool = False
+    #: whether the row before ``last_seq`` was of chain format 2 (tried first for the next row)
+    format_2: bool = True
     #: shape code -> ``stored data -> canonical JSON`` (:func:`tokensmith.storage.shapes.json_decoders`)
     shapes: dict[int | None, Callable[[bytes], bytes]] = field(default_factory=lambda: {None: bytes})
     _json: dict[Any, bytes] = field(default_factory=dict)
@@ -128,6 +146,9 @@ class ChainWalker:
             cached(ip) or miss(ip), b"null" if request_id is None else _packed_json(request_id), seq,
             cached(subject) or miss(subject), names[tenant], names[type_])
 
+    def _body(self, row: RawRow) -> bytes:
+        return row_body(row, self.packed_names)
+
     def data_json(self, row: RawRow) -> bytes:
         return self.shapes[row[11]](row[9])
 
@@ -146,21 +167,27 @@ class ChainWalker:
 
     def feed(self, rows: Iterable[RawRow], lines: list[bytes] | None = None) -> None:
         """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
-        ``"hash"`` added as the last key (what :func:`archive_line_parts` takes apart again)."""
-        mac, compare, canonical_of, hexlify = self._mac, hmac.compare_digest, self._canonical, binascii.hexlify
-        checkpoint_code = self.checkpoint_code
-        prev = self.last_hash.encode()
+        ``"hash"`` added (what :func:`archive_line_parts` takes apart again), and for a format-2 row its
+        body as ``"stored"`` after it."""
+        check_1, check_2, checkpoint_code = self._check_1, self._check_2, self.checkpoint_code
+        prev = self._raw_last_hash()
         expected = self.last_seq + 1
-        previous_bad = self.previous_bad
+        previous_bad, format_2 = self.previous_bad, self.format_2
         count = 0
         for row in rows:
             seq, stored = row[0], row[10]
             count += 1
             try:
-                canonical_bytes = canonical_of(row)
-                ok: bool | None = compare(mac(prev + b"\n" + canonical_bytes), stored)
+                # the format of the row before first: a chain changes format once, if ever
+                ok: bool | None = check_2(prev, row) if format_2 else check_1(prev, row)
+                if ok is not True:
+                    other = check_1(prev, row) if format_2 else check_2(prev, row)
+                    if other:
+                        ok, format_2 = True, not format_2
+                    elif ok is None:
+                        ok = other  # None only when neither format could be assembled
                 if lines is not None:
-                    lines.append(b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], hexlify(stored)))
+                    lines.append(self._line(row, ok is True and format_2))
             except Exception:
                 ok = None
             if ok is not True or seq != expected:
@@ -168,10 +195,41 @@ class ChainWalker:
             previous_bad = ok is not True
             if row[3] == checkpoint_code:
                 self.checkpoints.append((seq, self._data_text(row)))
-            prev = hexlify(stored) if isinstance(stored, bytes) else _UNREADABLE
+            prev = stored if isinstance(stored, bytes) else _UNREADABLE_RAW
             expected = seq + 1
-        self.count += count
-        self.last_seq, self.last_hash, self.previous_bad = expected - 1, prev.decode(), previous_bad
+        if count:
+            self.count += count
+            self.last_seq, self.previous_bad, self.format_2 = expected - 1, previous_bad, format_2
+            self.last_hash = _UNREADABLE.decode() if prev is _UNREADABLE_RAW else prev.hex()
+
+    def _raw_last_hash(self) -> bytes:
+        try:
+            return bytes.fromhex(self.last_hash)
+        except ValueError:
+            return _UNREADABLE_RAW
+
+    def _check_1(self, prev: bytes, row: RawRow) -> bool | None:
+        """Whether the row is a format-1 link after ``prev`` (None: its canonical form cannot be made)."""
+        try:
+            message = binascii.hexlify(prev) + b"\n" + self._canonical(row)
+        except Exception:
+            return None
+        return hmac.compare_digest(self._mac(message), row[10])
+
+    def _check_2(self, prev: bytes, row: RawRow) -> bool | None:
+        """Whether the row is a format-2 link after ``prev`` (None: its body cannot be made)."""
+        try:
+            message = FORMAT_2 + prev + self._body(row)
+        except Exception:
+            return None
+        return hmac.compare_digest(self._mac(message), row[10])
+
+    def _line(self, row: RawRow, format_2: bool) -> bytes:
+        digest = binascii.hexlify(row[10])
+        if format_2:
+            return b'%b,"hash":"%b","stored":"%b"}\n' % (self._canonical(row)[:-1], digest,
+                                                          encode_stored(self._body(row)))
+        return b'%b,"hash":"%b"}\n' % (self._canonical(row)[:-1], digest)
 
     def _report(self, row: RawRow, ok: bool | None, expected: int, previous_bad: bool) -> None:
         """The problems of a row that is out of sequence or fails its check (``ok``: None when it could

@@ -29,11 +29,13 @@ from typing import Any
 from sqlalchemy import Column, Connection, MetaData, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tokensmith.audit.chain import GENESIS, event_fields, linker
+from tokensmith.audit.chain import GENESIS
+from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.names import NameDictionary
 from tokensmith.audit.sanitise import minimal, sanitised
 from tokensmith.audit.spool import AuditSpool
 from tokensmith.audit.store import present_ids
+from tokensmith.audit.stored_form import body, message, packed_name
 from tokensmith.clock import Clock
 from tokensmith.ids import new_row_id
 from tokensmith.storage.compact import canonical_data, pack_ip, pack_text, to_micros
@@ -72,20 +74,21 @@ _split_short = lru_cache(maxsize=2048)(split)
 
 
 def _prepared(event: PendingEvent, shape: str | None, data: bytes,
-              codes: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(row, chain fields) of an event, both without ``seq`` (and the row without ``hash``): those are
-    known only once the tail is read under the write lock."""
-    at = event.at
-    fields = event_fields(0, event.id, at, event.type, event.tenant_id, event.actor, event.subject, event.ip,
-                          event.request_id, event.data)
-    row = {"id": pack_text(event.id), "at": to_micros(at), "type_code": codes[event.type],
+              codes: dict[str, int]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """(row, the row's chain-format-2 fields after ``seq``), both without ``seq`` (and the row without
+    ``hash``): those are known only once the tail is read under the write lock."""
+    row = {"id": pack_text(event.id), "at": to_micros(event.at), "type_code": codes[event.type],
            "tenant_code": None if event.tenant_id is None else codes[event.tenant_id],
            "actor_code": None if event.actor is None else codes[event.actor],
            "subject": None if event.subject is None else pack_text(event.subject),
            "ip": None if event.ip is None else pack_ip(event.ip),
            "request_id": None if event.request_id is None else pack_text(event.request_id),
            "shape_code": None if shape is None else codes[shape], "data": data}
-    return row, fields
+    hashed = (row["at"], row["id"], packed_name(event.type),
+              None if event.tenant_id is None else packed_name(event.tenant_id),
+              None if event.actor is None else packed_name(event.actor), row["subject"], row["ip"],
+              row["request_id"], None if shape is None else packed_name(shape), data)
+    return row, hashed
 
 
 @dataclass(slots=True)
@@ -117,7 +120,7 @@ class AuditLog(PeriodicFlusher):
         self.init_health(clock, stall_after, metrics)
         self.spool = spool
         self._db = db
-        self._link = linker(key)
+        self._mac = prekeyed_sha256(key)
         self.names = NameDictionary(db)
         self._clock = clock
         self._flush_interval = flush_interval
@@ -259,13 +262,12 @@ class AuditLog(PeriodicFlusher):
                     return 0
             tail = conn.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
                                 .limit(1)).first()
-            seq, prev_hash = (tail[0], tail[1]) if tail else (0, GENESIS)
-            rows = []
-            for row, fields in todo:
+            seq, prev = (tail[0], bytes.fromhex(tail[1])) if tail else (0, bytes.fromhex(GENESIS))
+            rows, mac = [], self._mac
+            for row, hashed in todo:
                 seq += 1
-                fields["seq"] = row["seq"] = seq
-                prev_hash = self._link(prev_hash, fields)
-                row["hash"] = bytes.fromhex(prev_hash)
+                row["seq"] = seq
+                row["hash"] = prev = mac(message(prev, body(seq, *hashed)))  # chain format 2
                 rows.append(row)
             # Core executemany, not ORM objects: a busy token endpoint produces thousands of events/s.
             conn.execute(_RAW_INSERT, rows)

@@ -245,7 +245,8 @@ SUBJECT_KEY_SQL = "(((hashtext(encode(subject, 'hex')) & 1048575)::bigint << 43)
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: ``hash = HMAC(audit_key, hash of the previous row || canonical(event))``;
+    """Append-only, hash-chained: ``hash = HMAC(audit_key, hash of the previous row || the event)`` (chain
+    formats 1 and 2: :mod:`tokensmith.audit.chain`);
     ``seq`` is a gap-free sequence assigned under a lock (see docs/architecture.md). Stored compactly
     (:mod:`tokensmith.storage.compact`, revisions 0003 and 0007): type, tenant and actor as codes of
     :class:`AuditName`, identifiers packed, times as integer microseconds; the previous hash is the
