@@ -112,13 +112,20 @@ async def _rechain_first_rows_as_format_1(rt: Runtime, count: int) -> None:
             prev = digest
 
 
-async def test_a_chain_that_changes_format_verifies_and_tampering_on_either_side_is_found(rt: Runtime) -> None:
-    _record(rt, 30, "old")
+async def _chain_of_both_formats(rt: Runtime, each: int) -> int:
+    """``each`` events in format 1 after the runtime's own, then ``each`` in format 2; returns the seq of the
+    last format-1 row."""
+    _record(rt, each, "old")
     await rt.audit.flush()
     before = (await verify_database(rt)).events
-    _record(rt, 30, "new")
+    _record(rt, each, "new")
     await rt.audit.flush()
     await _rechain_first_rows_as_format_1(rt, before)
+    return before
+
+
+async def test_a_chain_that_changes_format_verifies_and_tampering_on_either_side_is_found(rt: Runtime) -> None:
+    before = await _chain_of_both_formats(rt, 30)
     result = await verify_database(rt)
     assert result.ok and result.events == before + 30
     async with rt.db.engine.begin() as conn:
@@ -134,12 +141,7 @@ async def test_an_archive_of_both_formats_verifies_and_a_changed_stored_form_is_
         rt: Runtime, tmp_path: Path) -> None:
     clock = rt.clock
     assert isinstance(clock, ManualClock)
-    _record(rt, 12, "old")
-    await rt.audit.flush()
-    before = (await verify_database(rt)).events
-    _record(rt, 12, "new")
-    await rt.audit.flush()
-    await _rechain_first_rows_as_format_1(rt, before)
+    before = await _chain_of_both_formats(rt, 12)
     await create_checkpoint(rt)
     clock.advance(60)
     _record(rt, 3, "late")
