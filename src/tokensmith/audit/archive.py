@@ -47,7 +47,7 @@ from tokensmith.audit.checkpoints import (
 from tokensmith.audit.mac import prekeyed_sha256
 from tokensmith.audit.pacing import Pacing, niced_executor
 from tokensmith.audit.store import CHUNK, bounds, decoded, raw_chunks
-from tokensmith.audit.stored_form import STORED_KEY, decode_stored, encode_stored, fields_of_body, message, packed_name
+from tokensmith.audit.stored_form import STORED_KEY, decode_stored, encode_stored, fields_of_body, message, packed_names
 from tokensmith.audit.verification import walker_for
 from tokensmith.errors import InvalidRequest
 from tokensmith.storage.models import AuditEvent
@@ -85,9 +85,7 @@ async def _boundary(rt: Runtime, before_us: int, keys: dict[str, Any]) -> tuple[
             names = await rt.audit.names.names((*rows[0][3:6], rows[0][11]))
             event = decoded(rows[0], names)
             # its stored form too, for a chain-format-2 row (a format-1 one is checked by its fields)
-            packed: dict[int | None, bytes | None] = {code: packed_name(name) for code, name in names.items()}
-            packed[None] = None
-            event[STORED_KEY] = encode_stored(row_body(rows[0], packed)).decode()
+            event[STORED_KEY] = encode_stored(row_body(rows[0], packed_names(names))).decode()
             return checkpoint, event
     raise InvalidRequest("no checkpoint before that date: events are archived up to a signed checkpoint "
                          "(`tokensmith audit checkpoint` makes one)")

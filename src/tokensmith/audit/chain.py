@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from tokensmith.audit.mac import prekeyed_sha256
-from tokensmith.audit.stored_form import FORMAT_2, body, encode_stored
+from tokensmith.audit.stored_form import FORMAT_2, body, encode_stored, message
 from tokensmith.storage.compact import EPOCH, unpack_text
 
 GENESIS = "0" * 64
@@ -81,6 +81,9 @@ class ChainProblem:
 RawRow = Sequence[Any]
 _UNREADABLE = b"?" * 64
 _UNREADABLE_RAW = b"?" * 32
+_LINK = b"\n"  # format 1: hex(previous hash) || "\n" || canonical JSON
+_CANONICAL_AT = 64 + len(_LINK)
+_BODY_AT = len(FORMAT_2) + 32  # format 2: 0x02 || previous hash || body (stored_form.message)
 
 
 def row_body(row: RawRow, packed_names: Mapping[int | None, bytes | None]) -> bytes:
@@ -169,7 +172,7 @@ class ChainWalker:
         """Check ``rows``; with ``lines``, also append each row's archive line: its canonical JSON with
         ``"hash"`` added (what :func:`archive_line_parts` takes apart again), and for a format-2 row its
         body as ``"stored"`` after it."""
-        check_1, check_2, checkpoint_code = self._check_1, self._check_2, self.checkpoint_code
+        mac, compare, checkpoint_code = self._mac, hmac.compare_digest, self.checkpoint_code
         prev = self._raw_last_hash()
         expected = self.last_seq + 1
         previous_bad, format_2 = self.previous_bad, self.format_2
@@ -179,15 +182,16 @@ class ChainWalker:
             count += 1
             try:
                 # the format of the row before first: a chain changes format once, if ever
-                ok: bool | None = check_2(prev, row) if format_2 else check_1(prev, row)
+                message = self._message(format_2, prev, row)
+                ok: bool | None = None if message is None else compare(mac(message), stored)
                 if ok is not True:
-                    other = check_1(prev, row) if format_2 else check_2(prev, row)
-                    if other:
-                        ok, format_2 = True, not format_2
-                    elif ok is None:
-                        ok = other  # None only when neither format could be assembled
+                    other = self._message(not format_2, prev, row)
+                    if other is not None and compare(mac(other), stored):
+                        ok, format_2, message = True, not format_2, other
+                    elif ok is None and other is not None:
+                        ok = False  # None only when neither format could be assembled
                 if lines is not None:
-                    lines.append(self._line(row, ok is True and format_2))
+                    lines.append(self._line(row, message if ok else None, format_2))
             except Exception:
                 ok = None
             if ok is not True or seq != expected:
@@ -208,28 +212,23 @@ class ChainWalker:
         except ValueError:
             return _UNREADABLE_RAW
 
-    def _check_1(self, prev: bytes, row: RawRow) -> bool | None:
-        """Whether the row is a format-1 link after ``prev`` (None: its canonical form cannot be made)."""
+    def _message(self, format_2: bool, prev: bytes, row: RawRow) -> bytes | None:
+        """The MAC input of the row as a link after ``prev`` in that format (None: it cannot be made)."""
         try:
-            message = binascii.hexlify(prev) + b"\n" + self._canonical(row)
+            if format_2:
+                return message(prev, self._body(row))
+            return binascii.hexlify(prev) + _LINK + self._canonical(row)
         except Exception:
             return None
-        return hmac.compare_digest(self._mac(message), row[10])
 
-    def _check_2(self, prev: bytes, row: RawRow) -> bool | None:
-        """Whether the row is a format-2 link after ``prev`` (None: its body cannot be made)."""
-        try:
-            message = FORMAT_2 + prev + self._body(row)
-        except Exception:
-            return None
-        return hmac.compare_digest(self._mac(message), row[10])
-
-    def _line(self, row: RawRow, format_2: bool) -> bytes:
+    def _line(self, row: RawRow, checked: bytes | None, format_2: bool) -> bytes:
+        """The archive line of a row; ``checked``: the MAC input that verified (its pieces are reused)."""
         digest = binascii.hexlify(row[10])
         if format_2:
-            return b'%b,"hash":"%b","stored":"%b"}\n' % (self._canonical(row)[:-1], digest,
-                                                          encode_stored(self._body(row)))
-        return b'%b,"hash":"%b"}\n' % (self._canonical(row)[:-1], digest)
+            row_body = checked[_BODY_AT:] if checked is not None else self._body(row)
+            return b'%b,"hash":"%b","stored":"%b"}\n' % (self._canonical(row)[:-1], digest, encode_stored(row_body))
+        canonical_bytes = checked[_CANONICAL_AT:] if checked is not None else self._canonical(row)
+        return b'%b,"hash":"%b"}\n' % (canonical_bytes[:-1], digest)
 
     def _report(self, row: RawRow, ok: bool | None, expected: int, previous_bad: bool) -> None:
         """The problems of a row that is out of sequence or fails its check (``ok``: None when it could

@@ -28,7 +28,7 @@ from tokensmith.audit.chain import ChainProblem, ChainWalker, RawRow
 from tokensmith.audit.checkpoints import CHECKPOINT_TYPE
 from tokensmith.audit.names import NameDictionary, json_names
 from tokensmith.audit.store import last_rows, raw_chunks
-from tokensmith.audit.stored_form import packed_name
+from tokensmith.audit.stored_form import packed_names
 from tokensmith.config import Settings
 from tokensmith.storage.db import Database
 from tokensmith.storage.shapes import json_decoders
@@ -52,7 +52,7 @@ async def load_names(names: NameDictionary, walker: ChainWalker) -> None:
     """Give the walker the whole name dictionary (loaded once per walk)."""
     loaded = await names.load_all()
     walker.names, walker.shapes = json_names(loaded), json_decoders(loaded)
-    walker.packed_names = {None: None, **{code: packed_name(name) for code, name in loaded.items()}}
+    walker.packed_names = packed_names(loaded)
     walker.checkpoint_code = await names.code_of(CHECKPOINT_TYPE)
 
 

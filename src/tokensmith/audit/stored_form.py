@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -42,6 +43,14 @@ STORED_KEY = "stored"
 
 #: packed name of a type, tenant, actor or shape (a few thousand distinct values)
 packed_name = lru_cache(maxsize=8192)(pack_text)
+
+
+def packed_names(names: Mapping[int, str]) -> dict[int | None, bytes | None]:
+    """code -> the name packed as stored (``None`` -> ``None``): what a format-2 body holds in place of
+    a dictionary code (the twin of :func:`tokensmith.audit.names.json_names`)."""
+    out: dict[int | None, bytes | None] = {code: packed_name(name) for code, name in names.items()}
+    out[None] = None
+    return out
 
 
 def body(seq: int, at: int, id_: bytes, type_: bytes, tenant: bytes | None, actor: bytes | None,
@@ -110,4 +119,4 @@ def decode_stored(value: object) -> bytes:
 
 
 __all__ = ["FORMAT_2", "STORED_KEY", "body", "decode_stored", "encode_stored", "fields_of_body", "message",
-           "packed_name", "split_body"]
+           "packed_name", "packed_names", "split_body"]
