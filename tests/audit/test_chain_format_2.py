@@ -23,7 +23,7 @@ from tokensmith.audit.archive import archive, verify_archives
 from tokensmith.audit.chain import GENESIS, canonical, event_fields, row_body
 from tokensmith.audit.checkpoints import create_checkpoint
 from tokensmith.audit.store import raw_chunks
-from tokensmith.audit.stored_form import body, fields_of_body, packed_name
+from tokensmith.audit.stored_form import body, fields_of_body, packed_name, split_body
 from tokensmith.audit.verification import verify_database, walker_for
 from tokensmith.clock import ManualClock
 from tokensmith.runtime import Runtime
@@ -161,3 +161,31 @@ async def test_an_archive_of_both_formats_verifies_and_a_changed_stored_form_is_
     rewrite_archive(path, change)
     _count, problems, _ = await verify_archives(rt, [path])
     assert [p.seq for p in problems] == [before + 3] and "changed" in problems[0].problem
+
+
+@pytest.mark.parametrize("cut", [1, -1])
+def test_a_truncated_or_overlong_body_is_refused_not_misread(cut: int) -> None:
+    made = body(3, 10, pack_text(UUID), packed_name("t.x"), None, None, pack_text("s"), None, None, None, b"{}")
+    damaged = made[:-1] if cut == 1 else made + b"x"
+    with pytest.raises(ValueError):
+        fields_of_body(damaged)
+    with pytest.raises(ValueError):
+        split_body(made[:10])  # shorter than the header
+
+
+async def test_an_unreadable_stored_form_in_an_archive_is_reported_not_a_crash(rt: Runtime, tmp_path: Path) -> None:
+    clock = rt.clock
+    assert isinstance(clock, ManualClock)
+    _record(rt, 6, "e")
+    await rt.audit.flush()
+    await create_checkpoint(rt)
+    clock.advance(60)
+    path = tmp_path / "a.jsonl.gz"
+    await archive(rt, utc_micros(clock.now()), path, prune=False)
+
+    def change(lines: list[dict[str, Any]]) -> None:
+        lines[3]["stored"] = "not base64 at all!"
+
+    rewrite_archive(path, change)
+    _count, problems, _ = await verify_archives(rt, [path])
+    assert [p.seq for p in problems] == [3] and "changed" in problems[0].problem
